@@ -1,0 +1,3 @@
+from smtpdesk.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Saving and removing servers: validation, the database row and the keyring entry together."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from smtpdesk.core import secrets
+from smtpdesk.core.settings import ServerReport, ServerSettings, parse_server
+from smtpdesk.core.store import Store
+
+
+def save_server(
+    store: Store,
+    data: Mapping[str, object],
+    *,
+    base: ServerSettings | None = None,
+    password: str | None = None,
+) -> ServerReport:
+    """Validate ``data`` over ``base`` and, when there is no error, store it.
+
+    ``password`` None keeps the stored one; "" removes it. The keyring is written
+    first so that a locked keyring leaves the database untouched.
+    """
+    others = [s for s in store.servers() if base is None or s.uuid != base.uuid]
+    report = parse_server(data, others=others, base=base)
+    if report.settings is None:
+        return report
+    settings = report.settings
+    if password is not None:
+        if password:
+            secrets.set_password(settings.uuid, password)
+        else:
+            secrets.delete_password(settings.uuid)
+    store.put_server(settings)
+    return report
+
+
+def remove_server(store: Store, key: str) -> ServerSettings:
+    """Delete the server named or identified by ``key``, and its password."""
+    settings = store.server(key)
+    secrets.delete_password(settings.uuid)
+    store.delete_server(settings.uuid)
+    return settings

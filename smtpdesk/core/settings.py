@@ -1,0 +1,425 @@
+"""The SMTP server settings and app-wide sending defaults: typed, validated in one place.
+
+Every write (CLI, GUI form, config import) goes through :func:`parse_server` or
+:func:`parse_app_settings`, which turn loosely typed input (strings from a form,
+numbers from TOML, Go-style durations from listmonk JSON) into frozen objects and
+a list of :class:`Problem` naming each field that is wrong or worth a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid as uuid_mod
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any, Literal
+
+from smtpdesk.core.durations import parse_duration
+
+Severity = Literal["error", "warning"]
+Headers = tuple[tuple[str, str], ...]
+
+
+class AuthProtocol(StrEnum):
+    PLAIN = "plain"
+    LOGIN = "login"
+    CRAM = "cram"
+    NONE = "none"
+
+
+class TlsType(StrEnum):
+    STARTTLS = "STARTTLS"
+    TLS = "TLS"
+    NONE = "none"
+
+
+POOL_NAME = "email"
+# Headers the campaign itself writes; a server-level copy would corrupt the message.
+RESERVED_HEADERS = frozenset(
+    {"from", "to", "subject", "date", "content-type", "mime-version", "content-transfer-encoding"}
+)
+_NAME_RE = re.compile(r"^[a-z0-9-]+$")
+_FIELD_NAME_RE = re.compile(r"^[\x21-\x39\x3b-\x7e]+$")  # RFC 5322: printable ASCII but ':'
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a value is refused (``error``) or saved but worth a look (``warning``)."""
+
+    field: str
+    severity: Severity
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.field}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """One SMTP server, with listmonk's field names and defaults. No password: see secrets."""
+
+    uuid: str = field(default_factory=lambda: str(uuid_mod.uuid4()))
+    enabled: bool = True
+    name: str = ""
+    host: str = ""
+    port: int = 587
+    auth_protocol: AuthProtocol = AuthProtocol.PLAIN
+    username: str = ""
+    tls_type: TlsType = TlsType.STARTTLS
+    tls_skip_verify: bool = False
+    hello_hostname: str = ""
+    max_conns: int = 10
+    idle_timeout: float = 15.0
+    wait_timeout: float = 5.0
+    max_msg_retries: int = 2
+    msg_retry_delay: float = 0.01
+    email_headers: Headers = ()
+    max_per_second: float | None = None
+    max_per_hour: int | None = None
+    max_per_day: int | None = None
+
+    @property
+    def messenger(self) -> str:
+        """The messenger this server serves: its own name, or the pool ``email``."""
+        return self.name or POOL_NAME
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.host or '(no host)'}:{self.port}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["auth_protocol"] = str(self.auth_protocol)
+        data["tls_type"] = str(self.tls_type)
+        data["email_headers"] = [list(pair) for pair in self.email_headers]
+        return data
+
+
+SERVER_FIELDS = tuple(f.name for f in fields(ServerSettings))
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """App-wide sending defaults (listmonk's ``app.*``), the starting point of new campaigns."""
+
+    concurrency: int = 10
+    message_rate: float = 10.0
+    max_send_errors: int = 1000
+    sliding_window: bool = False
+    sliding_window_rate: int = 10000
+    sliding_window_duration: float = 3600.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    """The outcome of parsing: the object when there is no error, and every problem."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def error(self, name: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(name, "error", message, hint))
+
+    def warn(self, name: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(name, "warning", message, hint))
+
+    def for_field(self, name: str) -> list[Problem]:
+        return [p for p in self.problems if p.field == name]
+
+
+@dataclass
+class ServerReport(Report):
+    settings: ServerSettings | None = None
+
+
+@dataclass
+class AppReport(Report):
+    settings: AppSettings | None = None
+
+
+# --- coercion of loosely typed input -------------------------------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _to_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("expected true or false")
+
+
+def _to_int(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+        return int(value)
+    raise ValueError("expected a whole number")
+
+
+def _to_float(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError("expected a number")
+
+
+def _optional(convert: Callable[[object], Any]) -> Callable[[object], Any]:
+    def parse(value: object) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return convert(value)
+
+    return parse
+
+
+def _to_str(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValueError("expected text")
+    return value.strip()
+
+
+def _enum(kind: type[StrEnum]) -> Callable[[object], Any]:
+    def parse(value: object) -> Any:
+        text = _to_str(value)
+        for member in kind:
+            if member.value.lower() == text.lower():
+                return member
+        choices = ", ".join(m.value for m in kind)
+        raise ValueError(f"{text!r} is not one of {choices}")
+
+    return parse
+
+
+def parse_headers(value: object) -> Headers:
+    """Accept ``[["X-A", "1"]]``, listmonk's ``[{"X-A": "1"}]``, a mapping, or their JSON text."""
+    if isinstance(value, str):
+        if not value.strip():
+            return ()
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ValueError('expected a list such as [["X-Custom-Header", "value"]]')
+    pairs: list[tuple[str, str]] = []
+    for item in value:
+        if isinstance(item, Mapping):
+            pairs.extend((str(k), _header_value(v)) for k, v in item.items())
+        elif isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[0], str):
+            pairs.append((item[0], _header_value(item[1])))
+        else:
+            raise ValueError(f"{item!r} is not a [name, value] pair")
+    return tuple(pairs)
+
+
+def _header_value(value: object) -> str:
+    if isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"header value {value!r} is not text")
+
+
+def normalise_name(name: str) -> str:
+    return re.sub(r"[\s_]+", "-", name.strip().lower())
+
+
+_SERVER_COERCE: dict[str, Callable[[object], Any]] = {
+    "uuid": _to_str,
+    "enabled": _to_bool,
+    "name": lambda v: normalise_name(_to_str(v)),
+    "host": lambda v: _to_str(v),
+    "port": _to_int,
+    "auth_protocol": _enum(AuthProtocol),
+    "username": _to_str,
+    "tls_type": _enum(TlsType),
+    "tls_skip_verify": _to_bool,
+    "hello_hostname": _to_str,
+    "max_conns": _to_int,
+    "idle_timeout": parse_duration,
+    "wait_timeout": parse_duration,
+    "max_msg_retries": _to_int,
+    "msg_retry_delay": parse_duration,
+    "email_headers": parse_headers,
+    "max_per_second": _optional(_to_float),
+    "max_per_hour": _optional(_to_int),
+    "max_per_day": _optional(_to_int),
+}
+
+
+def _coerce(
+    data: Mapping[str, object],
+    converters: Mapping[str, Callable[[object], Any]],
+    report: Report,
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        convert = converters.get(key)
+        if convert is None:
+            continue  # unknown keys (listmonk's "password", comments) are not settings
+        try:
+            values[key] = convert(raw)
+        except ValueError as exc:
+            report.error(key, str(exc))
+    return values
+
+
+# --- the one validation -----------------------------------------------------------------
+
+
+def parse_server(
+    data: Mapping[str, object],
+    *,
+    others: Iterable[ServerSettings] = (),
+    base: ServerSettings | None = None,
+) -> ServerReport:
+    """Build a :class:`ServerSettings` from ``data`` over ``base`` (or the defaults).
+
+    ``others`` are the other saved servers, for the unique-name rule.
+    """
+    report = ServerReport()
+    values = _coerce(data, _SERVER_COERCE, report)
+    start = base or ServerSettings()
+    if not values.get("uuid"):
+        values.pop("uuid", None)
+    bad = {p.field for p in report.errors}
+    candidate = replace(start, **{k: v for k, v in values.items() if k not in bad})
+    _check_server(candidate, [o for o in others if o.uuid != candidate.uuid], report)
+    if not report.errors:
+        report.settings = candidate
+    return report
+
+
+def _check_server(s: ServerSettings, others: list[ServerSettings], report: Report) -> None:
+    if s.enabled and not s.host:
+        report.error("host", "the host is required", "for example smtp.gmail.com or localhost")
+    if any(ch.isspace() for ch in s.host):
+        report.error("host", "the host must not contain spaces")
+    if not 1 <= s.port <= 65535:
+        report.error("port", f"port {s.port} is outside 1-65535", "587 for STARTTLS, 465 for TLS")
+    if not 1 <= s.max_conns <= 1000:
+        report.error("max_conns", "max_conns must be between 1 and 1000")
+    for name in ("idle_timeout", "wait_timeout"):
+        if getattr(s, name) <= 0:
+            report.error(name, "the time-out must be more than zero")
+    if s.msg_retry_delay < 0:
+        report.error("msg_retry_delay", "the retry delay cannot be negative")
+    if not 0 <= s.max_msg_retries <= 100:
+        report.error("max_msg_retries", "max_msg_retries must be between 0 and 100")
+    _check_limits(s, report)
+    _check_headers(s.email_headers, report)
+    _check_name(s.name, others, report)
+    _warn_server(s, report)
+
+
+def _check_limits(s: ServerSettings, report: Report) -> None:
+    if s.max_per_second is not None and s.max_per_second <= 0:
+        report.error("max_per_second", "the limit must be more than zero, or empty for none")
+    for name in ("max_per_hour", "max_per_day"):
+        limit = getattr(s, name)
+        if limit is not None and limit < 1:
+            report.error(name, "the limit must be at least 1, or empty for none")
+
+
+def _check_headers(headers: Headers, report: Report) -> None:
+    for name, value in headers:
+        if not _FIELD_NAME_RE.match(name):
+            report.error("email_headers", f"{name!r} is not a valid header name",
+                         "printable ASCII without spaces or colons, such as X-Campaign")
+        elif name.lower() in RESERVED_HEADERS:
+            report.error("email_headers", f"{name} is set by each campaign and cannot be a server header")
+        if "\r" in value or "\n" in value:
+            report.error("email_headers", f"the value of {name} contains a line break",
+                         "line breaks would let a value inject headers")
+
+
+def _check_name(name: str, others: list[ServerSettings], report: Report) -> None:
+    if not name:
+        return
+    if not _NAME_RE.match(name):
+        report.error("name", f"{name!r} may use only a-z, 0-9 and '-'")
+    elif name == POOL_NAME:
+        report.error("name", "'email' is the pool of unnamed servers", "choose another name")
+    elif any(o.name == name for o in others):
+        report.error("name", f"another server is already named {name!r}")
+
+
+def _warn_server(s: ServerSettings, report: Report) -> None:
+    if s.auth_protocol != AuthProtocol.NONE and s.tls_type == TlsType.NONE:
+        report.warn("tls_type", "the password would cross the network unencrypted",
+                    "use STARTTLS (port 587) or TLS (port 465)")
+    if s.tls_skip_verify:
+        report.warn("tls_skip_verify", "certificates are not checked",
+                    "only for testing, never in production")
+    if s.tls_type == TlsType.TLS and s.port == 587:
+        report.warn("tls_type", "port 587 usually expects STARTTLS, not TLS",
+                    "use STARTTLS on 587 or TLS on 465")
+    if s.tls_type == TlsType.STARTTLS and s.port == 465:
+        report.warn("tls_type", "port 465 usually expects TLS, not STARTTLS",
+                    "use TLS on 465 or STARTTLS on 587")
+    if s.port == 25:
+        report.warn("port", "port 25 is often blocked by hosting and cloud providers",
+                    "use 587 or 2525 if the connection times out")
+
+
+_APP_COERCE: dict[str, Callable[[object], Any]] = {
+    "concurrency": _to_int,
+    "message_rate": _to_float,
+    "max_send_errors": _to_int,
+    "sliding_window": _to_bool,
+    "sliding_window_rate": _to_int,
+    "sliding_window_duration": parse_duration,
+}
+
+
+def parse_app_settings(data: Mapping[str, object], base: AppSettings | None = None) -> AppReport:
+    report = AppReport()
+    values = _coerce(data, _APP_COERCE, report)
+    bad = {p.field for p in report.errors}
+    s = replace(base or AppSettings(), **{k: v for k, v in values.items() if k not in bad})
+    if not 1 <= s.concurrency <= 1000:
+        report.error("concurrency", "concurrency must be between 1 and 1000")
+    if s.message_rate <= 0:
+        report.error("message_rate", "the message rate must be more than zero")
+    if s.max_send_errors < 0:
+        report.error("max_send_errors", "max_send_errors cannot be negative", "0 means never pause")
+    if s.sliding_window_rate < 1:
+        report.error("sliding_window_rate", "the window must allow at least 1 message")
+    if s.sliding_window_duration <= 0:
+        report.error("sliding_window_duration", "the window duration must be more than zero")
+    if not report.errors:
+        report.settings = s
+    return report

@@ -1,0 +1,1 @@
+"""SMTP connections, per-server pools, messengers, the server test and diagnosis."""

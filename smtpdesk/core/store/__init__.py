@@ -1,0 +1,3 @@
+from smtpdesk.core.store.db import Store, open_store
+
+__all__ = ["Store", "open_store"]
