@@ -1,0 +1,43 @@
+"""Shared fixtures: a fresh data folder and an in-memory keyring for every test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import pytest
+
+from smtpdesk.core.store import Store, open_store
+from tests.helpers.memory_keyring import MemoryKeyring
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring(request: pytest.FixtureRequest) -> Iterator[MemoryKeyring | None]:
+    """Every test gets an empty in-memory keyring, except those marked secret_service."""
+    if request.node.get_closest_marker("secret_service"):
+        yield None
+        return
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv("SMTPDESK_DATA_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def store(data_dir: Path) -> Iterator[Store]:
+    opened = open_store(data_dir)
+    yield opened
+    opened.close()
