@@ -22,12 +22,21 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smtpdesk", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"smtpdesk {__version__}")
-    parser.add_argument("--data-dir", metavar="DIR", help="data folder (default: $SMTPDESK_DATA_DIR "
-                        "or the platform's user data folder)")
-    parser.add_argument("--self-check", action="store_true",
-                        help="check Qt, the database, the keyring and TLS, then exit")
-    parser.add_argument("--screenshots", metavar="DIR",
-                        help="render each main screen with sample data to PNG files in DIR, then exit")
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="data folder (default: $SMTPDESK_DATA_DIR or the platform's user data folder)",
+    )
+    parser.add_argument(
+        "--self-check",
+        action="store_true",
+        help="check Qt, the database, the keyring and TLS, then exit",
+    )
+    parser.add_argument(
+        "--screenshots",
+        metavar="DIR",
+        help="render each main screen with sample data to PNG files in DIR, then exit",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
@@ -48,8 +57,10 @@ def print_problems(problems: Sequence[object], prefix: str = "") -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         if args.self_check:
             from smtpdesk.selfcheck import run_self_check
@@ -72,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:
+        # The reader (head, less) went away: not an error of ours.
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -14,6 +14,8 @@ from tests.helpers.memory_keyring import MemoryKeyring
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+pytest_plugins = ["tests.helpers.smtpd"]
+
 
 @pytest.fixture(autouse=True)
 def memory_keyring(request: pytest.FixtureRequest) -> Iterator[MemoryKeyring | None]:

@@ -6,6 +6,8 @@ file); anything else that escapes is our bug and is shown as such.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class KnownError(Exception):
     """A failure the user can act on: ``message`` says what, ``hint`` says how."""
@@ -26,6 +28,8 @@ class NotFoundError(KnownError):
 class InvalidSettingsError(KnownError):
     """Settings were refused by validation; ``problems`` lists every reason."""
 
-    def __init__(self, problems: list[object], message: str = "The settings are not valid") -> None:
+    def __init__(
+        self, problems: Sequence[object], message: str = "The settings are not valid"
+    ) -> None:
         super().__init__(message, "Correct the fields named below and try again.")
-        self.problems = problems
+        self.problems = list(problems)

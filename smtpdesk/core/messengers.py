@@ -20,7 +20,7 @@ class Messenger:
 
 
 def list_messengers(servers: Iterable[ServerSettings]) -> list[Messenger]:
-    """``email`` (the unnamed enabled servers, when there are any), then each named enabled server."""
+    """``email`` (the unnamed enabled servers, if any), then each named enabled server."""
     enabled = [s for s in servers if s.enabled]
     pool = tuple(s for s in enabled if not s.name)
     found = [Messenger(POOL_NAME, pool)] if pool else []

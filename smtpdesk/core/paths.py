@@ -1,4 +1,4 @@
-"""Where smtpdesk keeps its data: --data-dir, then $SMTPDESK_DATA_DIR, then the platform's folder."""
+"""Where smtpdesk keeps its data: --data-dir, $SMTPDESK_DATA_DIR, or the platform's folder."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import keyring
 import keyring.backend
@@ -29,7 +29,8 @@ def _backend() -> keyring.backend.KeyringBackend:
     backend = keyring.get_keyring()
     inner = backend.backends if isinstance(backend, chainer.ChainerBackend) else [backend]
     usable = [
-        b for b in inner
+        b
+        for b in inner
         if not isinstance(b, fail.Keyring) and not type(b).__module__.startswith(_PLAINTEXT_MODULES)
     ]
     if not usable:
@@ -49,7 +50,9 @@ def _guarded(action: str) -> Iterator[None]:
         yield
     except keyring.errors.KeyringError as exc:
         # The backend's message may name the entry but never holds the secret value.
-        raise KeyringUnavailableError(f"The keyring refused to {action} a password: {exc}.", _HINT) from exc
+        raise KeyringUnavailableError(
+            f"The keyring refused to {action} a password: {exc}.", _HINT
+        ) from exc
 
 
 def get_password(server_uuid: str) -> str | None:
@@ -67,7 +70,10 @@ def set_password(server_uuid: str, password: str) -> None:
 def delete_password(server_uuid: str) -> None:
     backend = _backend()
     with _guarded("delete"):
-        try:
+        # Nothing stored is the outcome the caller wants.
+        with suppress(keyring.errors.PasswordDeleteError):
             backend.delete_password(SERVICE, server_uuid)
-        except keyring.errors.PasswordDeleteError:
-            pass  # nothing was stored: the outcome the caller wants
+
+
+def has_password(server_uuid: str) -> bool:
+    return get_password(server_uuid) is not None

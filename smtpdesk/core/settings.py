@@ -229,7 +229,9 @@ def parse_headers(value: object) -> Headers:
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+            raise ValueError(
+                f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
+            ) from exc
     if value is None:
         return ()
     if isinstance(value, Mapping):
@@ -357,13 +359,21 @@ def _check_limits(s: ServerSettings, report: Report) -> None:
 def _check_headers(headers: Headers, report: Report) -> None:
     for name, value in headers:
         if not _FIELD_NAME_RE.match(name):
-            report.error("email_headers", f"{name!r} is not a valid header name",
-                         "printable ASCII without spaces or colons, such as X-Campaign")
+            report.error(
+                "email_headers",
+                f"{name!r} is not a valid header name",
+                "printable ASCII without spaces or colons, such as X-Campaign",
+            )
         elif name.lower() in RESERVED_HEADERS:
-            report.error("email_headers", f"{name} is set by each campaign and cannot be a server header")
+            report.error(
+                "email_headers", f"{name} is set by each campaign and cannot be a server header"
+            )
         if "\r" in value or "\n" in value:
-            report.error("email_headers", f"the value of {name} contains a line break",
-                         "line breaks would let a value inject headers")
+            report.error(
+                "email_headers",
+                f"the value of {name} contains a line break",
+                "line breaks would let a value inject headers",
+            )
 
 
 def _check_name(name: str, others: list[ServerSettings], report: Report) -> None:
@@ -379,20 +389,35 @@ def _check_name(name: str, others: list[ServerSettings], report: Report) -> None
 
 def _warn_server(s: ServerSettings, report: Report) -> None:
     if s.auth_protocol != AuthProtocol.NONE and s.tls_type == TlsType.NONE:
-        report.warn("tls_type", "the password would cross the network unencrypted",
-                    "use STARTTLS (port 587) or TLS (port 465)")
+        report.warn(
+            "tls_type",
+            "the password would cross the network unencrypted",
+            "use STARTTLS (port 587) or TLS (port 465)",
+        )
     if s.tls_skip_verify:
-        report.warn("tls_skip_verify", "certificates are not checked",
-                    "only for testing, never in production")
+        report.warn(
+            "tls_skip_verify",
+            "certificates are not checked",
+            "only for testing, never in production",
+        )
     if s.tls_type == TlsType.TLS and s.port == 587:
-        report.warn("tls_type", "port 587 usually expects STARTTLS, not TLS",
-                    "use STARTTLS on 587 or TLS on 465")
+        report.warn(
+            "tls_type",
+            "port 587 usually expects STARTTLS, not TLS",
+            "use STARTTLS on 587 or TLS on 465",
+        )
     if s.tls_type == TlsType.STARTTLS and s.port == 465:
-        report.warn("tls_type", "port 465 usually expects TLS, not STARTTLS",
-                    "use TLS on 465 or STARTTLS on 587")
+        report.warn(
+            "tls_type",
+            "port 465 usually expects TLS, not STARTTLS",
+            "use TLS on 465 or STARTTLS on 587",
+        )
     if s.port == 25:
-        report.warn("port", "port 25 is often blocked by hosting and cloud providers",
-                    "use 587 or 2525 if the connection times out")
+        report.warn(
+            "port",
+            "port 25 is often blocked by hosting and cloud providers",
+            "use 587 or 2525 if the connection times out",
+        )
 
 
 _APP_COERCE: dict[str, Callable[[object], Any]] = {

@@ -47,6 +47,21 @@ def _row_to_server(row: Any) -> ServerSettings:
     return ServerSettings(**data)
 
 
+def _upsert_server(conn: Connection, settings: ServerSettings) -> None:
+    values = settings.to_dict()
+    where = servers.c.uuid == settings.uuid
+    if conn.execute(select(servers.c.uuid).where(where)).first():
+        conn.execute(servers.update().where(where).values(values))
+    else:
+        last = conn.execute(select(func.coalesce(func.max(servers.c.position), 0))).scalar()
+        conn.execute(servers.insert().values({**values, "position": int(last or 0) + 1}))
+
+
+def _replace_app_settings(conn: Connection, settings: AppSettings) -> None:
+    conn.execute(app_settings.delete())
+    conn.execute(app_settings.insert().values(id=1, **settings.to_dict()))
+
+
 class Store:
     """Typed access to the database. Callers validate first (see core.servers)."""
 
@@ -71,19 +86,20 @@ class Store:
         for s in self.servers():
             if key in (s.uuid, s.name):
                 return s
-        raise NotFoundError(f"No server is called {key!r}.", "Run 'smtpdesk servers list' to see them.")
+        raise NotFoundError(
+            f"No server is called {key!r}.", "Run 'smtpdesk servers list' to see them."
+        )
 
     def put_server(self, settings: ServerSettings) -> None:
-        values = settings.to_dict()
+        self.put_servers([settings])
+
+    def put_servers(self, items: list[ServerSettings], app: AppSettings | None = None) -> None:
+        """Insert or update ``items`` (and the app settings) in one transaction."""
         with self.engine.begin() as conn:
-            exists = conn.execute(
-                select(servers.c.uuid).where(servers.c.uuid == settings.uuid)
-            ).first()
-            if exists:
-                conn.execute(servers.update().where(servers.c.uuid == settings.uuid).values(values))
-            else:
-                position = conn.execute(select(func.coalesce(func.max(servers.c.position), 0))).scalar()
-                conn.execute(servers.insert().values({**values, "position": int(position or 0) + 1}))
+            for settings in items:
+                _upsert_server(conn, settings)
+            if app is not None:
+                _replace_app_settings(conn, app)
 
     def delete_server(self, server_uuid: str) -> None:
         with self.engine.begin() as conn:
@@ -100,8 +116,7 @@ class Store:
 
     def put_app_settings(self, settings: AppSettings) -> None:
         with self.engine.begin() as conn:
-            conn.execute(app_settings.delete())
-            conn.execute(app_settings.insert().values(id=1, **settings.to_dict()))
+            _replace_app_settings(conn, settings)
 
     def connect(self) -> Connection:
         return self.engine.connect()

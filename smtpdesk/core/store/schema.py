@@ -7,10 +7,14 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    ForeignKey,
+    Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -50,4 +54,65 @@ app_settings = Table(
     Column("sliding_window", Boolean, nullable=False),
     Column("sliding_window_rate", Integer, nullable=False),
     Column("sliding_window_duration", Float, nullable=False),
+)
+
+# --- campaigns (issue 4): the delivery ledger -----------------------------------------
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String, nullable=False),
+    Column("state", String, nullable=False),  # draft, running, paused, finished, cancelled
+    Column("pause_reason", String, nullable=False, default=""),
+    Column("content", JSON, nullable=False),  # CampaignContent.to_dict()
+    Column("messenger", String, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("message_rate", Float, nullable=False),
+    Column("sliding_window", Boolean, nullable=False),
+    Column("sliding_window_rate", Integer, nullable=False),
+    Column("sliding_window_duration", Float, nullable=False),
+    Column("max_send_errors", Integer, nullable=False),
+    Column("send_at", Float),  # epoch seconds; None sends at once
+    Column("fields", JSON, nullable=False),  # the template fields the recipients carry
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    Column("runner_pid", Integer),  # the process sending it, so a second one refuses
+)
+
+recipients = Table(
+    "recipients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("line", Integer, nullable=False),  # the line in the imported file
+    Column("email", String, nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("state", String, nullable=False),  # pending, sending, sent, failed, skipped
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=False, default=""),
+    Column("cause", String, nullable=False, default=""),
+    Column("temporary", Boolean, nullable=False, default=False),
+    Column("server_uuid", String, nullable=False, default=""),
+    Column("sent_at", Float),
+    Column("reply", Text, nullable=False, default=""),
+    Index("ix_recipients_campaign_state", "campaign_id", "state"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email", String, primary_key=True),  # lower-cased
+    Column("reason", String, nullable=False),  # unsubscribed, bounced, manual, file
+    Column("added_at", Float, nullable=False),
+)
+
+server_sends = Table(
+    "server_sends",
+    metadata,
+    Column("server_uuid", String(36), nullable=False),
+    Column("minute", Integer, nullable=False),  # epoch seconds // 60
+    Column("count", Integer, nullable=False),
+    PrimaryKeyConstraint("server_uuid", "minute"),
 )
