@@ -69,10 +69,9 @@ def set_password(server_uuid: str, password: str) -> None:
 
 def delete_password(server_uuid: str) -> None:
     backend = _backend()
-    with _guarded("delete"):
-        # Nothing stored is the outcome the caller wants.
-        with suppress(keyring.errors.PasswordDeleteError):
-            backend.delete_password(SERVICE, server_uuid)
+    # Nothing stored is the outcome the caller wants.
+    with _guarded("delete"), suppress(keyring.errors.PasswordDeleteError):
+        backend.delete_password(SERVICE, server_uuid)
 
 
 def has_password(server_uuid: str) -> bool:
