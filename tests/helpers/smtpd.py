@@ -20,9 +20,11 @@ For synchronous callers (the CLI runs its own event loop) use :class:`ThreadedSm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
+import socket
 import ssl
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -35,6 +37,8 @@ import pytest
 import trustme
 from aiosmtpd.smtp import SMTP as SMTPServerProtocol
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 
 Mode = Literal["plain", "starttls", "tls"]
 USER = "alice@example.test"
@@ -61,6 +65,7 @@ class Faults:
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> e.g. "550 5.1.1 No"
     mail_reply: str | None = None  # replaces the reply to MAIL FROM
     data_reply: str | None = None  # replaces the reply after the message content
+    data_replies: list[str] = field(default_factory=list)  # used once each, before data_reply
     drop_in_data: int = 0  # drop this many connections when their DATA content has arrived
     delays: dict[str, float] = field(default_factory=dict)  # "greeting", "EHLO", "MAIL", "DATA"...
     close_after_reply: bool = False  # hang up after a 421 reply, as real servers do
@@ -77,6 +82,7 @@ class ConnectionStats:
     quits: int = 0
     resets: int = 0
     auth_logins: list[str] = field(default_factory=list)
+    refused_peers: list[tuple[str, int]] = field(default_factory=list)  # got a fault DATA reply
 
 
 class RecordingHandler:
@@ -136,16 +142,20 @@ class RecordingHandler:
             assert server.transport is not None
             server.transport.abort()
             await asyncio.sleep(3600)  # connection_lost cancels this task
-        if self.faults.data_reply:
-            return self._reply(server, self.faults.data_reply)
         peer = session.peer if isinstance(session.peer, tuple) else ("", 0)
+        faults = self.faults
+        reply = faults.data_replies.pop(0) if faults.data_replies else faults.data_reply
+        if reply:
+            self.stats.refused_peers.append((str(peer[0]), int(peer[1])))
+            return self._reply(server, reply)
         self.messages.append(Received(
             mail_from=envelope.mail_from or "",
             rcpt_tos=list(envelope.rcpt_tos),
             content=envelope.original_content or b"",
             peer=(str(peer[0]), int(peer[1])),
-            login=session.login_data.decode() if isinstance(session.login_data, bytes) else None,
-            tls=session.ssl is not None,
+            login=_login(session.auth_data),
+            tls=server.transport is not None
+            and server.transport.get_extra_info("sslcontext") is not None,
         ))
         self.changed.set()
         return "250 2.0.0 OK: queued"
@@ -190,6 +200,10 @@ class RecordingHandler:
         if ok:
             self.stats.auth_logins.append(auth_data.login.decode())
         return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+
+def _login(auth_data: object) -> str | None:
+    return auth_data.login.decode() if isinstance(auth_data, LoginPassword) else None
 
 
 class _TrackingSMTP(SMTPServerProtocol):
@@ -387,3 +401,43 @@ def threaded_smtpd(server_cert: trustme.LeafCert) -> Iterator[Callable[..., Smtp
     yield start
     for runner in running:
         runner.__exit__(None, None, None)
+
+
+def settings_for(server: SmtpdServer, **overrides: Any) -> ServerSettings:
+    """ServerSettings pointing at ``server``: TLS type from its mode, AUTH when it has any."""
+    tls = {"plain": TlsType.NONE, "starttls": TlsType.STARTTLS, "tls": TlsType.TLS}[server.mode]
+    values: dict[str, Any] = {
+        "host": server.host, "port": server.port, "tls_type": tls,
+        "auth_protocol": AuthProtocol.PLAIN if server.handler.mechanisms else AuthProtocol.NONE,
+        "username": USER if server.handler.mechanisms else "",
+        "hello_hostname": "client.example.test",
+    }
+    values.update(overrides)
+    return ServerSettings(**values)
+
+
+@pytest.fixture
+def refused_port() -> int:
+    """A port on 127.0.0.1 where nothing listens (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def blackhole_port() -> Iterator[int]:
+    """A port on 127.0.0.1 whose accept queue is full: new connections never complete."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    yield port
+    for sock in [*fillers, listener]:
+        sock.close()

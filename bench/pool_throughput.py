@@ -1,0 +1,156 @@
+"""Pool throughput against Postfix's smtp-sink, compared with smtp-source (prints numbers).
+
+1. Loopback: N personalised ~2 KB messages through ServerPool (8 connections), and
+   ``smtp-source -d -s 8 -m N -l 2000`` to the same sink; both rates and the ratio.
+2. Through a proxy that delays each direction by 10 ms: 1, 8 and 32 connections,
+   messages per second per connection for both.
+
+Targets: loopback pool >= 0.2 x smtp-source; behind the delay, pool per-connection
+rate >= 90% of smtp-source's at every connection count.
+Usage: python bench/pool_throughput.py [N] [--write]   (--write appends to bench/RESULTS.md)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.smtp.pool import ServerPool
+
+HERE = Path(__file__).resolve().parent
+DELAY_MS = 10
+PARAGRAPH = ("We are writing to let you know about the changes to our opening hours "
+             "over the coming holiday season, and to thank you for being with us. ")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_listening(port: int) -> None:
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def personalised(i: int) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "News <news@example.test>"
+    message["To"] = f"Reader {i} <reader{i}@example.test>"
+    message["Subject"] = f"Our holiday hours, reader {i}"
+    body = f"Dear reader {i},\n\n" + (PARAGRAPH * 12) + f"\n\nYour code: {i:08d}\n"
+    message.set_content(body)
+    return message
+
+
+async def pool_rate(port: int, conns: int, count: int) -> float:
+    settings = ServerSettings(host="127.0.0.1", port=port, tls_type=TlsType.NONE,
+                              auth_protocol=AuthProtocol.NONE, max_conns=conns,
+                              hello_hostname="bench.example.test", wait_timeout=60)
+    pool = ServerPool(settings, None)
+    messages = [personalised(i) for i in range(count)]
+    queue = iter(messages)
+
+    async def worker() -> None:
+        for message in queue:
+            await pool.send(message)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    elapsed = time.perf_counter() - started
+    await pool.close()
+    assert pool.stats().sent == count
+    return count / elapsed
+
+
+def source_rate(port: int, conns: int, count: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(["smtp-source", "-d", "-s", str(conns), "-m", str(count), "-l", "2000",
+                    f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL)
+    return count / (time.perf_counter() - started)
+
+
+def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_listening(port)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def main() -> int:
+    count = int(next((a for a in sys.argv[1:] if a.isdigit()), "5000"))
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    sink_port = free_port()
+    sink = start(["smtp-sink", "-u", "nobody", f"127.0.0.1:{sink_port}", "256"], sink_port)
+    try:
+        asyncio.run(pool_rate(sink_port, 8, 200))  # warm up imports and the sink
+        pool = asyncio.run(pool_rate(sink_port, 8, count))
+        source = source_rate(sink_port, 8, count)
+        say(f"loopback, 8 connections, {count} messages of ~2 KB:")
+        say(f"  pool        {pool:9.0f} msg/s")
+        say(f"  smtp-source {source:9.0f} msg/s")
+        say(f"  ratio       {pool / source:9.2f}  (target >= 0.20: "
+            f"{'met' if pool / source >= 0.2 else 'NOT met'})")
+        proxy_port = free_port()
+        proxy = start([sys.executable, str(HERE / "_proxy.py"), str(proxy_port),
+                       str(sink_port), str(DELAY_MS)], proxy_port)
+        try:
+            say(f"behind a {DELAY_MS} ms delay each way (msg/s per connection):")
+            say("  conns   pool  smtp-source  ratio")
+            for conns in (1, 8, 32):
+                n = max(100, 40 * conns)
+                p = asyncio.run(pool_rate(proxy_port, conns, n)) / conns
+                s = source_rate(proxy_port, conns, n) / conns
+                verdict = "met" if p >= 0.9 * s else "NOT met"
+                say(f"  {conns:5d} {p:6.2f} {s:12.2f} {p / s:6.2f}  (target >= 0.90: {verdict})")
+        finally:
+            stop(proxy)
+    finally:
+        stop(sink)
+    if "--write" in sys.argv:
+        write_results(lines)
+    return 0
+
+
+def write_results(lines: list[str]) -> None:
+    path = HERE / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    header = "## Pool throughput (issue 3)"
+    machine = (f"{datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, nproc {os.cpu_count()}, "
+               f"Python {platform.python_version()}, {platform.platform()}")
+    section = f"{header}\n\n{machine}\n\n```\n" + "\n".join(lines) + "\n```\n"
+    if header in text:
+        before, _, rest = text.partition(header)
+        after = rest.split("\n## ", 1)
+        text = before + section + ("\n## " + after[1] if len(after) > 1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""``smtpdesk test SERVER``: run the server test step by step and explain any failure."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any, TextIO
+
+from smtpdesk.commands.common import store_from
+from smtpdesk.core import secrets
+from smtpdesk.core.settings import AuthProtocol
+from smtpdesk.core.smtp.servertest import TestReport, TestStep, test_server
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "test", help="test a server: DNS, connect, TLS, AUTH and optionally a real email")
+    parser.add_argument("server", metavar="SERVER", help="the server's name or uuid")
+    parser.add_argument("--to", metavar="ADDRESS", help="also send a test email to ADDRESS")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(func=cmd_test)
+
+
+def format_step(step: TestStep) -> str:
+    mark = "✓" if step.ok else "✗"
+    return f"{mark} {step.name:<12} {step.seconds * 1000:6.0f} ms  {step.detail}"
+
+
+def print_report_end(report: TestReport, out: TextIO) -> None:
+    if report.capabilities:
+        caps = ", ".join(f"{k} {v}" for k, v in report.capabilities.items())
+        print(f"capabilities: {caps}", file=out)
+    diagnosis = report.diagnosis
+    if diagnosis is None:
+        print("all steps passed", file=out)
+        return
+    print(f"\n{diagnosis.message}", file=out)
+    for hint in diagnosis.hints:
+        print(f"  hint: {hint}", file=out)
+    if diagnosis.raw:
+        print(f"  server said: {diagnosis.raw}", file=out)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    store = store_from(args)
+    try:
+        settings = store.server(args.server)
+    finally:
+        store.close()
+    password = None
+    if settings.auth_protocol != AuthProtocol.NONE:
+        password = secrets.get_password(settings.uuid)
+    out = sys.stdout
+    if not args.json:
+        print(f"testing {settings.label} ({settings.host}:{settings.port}, "
+              f"{settings.tls_type}, auth {settings.auth_protocol})", file=out)
+
+    def show(step: TestStep) -> None:
+        if not args.json:
+            print(format_step(step), file=out, flush=True)
+
+    report = asyncio.run(test_server(settings, password, to=args.to, on_step=show))
+    if args.json:
+        json.dump(report.to_dict(), out, indent=2)
+        out.write("\n")
+    else:
+        print_report_end(report, out)
+    return EXIT_OK if report.ok else EXIT_FAILED

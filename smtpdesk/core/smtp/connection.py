@@ -1,0 +1,204 @@
+"""One SMTP connection, opened exactly as the settings say (aiosmtplib underneath).
+
+``tls_type`` TLS is implicit TLS, STARTTLS a required upgrade, none never upgrades;
+``auth_protocol`` picks one mechanism and never falls back to another. Each step
+can be reported (name, seconds, detail) so the server test shares this code.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiosmtplib
+
+from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.smtp.errors import AuthNotOfferedError, StartTlsNotOfferedError, StepFailedError
+
+DEFAULT_TIMEOUT = 15.0  # seconds for the connect and for each command
+StepCallback = Callable[[str, float, str], None]  # (step name, seconds, detail)
+EhloCallback = Callable[[dict[str, str]], None]  # the extensions of each EHLO reply
+
+_MECHANISMS = {
+    AuthProtocol.PLAIN: "PLAIN",
+    AuthProtocol.LOGIN: "LOGIN",
+    AuthProtocol.CRAM: "CRAM-MD5",
+}
+
+
+def make_tls_context(settings: ServerSettings) -> ssl.SSLContext:
+    """The system trust store, or no checks at all when ``tls_skip_verify`` is set."""
+    context = ssl.create_default_context()
+    if settings.tls_skip_verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@functools.cache
+def _host_fqdn() -> str:
+    # socket.getfqdn() may wait seconds on a DNS reverse lookup; gethostname() never does.
+    return socket.gethostname()
+
+
+def hello_name(settings: ServerSettings, smtp: aiosmtplib.SMTP | None = None) -> str:
+    """The EHLO name: the setting, the host's name when it is qualified, else an address literal."""
+    if settings.hello_hostname:
+        return settings.hello_hostname
+    name = _host_fqdn()
+    if "." in name and not name.endswith(".localdomain"):
+        return name
+    if smtp is not None and smtp.is_connected:
+        address = str(smtp.get_transport_info("sockname")[0])
+        return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
+    return "localhost.localdomain"
+
+
+def tls_details(smtp: aiosmtplib.SMTP) -> str:
+    """Protocol version, cipher, and the certificate's subject and expiry, when known."""
+    ssl_object = smtp.get_transport_info("ssl_object")
+    if ssl_object is None:
+        return ""
+    cipher = ssl_object.cipher()
+    parts = [str(ssl_object.version()), str(cipher[0]) if cipher else ""]
+    cert: dict[str, Any] | None = ssl_object.getpeercert()
+    if cert:
+        subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
+        parts.append(f"subject {subject}" if subject else "")
+        if cert.get("notAfter"):
+            parts.append(f"expires {cert['notAfter']}")
+    return "; ".join(p for p in parts if p)
+
+
+class _Stepper:
+    """Times each step, reports it, and wraps a failure with the step's name."""
+
+    def __init__(self, on_step: StepCallback | None, on_ehlo: EhloCallback | None) -> None:
+        self.on_step = on_step
+        self.on_ehlo = on_ehlo
+        self.started = time.perf_counter()
+        self.stage = ""
+
+    def begin(self, stage: str) -> None:
+        self.stage = stage
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def done(self, detail: str = "") -> None:
+        if self.on_step is not None:
+            self.on_step(self.stage, self.elapsed(), detail)
+
+    def ehlo_done(self, smtp: aiosmtplib.SMTP, detail: str) -> None:
+        if self.on_ehlo is not None:
+            self.on_ehlo(dict(smtp.esmtp_extensions))
+        self.done(detail + " ".join(sorted(k.upper() for k in smtp.esmtp_extensions)))
+
+
+async def open_connection(
+    settings: ServerSettings,
+    password: str | None,
+    *,
+    tls_context: ssl.SSLContext | None = None,
+    command_timeout: float = DEFAULT_TIMEOUT,
+    sock: socket.socket | None = None,
+    on_step: StepCallback | None = None,
+    on_ehlo: EhloCallback | None = None,
+) -> aiosmtplib.SMTP:
+    """Connect, greet, EHLO, upgrade and authenticate; raise :class:`StepFailedError`.
+
+    With ``sock`` (already connected) the TCP step is the caller's.
+    """
+    implicit = settings.tls_type == TlsType.TLS
+    context = tls_context
+    if context is None and settings.tls_type != TlsType.NONE:
+        context = make_tls_context(settings)
+    smtp = aiosmtplib.SMTP(
+        hostname=settings.host,
+        port=None if sock else settings.port,
+        sock=sock,
+        local_hostname=settings.hello_hostname or "localhost.localdomain",
+        timeout=command_timeout,
+        use_tls=implicit,
+        start_tls=False,  # aiosmtplib's default would upgrade on its own
+        tls_context=context,
+    )
+    step = _Stepper(on_step, on_ehlo)
+    try:
+        await _connect(smtp, step, implicit, sock is not None)
+        await _ehlo(smtp, settings, step)
+        if settings.tls_type == TlsType.STARTTLS:
+            await _starttls(smtp, settings, step)
+        await _authenticate(smtp, settings, password, step)
+    except BaseException as exc:
+        smtp.close()
+        if isinstance(exc, Exception):
+            raise StepFailedError(step.stage or "connect", exc, step.elapsed()) from exc
+        raise
+    return smtp
+
+
+async def _connect(smtp: aiosmtplib.SMTP, step: _Stepper, implicit: bool, has_sock: bool) -> None:
+    step.begin("TLS" if implicit and has_sock else "greeting" if has_sock else "connect")
+    response = await smtp.connect()
+    if implicit:
+        step.done(tls_details(smtp))
+        # aiosmtplib reads the greeting inside connect(); its time is in the TLS step.
+        step.begin("greeting")
+    step.done(f"{response.code} {response.message}")
+
+
+async def _ehlo(smtp: aiosmtplib.SMTP, settings: ServerSettings, step: _Stepper) -> None:
+    step.begin("EHLO")
+    name = hello_name(settings, smtp)
+    smtp.local_hostname = name
+    await smtp.ehlo(hostname=name)
+    step.ehlo_done(smtp, f"as {name}: ")
+
+
+async def _starttls(smtp: aiosmtplib.SMTP, settings: ServerSettings, step: _Stepper) -> None:
+    step.begin("TLS")
+    if not smtp.supports_extension("starttls"):
+        raise StartTlsNotOfferedError("the server did not offer STARTTLS after EHLO")
+    await smtp.starttls()
+    step.done("STARTTLS; " + tls_details(smtp))
+    step.begin("EHLO")
+    name = hello_name(settings, smtp)
+    await smtp.ehlo(hostname=name)
+    step.ehlo_done(smtp, "again after TLS: ")
+
+
+async def _authenticate(
+    smtp: aiosmtplib.SMTP, settings: ServerSettings, password: str | None, step: _Stepper
+) -> None:
+    mechanism = _MECHANISMS.get(settings.auth_protocol)
+    if mechanism is None:
+        return
+    step.begin("AUTH")
+    offered = [m.upper() for m in smtp.esmtp_extensions.get("auth", "").split()]
+    if mechanism not in offered:
+        raise AuthNotOfferedError(mechanism, offered)
+    secret = password or ""
+    if settings.auth_protocol == AuthProtocol.PLAIN:
+        await smtp.auth_plain(settings.username, secret)
+    elif settings.auth_protocol == AuthProtocol.LOGIN:
+        await smtp.auth_login(settings.username, secret)
+    else:
+        await smtp.auth_crammd5(settings.username, secret)
+    step.done(f"{mechanism} as {settings.username}")
+
+
+async def quit_quietly(smtp: aiosmtplib.SMTP, limit: float = 5.0) -> None:
+    """Say QUIT when the connection still works; close it in every case."""
+    try:
+        if smtp.is_connected:
+            await smtp.quit(timeout=limit)
+    except (aiosmtplib.SMTPException, OSError):
+        pass  # the server went away first: closing is all that is left
+    finally:
+        smtp.close()

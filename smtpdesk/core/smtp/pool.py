@@ -1,0 +1,292 @@
+"""A bounded pool of SMTP connections to one server, reused for many messages.
+
+The state machine (after smtppool): at most ``max_conns`` connections open or
+opening; a send borrows an idle one or opens one, waiting at most ``wait_timeout``;
+a connection idle for ``idle_timeout`` is closed with QUIT; a broken connection is
+discarded, one that got an error reply is RSET and reused. A message that fails on
+a connection is retried on another one (network errors and 4xx only).
+
+A send that still fails on a connection or TLS error makes the pool unhealthy for a
+back-off that doubles with each further such failure; messengers skip it meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from smtpdesk.core.settings import ServerSettings, TlsType
+from smtpdesk.core.smtp.connection import (
+    DEFAULT_TIMEOUT,
+    make_tls_context,
+    open_connection,
+    quit_quietly,
+)
+from smtpdesk.core.smtp.diagnosis import CONNECTION_CAUSES, diagnose
+from smtpdesk.core.smtp.envelope import prepare
+from smtpdesk.core.smtp.errors import PoolClosedError, PoolWaitTimeoutError
+from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
+
+log = logging.getLogger(__name__)
+BACKOFF_START = 2.0  # seconds a server is skipped after its first connection failure
+BACKOFF_MAX = 120.0
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False)
+class _Conn:
+    smtp: aiosmtplib.SMTP
+    ident: int = field(default_factory=lambda: next(_ids))
+    expiry: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class _Figures:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    send_seconds: float = 0.0
+    wait_seconds: float = 0.0
+    last_error: Diagnosis | None = None
+    failing: int = 0  # consecutive sends that failed on connection or TLS errors
+    skip_until: float = 0.0  # time.monotonic() before which messengers skip this server
+
+
+class ServerPool:
+    """Connections to one server. ``send`` is safe to call from many tasks at once."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        password: str | None,
+        *,
+        command_timeout: float = DEFAULT_TIMEOUT,
+        tls_context: ssl.SSLContext | None = None,
+        backoff_start: float = BACKOFF_START,
+        backoff_max: float = BACKOFF_MAX,
+    ) -> None:
+        self.settings = settings
+        self._password = password
+        self._command_timeout = command_timeout
+        self._tls_context = tls_context
+        self._idle: list[_Conn] = []
+        self._open = 0  # open plus being opened: never above max_conns
+        self._busy = 0
+        self._changed = asyncio.Condition()
+        self._closed = False
+        self._quitting: set[asyncio.Task[None]] = set()
+        self._figures = _Figures()
+        self._backoff = (backoff_start, backoff_max)
+
+    # --- public -----------------------------------------------------------------------
+
+    async def send(
+        self,
+        message: EmailMessage,
+        *,
+        sender: str | None = None,
+        recipients: Sequence[str] | None = None,
+    ) -> SendResult:
+        """Send one message, retrying on other connections; raise :class:`SendError`."""
+        out, envelope_from, rcpts = prepare(message, self.settings, sender, recipients)
+        tried: set[int] = set()
+        diagnosis: Diagnosis | None = None
+        attempts = 0
+        for attempt in range(self.settings.max_msg_retries + 1):
+            if attempt:
+                self._figures.retried += 1
+                await asyncio.sleep(self.settings.msg_retry_delay)
+            attempts += 1
+            outcome = await self._attempt(out, envelope_from, rcpts, tried)
+            if isinstance(outcome, SendResult):
+                self._figures.failing = 0
+                self._figures.skip_until = 0.0
+                return SendResult(outcome.server_uuid, outcome.reply, attempts, outcome.refused)
+            diagnosis = outcome
+            if not diagnosis.temporary or diagnosis.cause in ("pool_wait_timeout", "pool_closed"):
+                break
+        assert diagnosis is not None
+        self._figures.failed += 1
+        self._figures.last_error = diagnosis
+        if diagnosis.cause in CONNECTION_CAUSES:
+            self._back_off()
+        raise SendError(diagnosis, self.settings.uuid, attempts)
+
+    @property
+    def healthy(self) -> bool:
+        """False while backing off after sends failed on connection or TLS errors."""
+        return time.monotonic() >= self._figures.skip_until
+
+    def _back_off(self) -> None:
+        f = self._figures
+        f.failing += 1
+        start, most = self._backoff
+        f.skip_until = time.monotonic() + min(most, start * 2 ** (f.failing - 1))
+
+    def stats(self) -> ServerStats:
+        f = self._figures
+        return ServerStats(
+            server_uuid=self.settings.uuid,
+            label=self.settings.label,
+            connections_open=self._open,
+            connections_busy=self._busy,
+            sent=f.sent,
+            failed=f.failed,
+            retried=f.retried,
+            mean_send_seconds=f.send_seconds / f.sent if f.sent else 0.0,
+            wait_seconds=f.wait_seconds,
+            last_error=f.last_error,
+            healthy=self.healthy,
+        )
+
+    async def close(self) -> None:
+        """QUIT every idle connection, and busy ones as they come back; wake all waiters."""
+        async with self._changed:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._changed.notify_all()
+        for conn in idle:
+            self._quit_later(conn)
+        if self._quitting:
+            await asyncio.gather(*self._quitting, return_exceptions=True)
+
+    # --- one try ----------------------------------------------------------------------
+
+    async def _attempt(
+        self, message: EmailMessage, sender: str, rcpts: list[str], tried: set[int]
+    ) -> SendResult | Diagnosis:
+        waited = time.perf_counter()
+        try:
+            conn = await self._acquire(tried)
+        except Exception as exc:
+            self._figures.wait_seconds += time.perf_counter() - waited
+            return self._redacted(diagnose(exc, self.settings))
+        self._figures.wait_seconds += time.perf_counter() - waited
+        started = time.perf_counter()
+        try:
+            refused, reply = await conn.smtp.send_message(message, sender=sender, recipients=rcpts)
+        except Exception as exc:
+            tried.add(conn.ident)
+            await self._release(conn, broken=not conn.smtp.is_connected)
+            return self._redacted(diagnose(exc, self.settings, "send"))
+        except BaseException:
+            await self._release(conn, broken=True)  # cancelled mid-message: state unknown
+            raise
+        await self._release(conn, broken=False)
+        self._figures.sent += 1
+        self._figures.send_seconds += time.perf_counter() - started
+        return SendResult(
+            self.settings.uuid, reply, 1,
+            {addr: f"{r.code} {r.message}" for addr, r in refused.items()},
+        )
+
+    def _redacted(self, diagnosis: Diagnosis) -> Diagnosis:
+        if self._password and self._password in diagnosis.raw + diagnosis.message:
+            return replace(diagnosis, raw=diagnosis.raw.replace(self._password, "***"),
+                           message=diagnosis.message.replace(self._password, "***"))
+        return diagnosis
+
+    # --- borrowing and returning --------------------------------------------------------
+
+    async def _acquire(self, avoid: set[int]) -> _Conn:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.wait_timeout
+        async with self._changed:
+            while True:
+                if self._closed:
+                    raise PoolClosedError("the pool is closed")
+                conn = self._take_idle(avoid)
+                if conn is not None:
+                    self._busy += 1
+                    return conn
+                if self._open < self.settings.max_conns:
+                    self._open += 1
+                    self._busy += 1
+                    break
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise PoolWaitTimeoutError(
+                        f"no free connection within {self.settings.wait_timeout:g} s")
+                try:
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                except TimeoutError:
+                    continue  # the loop re-checks, then gives up on the deadline
+        return await self._open_new()
+
+    def _take_idle(self, avoid: set[int]) -> _Conn | None:
+        """The most recently used idle connection not in ``avoid``.
+
+        When only avoided ones are idle and the pool is full, one is closed to make room
+        for a fresh connection: a retry must not land on the connection that failed.
+        """
+        for conn in reversed(self._idle):
+            if conn.ident not in avoid:
+                self._idle.remove(conn)
+                self._cancel_expiry(conn)
+                if conn.smtp.is_connected:
+                    return conn
+                self._open -= 1
+        if self._idle and self._open >= self.settings.max_conns:
+            stale = self._idle.pop(0)
+            self._cancel_expiry(stale)
+            self._open -= 1
+            self._quit_later(stale)
+        return None
+
+    async def _open_new(self) -> _Conn:
+        try:
+            if self._tls_context is None and self.settings.tls_type != TlsType.NONE:
+                self._tls_context = await asyncio.to_thread(make_tls_context, self.settings)
+            smtp = await open_connection(
+                self.settings, self._password, tls_context=self._tls_context,
+                command_timeout=self._command_timeout,
+            )
+        except BaseException:
+            async with self._changed:
+                self._open -= 1
+                self._busy -= 1
+                self._changed.notify()
+            raise
+        return _Conn(smtp)
+
+    async def _release(self, conn: _Conn, *, broken: bool) -> None:
+        async with self._changed:
+            self._busy -= 1
+            if broken or self._closed:
+                self._open -= 1
+                if broken:
+                    conn.smtp.close()
+                else:
+                    self._quit_later(conn)
+            else:
+                self._idle.append(conn)
+                conn.expiry = asyncio.get_running_loop().call_later(
+                    self.settings.idle_timeout, self._expire, conn)
+            self._changed.notify()
+
+    def _expire(self, conn: _Conn) -> None:
+        if conn in self._idle:
+            self._idle.remove(conn)
+            self._open -= 1
+            self._quit_later(conn)
+
+    def _cancel_expiry(self, conn: _Conn) -> None:
+        if conn.expiry is not None:
+            conn.expiry.cancel()
+            conn.expiry = None
+
+    def _quit_later(self, conn: _Conn) -> None:
+        self._cancel_expiry(conn)
+        task = asyncio.get_running_loop().create_task(quit_quietly(conn.smtp))
+        self._quitting.add(task)
+        task.add_done_callback(self._quitting.discard)
+
