@@ -37,5 +37,23 @@ $(VENV)/.test-installed: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.run-installed
 
+# make package: the one-folder bundle dist/smtpdesk/ (executable dist/smtpdesk/smtpdesk, with
+# install-linux.sh beside it) and the same folder as dist/smtpdesk-<version>-linux-<arch>.tar.gz.
+VERSION = $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' smtpdesk/__init__.py)
+TARBALL = dist/smtpdesk-$(VERSION)-linux-$(shell uname -m).tar.gz
+
+package: $(VENV)/.package-installed
+	rm -rf build/pyinstaller dist/smtpdesk $(TARBALL)
+	$(BIN)/pyinstaller --noconfirm --clean --log-level WARN --distpath dist \
+		--workpath build/pyinstaller packaging/smtpdesk.spec
+	cp packaging/install-linux.sh dist/smtpdesk/
+	tar -C dist -czf $(TARBALL) smtpdesk
+	@du -sh dist/smtpdesk $(TARBALL)
+
+$(VENV)/.package-installed: pyproject.toml | $(VENV)/bin/python
+	scripts/system-deps.sh package
+	$(BIN)/pip install -q -e '.[package]'
+	touch $@ $(VENV)/.run-installed
+
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
