@@ -28,8 +28,10 @@ from smtpdesk.core.smtp.pool import ServerPool
 
 HERE = Path(__file__).resolve().parent
 DELAY_MS = 10
-PARAGRAPH = ("We are writing to let you know about the changes to our opening hours "
-             "over the coming holiday season, and to thank you for being with us. ")
+PARAGRAPH = (
+    "We are writing to let you know about the changes to our opening hours "
+    "over the coming holiday season, and to thank you for being with us. "
+)
 
 
 def free_port() -> int:
@@ -59,9 +61,15 @@ def personalised(i: int) -> EmailMessage:
 
 
 async def pool_rate(port: int, conns: int, count: int) -> float:
-    settings = ServerSettings(host="127.0.0.1", port=port, tls_type=TlsType.NONE,
-                              auth_protocol=AuthProtocol.NONE, max_conns=conns,
-                              hello_hostname="bench.example.test", wait_timeout=60)
+    settings = ServerSettings(
+        host="127.0.0.1",
+        port=port,
+        tls_type=TlsType.NONE,
+        auth_protocol=AuthProtocol.NONE,
+        max_conns=conns,
+        hello_hostname="bench.example.test",
+        wait_timeout=60,
+    )
     pool = ServerPool(settings, None)
     messages = [personalised(i) for i in range(count)]
     queue = iter(messages)
@@ -80,8 +88,21 @@ async def pool_rate(port: int, conns: int, count: int) -> float:
 
 def source_rate(port: int, conns: int, count: int) -> float:
     started = time.perf_counter()
-    subprocess.run(["smtp-source", "-d", "-s", str(conns), "-m", str(count), "-l", "2000",
-                    f"127.0.0.1:{port}"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "smtp-source",
+            "-d",
+            "-s",
+            str(conns),
+            "-m",
+            str(count),
+            "-l",
+            "2000",
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return count / (time.perf_counter() - started)
 
 
@@ -113,11 +134,21 @@ def main() -> int:
         say(f"loopback, 8 connections, {count} messages of ~2 KB:")
         say(f"  pool        {pool:9.0f} msg/s")
         say(f"  smtp-source {source:9.0f} msg/s")
-        say(f"  ratio       {pool / source:9.2f}  (target >= 0.20: "
-            f"{'met' if pool / source >= 0.2 else 'NOT met'})")
+        say(
+            f"  ratio       {pool / source:9.2f}  (target >= 0.20: "
+            f"{'met' if pool / source >= 0.2 else 'NOT met'})"
+        )
         proxy_port = free_port()
-        proxy = start([sys.executable, str(HERE / "_proxy.py"), str(proxy_port),
-                       str(sink_port), str(DELAY_MS)], proxy_port)
+        proxy = start(
+            [
+                sys.executable,
+                str(HERE / "_proxy.py"),
+                str(proxy_port),
+                str(sink_port),
+                str(DELAY_MS),
+            ],
+            proxy_port,
+        )
         try:
             say(f"behind a {DELAY_MS} ms delay each way (msg/s per connection):")
             say("  conns   pool  smtp-source  ratio")
@@ -140,8 +171,10 @@ def write_results(lines: list[str]) -> None:
     path = HERE / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     header = "## Pool throughput (issue 3)"
-    machine = (f"{datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, nproc {os.cpu_count()}, "
-               f"Python {platform.python_version()}, {platform.platform()}")
+    machine = (
+        f"{datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, nproc {os.cpu_count()}, "
+        f"Python {platform.python_version()}, {platform.platform()}"
+    )
     section = f"{header}\n\n{machine}\n\n```\n" + "\n".join(lines) + "\n```\n"
     if header in text:
         before, _, rest = text.partition(header)

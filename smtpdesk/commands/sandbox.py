@@ -14,9 +14,14 @@ from smtpdesk.core.store import Store
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "sandbox", help="run a local SMTP server that keeps every message as a .eml file")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)")
+        "sandbox", help="run a local SMTP server that keeps every message as a .eml file"
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)",
+    )
     parser.set_defaults(func=cmd_sandbox)
 
 
@@ -33,10 +38,14 @@ async def _serve(folder: Path, port: int, store: Store) -> int:
     bound = await server.start()
     try:
         settings = ensure_sandbox_server(store, bound)
-        print(f"sandbox SMTP server on 127.0.0.1:{bound} (STARTTLS, AUTH as "
-              f"{settings.username!r}; password in the keyring)", flush=True)
-        print(f"server {settings.name!r} points at it; messages go to {server.inbox_dir}",
-              flush=True)
+        print(
+            f"sandbox SMTP server on 127.0.0.1:{bound} (STARTTLS, AUTH as "
+            f"{settings.username!r}; password in the keyring)",
+            flush=True,
+        )
+        print(
+            f"server {settings.name!r} points at it; messages go to {server.inbox_dir}", flush=True
+        )
         print("press Ctrl-C to stop", flush=True)
         await asyncio.Event().wait()
     finally:

@@ -18,7 +18,8 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "test", help="test a server: DNS, connect, TLS, AUTH and optionally a real email")
+        "test", help="test a server: DNS, connect, TLS, AUTH and optionally a real email"
+    )
     parser.add_argument("server", metavar="SERVER", help="the server's name or uuid")
     parser.add_argument("--to", metavar="ADDRESS", help="also send a test email to ADDRESS")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -56,8 +57,11 @@ def cmd_test(args: argparse.Namespace) -> int:
         password = secrets.get_password(settings.uuid)
     out = sys.stdout
     if not args.json:
-        print(f"testing {settings.label} ({settings.host}:{settings.port}, "
-              f"{settings.tls_type}, auth {settings.auth_protocol})", file=out)
+        print(
+            f"testing {settings.label} ({settings.host}:{settings.port}, "
+            f"{settings.tls_type}, auth {settings.auth_protocol})",
+            file=out,
+        )
 
     def show(step: TestStep) -> None:
         if not args.json:

@@ -102,8 +102,12 @@ class RecordingHandler:
             await asyncio.sleep(seconds)
 
     async def handle_EHLO(
-        self, server: SMTPServerProtocol, session: Session, envelope: Envelope,
-        hostname: str, responses: list[str],
+        self,
+        server: SMTPServerProtocol,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
     ) -> list[str]:
         await self._delay("EHLO")
         session.host_name = hostname
@@ -112,8 +116,12 @@ class RecordingHandler:
         return responses
 
     async def handle_MAIL(
-        self, server: SMTPServerProtocol, session: Session, envelope: Envelope,
-        address: str, options: list[str],
+        self,
+        server: SMTPServerProtocol,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
     ) -> str:
         await self._delay("MAIL")
         if self.faults.mail_reply:
@@ -123,8 +131,12 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_RCPT(
-        self, server: SMTPServerProtocol, session: Session, envelope: Envelope,
-        address: str, options: list[str],
+        self,
+        server: SMTPServerProtocol,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
     ) -> str:
         await self._delay("RCPT")
         reply = self.faults.rcpt_replies.get(address)
@@ -134,7 +146,10 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(
-        self, server: SMTPServerProtocol, session: Session, envelope: Envelope,
+        self,
+        server: SMTPServerProtocol,
+        session: Session,
+        envelope: Envelope,
     ) -> str:
         await self._delay("DATA")
         if self.faults.drop_in_data > 0:
@@ -148,26 +163,30 @@ class RecordingHandler:
         if reply:
             self.stats.refused_peers.append((str(peer[0]), int(peer[1])))
             return self._reply(server, reply)
-        self.messages.append(Received(
-            mail_from=envelope.mail_from or "",
-            rcpt_tos=list(envelope.rcpt_tos),
-            content=envelope.original_content or b"",
-            peer=(str(peer[0]), int(peer[1])),
-            login=_login(session.auth_data),
-            tls=server.transport is not None
-            and server.transport.get_extra_info("sslcontext") is not None,
-        ))
+        self.messages.append(
+            Received(
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=list(envelope.rcpt_tos),
+                content=envelope.original_content or b"",
+                peer=(str(peer[0]), int(peer[1])),
+                login=_login(session.auth_data),
+                tls=server.transport is not None
+                and server.transport.get_extra_info("sslcontext") is not None,
+            )
+        )
         self.changed.set()
         return "250 2.0.0 OK: queued"
 
-    async def handle_RSET(self, server: SMTPServerProtocol, session: Session,
-                          envelope: Envelope) -> str:
+    async def handle_RSET(
+        self, server: SMTPServerProtocol, session: Session, envelope: Envelope
+    ) -> str:
         self.stats.resets += 1
         self.changed.set()
         return "250 OK"
 
-    async def handle_QUIT(self, server: SMTPServerProtocol, session: Session,
-                          envelope: Envelope) -> str:
+    async def handle_QUIT(
+        self, server: SMTPServerProtocol, session: Session, envelope: Envelope
+    ) -> str:
         self.stats.quits += 1
         self.changed.set()
         return "221 Bye"
@@ -192,11 +211,20 @@ class RecordingHandler:
             self.stats.auth_logins.append(login.decode())
         return AuthResult(success=ok, handled=False, auth_data=LoginPassword(login, b""))
 
-    def authenticate(self, server: SMTPServerProtocol, session: Session, envelope: Envelope,
-                     mechanism: str, auth_data: Any) -> AuthResult:
+    def authenticate(
+        self,
+        server: SMTPServerProtocol,
+        session: Session,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: Any,
+    ) -> AuthResult:
         """PLAIN and LOGIN (aiosmtpd's own) end here."""
-        ok = (isinstance(auth_data, LoginPassword)
-              and auth_data.login.decode() == USER and auth_data.password.decode() == PASSWORD)
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == USER
+            and auth_data.password.decode() == PASSWORD
+        )
         if ok:
             self.stats.auth_logins.append(auth_data.login.decode())
         return AuthResult(success=ok, handled=False, auth_data=auth_data)
@@ -302,7 +330,9 @@ async def start_smtpd(
         options.update(tls_context=context, require_starttls=require_starttls)
     server = await loop.create_server(
         lambda: _TrackingSMTP(handler, **options),
-        host="127.0.0.1", port=0, ssl=context if mode == "tls" else None,
+        host="127.0.0.1",
+        port=0,
+        ssl=context if mode == "tls" else None,
     )
     return SmtpdServer(mode, handler, server)
 
@@ -407,7 +437,9 @@ def settings_for(server: SmtpdServer, **overrides: Any) -> ServerSettings:
     """ServerSettings pointing at ``server``: TLS type from its mode, AUTH when it has any."""
     tls = {"plain": TlsType.NONE, "starttls": TlsType.STARTTLS, "tls": TlsType.TLS}[server.mode]
     values: dict[str, Any] = {
-        "host": server.host, "port": server.port, "tls_type": tls,
+        "host": server.host,
+        "port": server.port,
+        "tls_type": tls,
         "auth_protocol": AuthProtocol.PLAIN if server.handler.mechanisms else AuthProtocol.NONE,
         "username": USER if server.handler.mechanisms else "",
         "hello_hostname": "client.example.test",

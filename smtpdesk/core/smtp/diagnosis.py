@@ -27,26 +27,46 @@ from smtpdesk.core.smtp.errors import (
 from smtpdesk.core.smtp.types import Diagnosis, SendError
 
 CAUSES = (
-    "dns_not_found", "connection_refused", "timeout", "tls_mismatch", "certificate_invalid",
-    "starttls_not_offered", "starttls_required", "auth_mechanism_not_offered", "auth_failed",
-    "relay_denied", "sender_refused", "recipient_refused", "rate_limited", "temporary_failure",
-    "connection_dropped", "pool_wait_timeout", "permanent_failure", "no_server_available",
-    "pool_closed", "unknown",
+    "dns_not_found",
+    "connection_refused",
+    "timeout",
+    "tls_mismatch",
+    "certificate_invalid",
+    "starttls_not_offered",
+    "starttls_required",
+    "auth_mechanism_not_offered",
+    "auth_failed",
+    "relay_denied",
+    "sender_refused",
+    "recipient_refused",
+    "rate_limited",
+    "temporary_failure",
+    "connection_dropped",
+    "pool_wait_timeout",
+    "permanent_failure",
+    "no_server_available",
+    "pool_closed",
+    "unknown",
 )
 # Failures of the connection itself: the messenger backs off from such a server.
-CONNECTION_CAUSES = frozenset({
-    "dns_not_found", "connection_refused", "timeout", "tls_mismatch", "certificate_invalid",
-    "starttls_not_offered", "connection_dropped",
-})
+CONNECTION_CAUSES = frozenset(
+    {
+        "dns_not_found",
+        "connection_refused",
+        "timeout",
+        "tls_mismatch",
+        "certificate_invalid",
+        "starttls_not_offered",
+        "connection_dropped",
+    }
+)
 _TIMEOUT_HINTS = (
     "Verify the SMTP host and port are correct.",
     "Check whether your hosting provider blocks outgoing SMTP ports (port 25 often is).",
     "Make sure firewall rules allow outbound connections on this port.",
     "Try an alternative port, such as 2525 or 587.",
 )
-_TLS_HINTS = (
-    "Use TLS with port 465 and STARTTLS with port 587.",
-)
+_TLS_HINTS = ("Use TLS with port 465 and STARTTLS with port 587.",)
 _AUTH_HINTS = (
     "Double-check the username and password.",
     "For Gmail, use an App Password, not your regular password.",
@@ -58,8 +78,14 @@ _RATE_HINTS = (
     "Lower max_conns for this server, or the campaign's message rate.",
     "Check your provider's sending limits.",
 )
-_WRONG_TLS_REASONS = ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE",
-                      "PACKET_LENGTH_TOO_LONG", "HTTP_REQUEST", "UNEXPECTED_RECORD")
+_WRONG_TLS_REASONS = (
+    "WRONG_VERSION_NUMBER",
+    "UNKNOWN_PROTOCOL",
+    "RECORD_LAYER_FAILURE",
+    "PACKET_LENGTH_TOO_LONG",
+    "HTTP_REQUEST",
+    "UNEXPECTED_RECORD",
+)
 _E = TypeVar("_E", bound=BaseException)
 _RATE_WORDS = ("rate", "too many", "limit", "throttl", "slow down", "try again later")
 
@@ -109,28 +135,43 @@ def diagnose(
 def _pool(exc: BaseException, s: ServerSettings | None, stage: str, raw: str) -> Diagnosis | None:
     if isinstance(exc, PoolWaitTimeoutError):
         wait = f"{s.wait_timeout:g} s" if s else "wait_timeout"
-        return Diagnosis("pool_wait_timeout",
-                         f"Every connection to {_where(s)} stayed busy for longer than {wait}.",
-                         ("Raise max_conns or wait_timeout, or lower the campaign's concurrency.",),
-                         raw, True)
+        return Diagnosis(
+            "pool_wait_timeout",
+            f"Every connection to {_where(s)} stayed busy for longer than {wait}.",
+            ("Raise max_conns or wait_timeout, or lower the campaign's concurrency.",),
+            raw,
+            True,
+        )
     if isinstance(exc, PoolClosedError):
-        return Diagnosis("pool_closed", "Sending stopped: the connections were being closed.",
-                         (), raw, True)
+        return Diagnosis(
+            "pool_closed", "Sending stopped: the connections were being closed.", (), raw, True
+        )
     if isinstance(exc, NoServerAvailableError):
-        return Diagnosis("no_server_available", str(exc),
-                         ("Check the servers' last errors; they are retried after a pause.",),
-                         raw, True)
+        return Diagnosis(
+            "no_server_available",
+            str(exc),
+            ("Check the servers' last errors; they are retried after a pause.",),
+            raw,
+            True,
+        )
     return None
 
 
-def _tls_setup(exc: BaseException, s: ServerSettings | None, stage: str,
-               raw: str) -> Diagnosis | None:
+def _tls_setup(
+    exc: BaseException, s: ServerSettings | None, stage: str, raw: str
+) -> Diagnosis | None:
     if isinstance(exc, StartTlsNotOfferedError):
-        return Diagnosis("starttls_not_offered",
-                         f"{_where(s)} does not offer STARTTLS, so nothing would be encrypted.",
-                         ("If the port is 465, set tls_type to TLS.",
-                          "Otherwise ask the provider for the STARTTLS port, usually 587.",
-                          "Choose tls_type none only for a trusted local server."), raw, False)
+        return Diagnosis(
+            "starttls_not_offered",
+            f"{_where(s)} does not offer STARTTLS, so nothing would be encrypted.",
+            (
+                "If the port is 465, set tls_type to TLS.",
+                "Otherwise ask the provider for the STARTTLS port, usually 587.",
+                "Choose tls_type none only for a trusted local server.",
+            ),
+            raw,
+            False,
+        )
     cert = _find(exc, ssl.SSLCertVerificationError)
     bare = _find(exc, ssl.SSLError)
     if cert is not None or (bare is not None and bare.reason == "CERTIFICATE_VERIFY_FAILED"):
@@ -138,14 +179,19 @@ def _tls_setup(exc: BaseException, s: ServerSettings | None, stage: str,
     if bare is not None and (bare.reason or "") in _WRONG_TLS_REASONS:
         return _tls_mismatch(s, raw, implicit_on_plain_port=True)
     if bare is not None:
-        return Diagnosis("tls_mismatch", f"The TLS handshake with {_where(s)} failed: {raw}",
-                         (*_TLS_HINTS, "Check that the server's SSL certificate is valid."),
-                         raw, False)
+        return Diagnosis(
+            "tls_mismatch",
+            f"The TLS handshake with {_where(s)} failed: {raw}",
+            (*_TLS_HINTS, "Check that the server's SSL certificate is valid."),
+            raw,
+            False,
+        )
     return None
 
 
-def _certificate(cert: ssl.SSLCertVerificationError | None, s: ServerSettings | None,
-                 raw: str) -> Diagnosis:
+def _certificate(
+    cert: ssl.SSLCertVerificationError | None, s: ServerSettings | None, raw: str
+) -> Diagnosis:
     code = cert.verify_code if cert is not None else 0
     reason = cert.verify_message if cert is not None else "verification failed"
     if code == 10:
@@ -156,23 +202,32 @@ def _certificate(cert: ssl.SSLCertVerificationError | None, s: ServerSettings | 
         what = "is not signed by an authority this computer trusts"
     else:
         what = f"is not valid ({reason})"
-    return Diagnosis("certificate_invalid", f"The server's TLS certificate {what}.",
-                     ("Check the host name: it must match the certificate.",
-                      "Ask the provider to renew or fix the certificate.",
-                      "tls_skip_verify turns the check off: testing only, never production."
-                      ),
-                     raw, False)
+    return Diagnosis(
+        "certificate_invalid",
+        f"The server's TLS certificate {what}.",
+        (
+            "Check the host name: it must match the certificate.",
+            "Ask the provider to renew or fix the certificate.",
+            "tls_skip_verify turns the check off: testing only, never production.",
+        ),
+        raw,
+        False,
+    )
 
 
 def _tls_mismatch(s: ServerSettings | None, raw: str, *, implicit_on_plain_port: bool) -> Diagnosis:
     port = s.port if s else 0
     if implicit_on_plain_port:
-        message = (f"tls_type is TLS but port {port} answers in plain text: "
-                   "it expects STARTTLS (or no TLS).")
+        message = (
+            f"tls_type is TLS but port {port} answers in plain text: "
+            "it expects STARTTLS (or no TLS)."
+        )
         hints = ("Use STARTTLS with port 587, or TLS with port 465.",)
     else:
-        message = (f"Port {port} expects TLS from the first byte (implicit TLS), "
-                   f"but tls_type is {s.tls_type if s else 'not TLS'}.")
+        message = (
+            f"Port {port} expects TLS from the first byte (implicit TLS), "
+            f"but tls_type is {s.tls_type if s else 'not TLS'}."
+        )
         hints = ("Use TLS with port 465, or STARTTLS with port 587.",)
     return Diagnosis("tls_mismatch", message, hints, raw, False)
 
@@ -182,50 +237,79 @@ def tls_mismatch_on_implicit_port(settings: ServerSettings, raw: str) -> Diagnos
     return _tls_mismatch(settings, raw, implicit_on_plain_port=False)
 
 
-def _auth_choice(exc: BaseException, s: ServerSettings | None, stage: str,
-                 raw: str) -> Diagnosis | None:
+def _auth_choice(
+    exc: BaseException, s: ServerSettings | None, stage: str, raw: str
+) -> Diagnosis | None:
     if not isinstance(exc, AuthNotOfferedError):
         return None
-    hints = [f"The server offers: {', '.join(exc.offered)}; choose one of them."
-             if exc.offered else "The server offers no AUTH at all here."]
+    hints = [
+        f"The server offers: {', '.join(exc.offered)}; choose one of them."
+        if exc.offered
+        else "The server offers no AUTH at all here."
+    ]
     if s is not None and s.tls_type == TlsType.NONE and not exc.offered:
         hints.append("Many servers offer AUTH only after STARTTLS: set tls_type to STARTTLS.")
     hints.append("Set auth_protocol to none if the server needs no login.")
-    return Diagnosis("auth_mechanism_not_offered",
-                     f"{_where(s)} does not offer AUTH {exc.mechanism}.", tuple(hints), raw, False)
+    return Diagnosis(
+        "auth_mechanism_not_offered",
+        f"{_where(s)} does not offer AUTH {exc.mechanism}.",
+        tuple(hints),
+        raw,
+        False,
+    )
 
 
-def _network(exc: BaseException, s: ServerSettings | None, stage: str,
-             raw: str) -> Diagnosis | None:
+def _network(
+    exc: BaseException, s: ServerSettings | None, stage: str, raw: str
+) -> Diagnosis | None:
     if _find(exc, socket.gaierror) is not None:
         host = s.host if s else "the host"
-        return Diagnosis("dns_not_found", f"The host name {host!r} was not found.",
-                         ("Check the spelling of the host, e.g. smtp.gmail.com.",
-                          "Check this computer's internet connection and DNS."), raw, True)
+        return Diagnosis(
+            "dns_not_found",
+            f"The host name {host!r} was not found.",
+            (
+                "Check the spelling of the host, e.g. smtp.gmail.com.",
+                "Check this computer's internet connection and DNS.",
+            ),
+            raw,
+            True,
+        )
     if _refused(exc):
-        return Diagnosis("connection_refused", f"{_where(s)} refused the connection.",
-                         ("Check the port: 587 for STARTTLS, 465 for TLS, 25 or 2525.",
-                          "Check that the server is running and accepts connections from here."),
-                         raw, True)
+        return Diagnosis(
+            "connection_refused",
+            f"{_where(s)} refused the connection.",
+            (
+                "Check the port: 587 for STARTTLS, 465 for TLS, 25 or 2525.",
+                "Check that the server is running and accepts connections from here.",
+            ),
+            raw,
+            True,
+        )
     if isinstance(exc, aiosmtplib.SMTPTimeoutError) or _find(exc, TimeoutError) is not None:
         return _timeout(s, stage, raw)
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected) or (
-            isinstance(exc, aiosmtplib.SMTPConnectError)
-            and not isinstance(exc, aiosmtplib.SMTPResponseException)
-            and _find(exc, aiosmtplib.SMTPServerDisconnected) is not None):
+        isinstance(exc, aiosmtplib.SMTPConnectError)
+        and not isinstance(exc, aiosmtplib.SMTPResponseException)
+        and _find(exc, aiosmtplib.SMTPServerDisconnected) is not None
+    ):
         return _dropped(s, stage, raw)
     if isinstance(exc, ConnectionError | aiosmtplib.SMTPConnectError) and not isinstance(
-            exc, aiosmtplib.SMTPResponseException):
+        exc, aiosmtplib.SMTPResponseException
+    ):
         return _dropped(s, stage, raw)
     return None
 
 
 def _refused(exc: BaseException) -> bool:
     # With several addresses (::1 and 127.0.0.1) asyncio raises one OSError for all of them.
-    return any(isinstance(e, ConnectionRefusedError)
-               or (isinstance(e, OSError) and (e.errno == errno.ECONNREFUSED
-                                               or "Connect call failed" in str(e)))
-               for e in _chain(exc))
+    return any(
+        isinstance(e, ConnectionRefusedError)
+        or (
+            isinstance(e, OSError)
+            and (e.errno == errno.ECONNREFUSED or "Connect call failed" in str(e))
+        )
+        for e in _chain(exc)
+    )
 
 
 def _timeout(s: ServerSettings | None, stage: str, raw: str) -> Diagnosis:
@@ -236,8 +320,10 @@ def _timeout(s: ServerSettings | None, stage: str, raw: str) -> Diagnosis:
             return tls_mismatch_on_implicit_port(s, raw)
     elif stage == "greeting":
         message = f"{_where(s)} accepted the connection but sent no greeting in time."
-        hints = ("If this port uses implicit TLS (usually 465), set tls_type to TLS.",
-                 *_TIMEOUT_HINTS[:1])
+        hints = (
+            "If this port uses implicit TLS (usually 465), set tls_type to TLS.",
+            *_TIMEOUT_HINTS[:1],
+        )
         if s is not None and s.tls_type != TlsType.TLS and s.port == 465:
             return tls_mismatch_on_implicit_port(s, raw)
     else:
@@ -251,69 +337,128 @@ def _dropped(s: ServerSettings | None, stage: str, raw: str) -> Diagnosis:
         message = f"{_where(s)} closed the connection in the middle of a message."
     else:
         message = f"{_where(s)} closed the connection during {stage}."
-    return Diagnosis("connection_dropped", message,
-                     ("The message is retried on another connection.",
-                      "If it keeps happening, the server may be limiting connections: "
-                      "lower max_conns."), raw, True)
+    return Diagnosis(
+        "connection_dropped",
+        message,
+        (
+            "The message is retried on another connection.",
+            "If it keeps happening, the server may be limiting connections: lower max_conns.",
+        ),
+        raw,
+        True,
+    )
 
 
-def _reply(exc: BaseException, s: ServerSettings | None, stage: str,
-           raw: str) -> Diagnosis | None:
+def _reply(exc: BaseException, s: ServerSettings | None, stage: str, raw: str) -> Diagnosis | None:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         exc = exc.recipients[0]
     if not isinstance(exc, aiosmtplib.SMTPResponseException):
         return None
     code, text = exc.code, exc.message.lower()
     if code == 530 and "tls" in text:
-        return Diagnosis("starttls_required", f"{_where(s)} requires STARTTLS before sending.",
-                         ("Set tls_type to STARTTLS (port 587) or TLS (port 465).",), raw, False,
-                         code)
+        return Diagnosis(
+            "starttls_required",
+            f"{_where(s)} requires STARTTLS before sending.",
+            ("Set tls_type to STARTTLS (port 587) or TLS (port 465).",),
+            raw,
+            False,
+            code,
+        )
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError) or code in (530, 534, 535, 538):
         return _auth_failed(exc, s, raw)
     if code == 421 or (400 <= code < 500 and any(w in text for w in _RATE_WORDS)):
-        return Diagnosis("rate_limited",
-                         f"{_where(s)} is limiting the rate or number of connections ({code}).",
-                         _RATE_HINTS, raw, True, code)
+        return Diagnosis(
+            "rate_limited",
+            f"{_where(s)} is limiting the rate or number of connections ({code}).",
+            _RATE_HINTS,
+            raw,
+            True,
+            code,
+        )
     if 400 <= code < 500:
-        return Diagnosis("temporary_failure", f"{_where(s)} refused for now ({code}): "
-                         f"{exc.message}", ("The message is retried; check the reply if it "
-                                            "persists.",), raw, True, code)
+        return Diagnosis(
+            "temporary_failure",
+            f"{_where(s)} refused for now ({code}): {exc.message}",
+            ("The message is retried; check the reply if it persists.",),
+            raw,
+            True,
+            code,
+        )
     return _permanent(exc, s, raw)
 
 
-def _auth_failed(exc: aiosmtplib.SMTPResponseException, s: ServerSettings | None,
-                 raw: str) -> Diagnosis:
+def _auth_failed(
+    exc: aiosmtplib.SMTPResponseException, s: ServerSettings | None, raw: str
+) -> Diagnosis:
     if exc.code == 504:
         mechanism = s.auth_protocol if s else "the chosen mechanism"
-        return Diagnosis("auth_mechanism_not_offered",
-                         f"{_where(s)} does not accept AUTH {mechanism}.",
-                         ("Choose another auth_protocol.",), raw, False, exc.code)
+        return Diagnosis(
+            "auth_mechanism_not_offered",
+            f"{_where(s)} does not accept AUTH {mechanism}.",
+            ("Choose another auth_protocol.",),
+            raw,
+            False,
+            exc.code,
+        )
     if exc.code == 530 and s is not None and s.auth_protocol == AuthProtocol.NONE:
-        return Diagnosis("auth_failed", f"{_where(s)} requires a login before sending.",
-                         ("Set auth_protocol (usually plain) with a username and password.",),
-                         raw, False, exc.code)
+        return Diagnosis(
+            "auth_failed",
+            f"{_where(s)} requires a login before sending.",
+            ("Set auth_protocol (usually plain) with a username and password.",),
+            raw,
+            False,
+            exc.code,
+        )
     temporary = 400 <= exc.code < 500
-    return Diagnosis("auth_failed", f"{_where(s)} refused the username or password "
-                     f"({exc.code}).", _AUTH_HINTS, raw, temporary, exc.code)
+    return Diagnosis(
+        "auth_failed",
+        f"{_where(s)} refused the username or password ({exc.code}).",
+        _AUTH_HINTS,
+        raw,
+        temporary,
+        exc.code,
+    )
 
 
-def _permanent(exc: aiosmtplib.SMTPResponseException, s: ServerSettings | None,
-               raw: str) -> Diagnosis:
+def _permanent(
+    exc: aiosmtplib.SMTPResponseException, s: ServerSettings | None, raw: str
+) -> Diagnosis:
     code, text = exc.code, exc.message.lower()
     if "relay" in text:
-        return Diagnosis("relay_denied", f"{_where(s)} refuses to relay this message ({code}).",
-                         ("Log in (auth_protocol and credentials) so the server relays for you.",
-                          "Use a From address on a domain this server or account may send for."),
-                         raw, False, code)
+        return Diagnosis(
+            "relay_denied",
+            f"{_where(s)} refuses to relay this message ({code}).",
+            (
+                "Log in (auth_protocol and credentials) so the server relays for you.",
+                "Use a From address on a domain this server or account may send for.",
+            ),
+            raw,
+            False,
+            code,
+        )
     if isinstance(exc, aiosmtplib.SMTPSenderRefused):
-        return Diagnosis("sender_refused", f"{_where(s)} refused the sender "
-                         f"{exc.sender!r} ({code}).",
-                         ("Use a From or Return-Path address this account may send as.",),
-                         raw, False, code)
+        return Diagnosis(
+            "sender_refused",
+            f"{_where(s)} refused the sender {exc.sender!r} ({code}).",
+            ("Use a From or Return-Path address this account may send as.",),
+            raw,
+            False,
+            code,
+        )
     if isinstance(exc, aiosmtplib.SMTPRecipientRefused):
-        return Diagnosis("recipient_refused", f"{_where(s)} refused the recipient "
-                         f"{exc.recipient!r} ({code}).",
-                         ("Check the address; the mailbox may not exist.",), raw, False, code)
-    return Diagnosis("permanent_failure", f"{_where(s)} refused the message ({code}): "
-                     f"{exc.message}", ("Read the server's reply; retrying will not help.",),
-                     raw, False, code)
+        return Diagnosis(
+            "recipient_refused",
+            f"{_where(s)} refused the recipient {exc.recipient!r} ({code}).",
+            ("Check the address; the mailbox may not exist.",),
+            raw,
+            False,
+            code,
+        )
+    return Diagnosis(
+        "permanent_failure",
+        f"{_where(s)} refused the message ({code}): {exc.message}",
+        ("Read the server's reply; retrying will not help.",),
+        raw,
+        False,
+        code,
+    )

@@ -25,8 +25,9 @@ def prepare(
     An explicit ``sender`` wins over both. A header the message already has is kept.
     """
     extra = [(k, v) for k, v in settings.email_headers if k.lower() != RETURN_PATH.lower()]
-    server_return = next((v for k, v in settings.email_headers
-                          if k.lower() == RETURN_PATH.lower()), None)
+    server_return = next(
+        (v for k, v in settings.email_headers if k.lower() == RETURN_PATH.lower()), None
+    )
     has_return = message.get(RETURN_PATH) is not None
     out = message
     if extra or has_return:
@@ -38,8 +39,13 @@ def prepare(
         del out[RETURN_PATH]
     else:
         message_return = None
-    envelope_from = sender or _address(server_return) or _address(message_return) \
-        or _address(message.get("Sender")) or _address(message.get("From"))
+    envelope_from = (
+        sender
+        or _address(server_return)
+        or _address(message_return)
+        or _address(message.get("Sender"))
+        or _address(message.get("From"))
+    )
     if not envelope_from:
         raise ValueError("the message has no From header and no sender was given")
     rcpts = list(recipients) if recipients is not None else _recipients(message)

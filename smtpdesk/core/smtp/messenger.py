@@ -23,6 +23,7 @@ from smtpdesk.core.smtp.types import SendError, SendResult, ServerStats
 
 Eligible = Callable[[ServerSettings], bool]
 
+
 class MessengerSender:
     """Sends through the servers of one messenger (``email`` or a named server)."""
 
@@ -87,8 +88,10 @@ class MessengerSender:
         if not self.pools:
             reason = f"The messenger {self.messenger.name!r} has no enabled server."
         else:
-            reason = (f"No server of the messenger {self.messenger.name!r} can send now: "
-                      "each is pausing after errors or has reached its limits.")
+            reason = (
+                f"No server of the messenger {self.messenger.name!r} can send now: "
+                "each is pausing after errors or has reached its limits."
+            )
         return SendError(diagnose(NoServerAvailableError(reason)), "", 0)
 
 

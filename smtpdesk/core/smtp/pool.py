@@ -185,14 +185,19 @@ class ServerPool:
         self._figures.sent += 1
         self._figures.send_seconds += time.perf_counter() - started
         return SendResult(
-            self.settings.uuid, reply, 1,
+            self.settings.uuid,
+            reply,
+            1,
             {addr: f"{r.code} {r.message}" for addr, r in refused.items()},
         )
 
     def _redacted(self, diagnosis: Diagnosis) -> Diagnosis:
         if self._password and self._password in diagnosis.raw + diagnosis.message:
-            return replace(diagnosis, raw=diagnosis.raw.replace(self._password, "***"),
-                           message=diagnosis.message.replace(self._password, "***"))
+            return replace(
+                diagnosis,
+                raw=diagnosis.raw.replace(self._password, "***"),
+                message=diagnosis.message.replace(self._password, "***"),
+            )
         return diagnosis
 
     # --- borrowing and returning --------------------------------------------------------
@@ -215,7 +220,8 @@ class ServerPool:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     raise PoolWaitTimeoutError(
-                        f"no free connection within {self.settings.wait_timeout:g} s")
+                        f"no free connection within {self.settings.wait_timeout:g} s"
+                    )
                 try:
                     await asyncio.wait_for(self._changed.wait(), remaining)
                 except TimeoutError:
@@ -247,7 +253,9 @@ class ServerPool:
             if self._tls_context is None and self.settings.tls_type != TlsType.NONE:
                 self._tls_context = await asyncio.to_thread(make_tls_context, self.settings)
             smtp = await open_connection(
-                self.settings, self._password, tls_context=self._tls_context,
+                self.settings,
+                self._password,
+                tls_context=self._tls_context,
                 command_timeout=self._command_timeout,
             )
         except BaseException:
@@ -270,7 +278,8 @@ class ServerPool:
             else:
                 self._idle.append(conn)
                 conn.expiry = asyncio.get_running_loop().call_later(
-                    self.settings.idle_timeout, self._expire, conn)
+                    self.settings.idle_timeout, self._expire, conn
+                )
             self._changed.notify()
 
     def _expire(self, conn: _Conn) -> None:
@@ -289,4 +298,3 @@ class ServerPool:
         task = asyncio.get_running_loop().create_task(quit_quietly(conn.smtp))
         self._quitting.add(task)
         task.add_done_callback(self._quitting.discard)
-

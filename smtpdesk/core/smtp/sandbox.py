@@ -57,9 +57,15 @@ def list_inbox(data_dir: Path) -> list[InboxMessage]:
     for path in sorted(inbox.glob("*.eml"), reverse=True):
         with path.open("rb") as handle:
             message = message_from_binary_file(handle, policy=default_policy)
-        found.append(InboxMessage(path, str(message.get("Subject", "")),
-                                  str(message.get("From", "")), str(message.get("To", "")),
-                                  str(message.get("Date", ""))))
+        found.append(
+            InboxMessage(
+                path,
+                str(message.get("Subject", "")),
+                str(message.get("From", "")),
+                str(message.get("To", "")),
+                str(message.get("Date", "")),
+            )
+        )
     return found
 
 
@@ -76,10 +82,16 @@ def ensure_sandbox_server(store: Store, port: int) -> ServerSettings:
     """Create the server "sandbox" (or update its port), with the sandbox's password."""
     existing = next((s for s in store.servers() if s.name == NAME), None)
     data: dict[str, object] = {
-        "name": NAME, "host": HOST, "port": port, "tls_type": str(TlsType.STARTTLS),
+        "name": NAME,
+        "host": HOST,
+        "port": port,
+        "tls_type": str(TlsType.STARTTLS),
         # Self-signed on 127.0.0.1: there is no authority to check it against.
-        "tls_skip_verify": True, "auth_protocol": str(AuthProtocol.PLAIN),
-        "username": USERNAME, "max_conns": 4, "enabled": True,
+        "tls_skip_verify": True,
+        "auth_protocol": str(AuthProtocol.PLAIN),
+        "username": USERNAME,
+        "max_conns": 4,
+        "enabled": True,
     }
     report = save_server(store, data, base=existing, password=sandbox_password())
     assert report.settings is not None, report.problems
@@ -99,18 +111,30 @@ def _make_certificate(folder: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "smtpdesk sandbox")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]),
-                critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
     folder.mkdir(parents=True, exist_ok=True)
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
@@ -125,15 +149,21 @@ class _CaptureHandler:
         content = envelope.original_content or b""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = self.inbox / f"{stamp}-{random_secrets.token_hex(4)}.eml"
-        header = (f"X-Smtpdesk-Envelope-From: {envelope.mail_from}\r\n"
-                  f"X-Smtpdesk-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n").encode()
+        header = (
+            f"X-Smtpdesk-Envelope-From: {envelope.mail_from}\r\n"
+            f"X-Smtpdesk-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"
+        ).encode()
         await asyncio.to_thread(path.write_bytes, header + content)
         return f"250 2.0.0 Ok: captured as {path.name}"
 
-    def authenticate(self, server: SMTP, session: Session, envelope: Envelope,
-                     mechanism: str, auth_data: Any) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == USERNAME.encode()
-              and hmac.compare_digest(auth_data.password, self.password.encode()))
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == USERNAME.encode()
+            and hmac.compare_digest(auth_data.password, self.password.encode())
+        )
         return AuthResult(success=ok, handled=False)
 
     async def auth_CRAM__MD5(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -165,10 +195,17 @@ class SandboxServer:
         handler = _CaptureHandler(self.inbox_dir, password)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: SMTP(handler, hostname="smtpdesk-sandbox", tls_context=context,
-                         require_starttls=True, authenticator=handler.authenticate,
-                         auth_required=True),
-            host=HOST, port=self.port)
+            lambda: SMTP(
+                handler,
+                hostname="smtpdesk-sandbox",
+                tls_context=context,
+                require_starttls=True,
+                authenticator=handler.authenticate,
+                auth_required=True,
+            ),
+            host=HOST,
+            port=self.port,
+        )
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 

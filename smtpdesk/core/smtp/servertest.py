@@ -60,9 +60,12 @@ class TestReport:
         return self.diagnosis is None and all(s.ok for s in self.steps)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "steps": [asdict(s) for s in self.steps],
-                "capabilities": dict(self.capabilities),
-                "diagnosis": asdict(self.diagnosis) if self.diagnosis else None}
+        return {
+            "ok": self.ok,
+            "steps": [asdict(s) for s in self.steps],
+            "capabilities": dict(self.capabilities),
+            "diagnosis": asdict(self.diagnosis) if self.diagnosis else None,
+        }
 
 
 class _Run:
@@ -145,26 +148,37 @@ async def _tcp_connect(
         run.step("TCP connect", time.perf_counter() - started, f"{address[0]} port {address[1]}")
         return sock
     assert error is not None
-    run.fail("TCP connect", time.perf_counter() - started,
-             diagnose(error, settings, "TCP connect"))
+    run.fail("TCP connect", time.perf_counter() - started, diagnose(error, settings, "TCP connect"))
     return None
 
 
 async def _converse(
-    run: _Run, settings: ServerSettings, password: str | None, sock: socket.socket,
-    to: str | None, limit: float, tls_context: ssl.SSLContext | None,
+    run: _Run,
+    settings: ServerSettings,
+    password: str | None,
+    sock: socket.socket,
+    to: str | None,
+    limit: float,
+    tls_context: ssl.SSLContext | None,
 ) -> TestReport:
     peer = sock.getpeername()
     try:
         smtp = await open_connection(
-            settings, password, tls_context=tls_context, command_timeout=limit, sock=sock,
+            settings,
+            password,
+            tls_context=tls_context,
+            command_timeout=limit,
+            sock=sock,
             on_step=lambda name, seconds, detail: run.step(name, seconds, detail),
             on_ehlo=run.capabilities,
         )
     except StepFailedError as exc:
         diagnosis = diagnose(exc, settings)
-        if exc.stage == "greeting" and diagnosis.cause == "timeout" \
-                and await _speaks_tls(peer, settings, limit):
+        if (
+            exc.stage == "greeting"
+            and diagnosis.cause == "timeout"
+            and await _speaks_tls(peer, settings, limit)
+        ):
             diagnosis = tls_mismatch_on_implicit_port(settings, diagnosis.raw)
         return run.fail(exc.stage, exc.seconds, diagnosis)
     started = time.perf_counter()
@@ -197,7 +211,8 @@ async def _send_test_email(
     message.set_content(
         f"This is a test email from smtpdesk.\n\nServer: {settings.label} "
         f"({settings.host}:{settings.port}, {settings.tls_type})\n"
-        f"Sent: {now:%Y-%m-%d %H:%M:%S} UTC\n")
+        f"Sent: {now:%Y-%m-%d %H:%M:%S} UTC\n"
+    )
     out, sender, rcpts = prepare(message, settings)
     try:
         refused, reply = await smtp.send_message(out, sender=sender, recipients=rcpts)
@@ -219,7 +234,8 @@ async def _speaks_tls(peer: Any, settings: ServerSettings, limit: float) -> bool
     try:
         async with asyncio.timeout(min(limit, 5.0)):
             _reader, writer = await asyncio.open_connection(
-                peer[0], peer[1], ssl=context, server_hostname=settings.host or None)
+                peer[0], peer[1], ssl=context, server_hostname=settings.host or None
+            )
     except (OSError, TimeoutError, ssl.SSLError):
         return False
     writer.close()

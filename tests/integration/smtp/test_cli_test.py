@@ -15,16 +15,23 @@ from tests.helpers.smtpd import PASSWORD, USER, SmtpdServer
 
 
 def add_server(store: Store, server: SmtpdServer, **fields: object) -> None:
-    data: dict[str, object] = {"name": "office", "host": "127.0.0.1", "port": server.port,
-                               "tls_type": "STARTTLS", "auth_protocol": "plain",
-                               "username": USER}
+    data: dict[str, object] = {
+        "name": "office",
+        "host": "127.0.0.1",
+        "port": server.port,
+        "tls_type": "STARTTLS",
+        "auth_protocol": "plain",
+        "username": USER,
+    }
     data.update(fields)
     report = save_server(store, data, password=PASSWORD)
     assert report.settings is not None, report.problems
 
 
 def test_passing_server_prints_ticks_and_exits_0(
-    store: Store, threaded_smtpd: Callable[..., SmtpdServer], trust_test_ca: Path,
+    store: Store,
+    threaded_smtpd: Callable[..., SmtpdServer],
+    trust_test_ca: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     server = threaded_smtpd("starttls", auth=("PLAIN",))
@@ -41,7 +48,9 @@ def test_passing_server_prints_ticks_and_exits_0(
 
 
 def test_failing_server_prints_diagnosis_and_exits_1(
-    store: Store, threaded_smtpd: Callable[..., SmtpdServer], trust_test_ca: Path,
+    store: Store,
+    threaded_smtpd: Callable[..., SmtpdServer],
+    trust_test_ca: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     server = threaded_smtpd("starttls", auth=("PLAIN",))
@@ -55,7 +64,9 @@ def test_failing_server_prints_diagnosis_and_exits_1(
 
 
 def test_json_report(
-    store: Store, threaded_smtpd: Callable[..., SmtpdServer], capsys: pytest.CaptureFixture[str],
+    store: Store,
+    threaded_smtpd: Callable[..., SmtpdServer],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     server = threaded_smtpd("plain")
     add_server(store, server, tls_type="STARTTLS", auth_protocol="none", username="")

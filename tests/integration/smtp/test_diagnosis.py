@@ -28,8 +28,12 @@ def message(to: str = "bob@example.test") -> EmailMessage:
     return m
 
 
-async def send_failure(settings: ServerSettings, password: str | None = None,
-                       to: str = "bob@example.test", **options: float) -> Diagnosis:
+async def send_failure(
+    settings: ServerSettings,
+    password: str | None = None,
+    to: str = "bob@example.test",
+    **options: float,
+) -> Diagnosis:
     pool = ServerPool(settings, password, **options)
     try:
         with pytest.raises(SendError) as caught:
@@ -40,8 +44,9 @@ async def send_failure(settings: ServerSettings, password: str | None = None,
     return caught.value.diagnosis
 
 
-async def test_failure(settings: ServerSettings, password: str | None = None,
-                       **options: float) -> tuple[str, Diagnosis]:
+async def test_failure(
+    settings: ServerSettings, password: str | None = None, **options: float
+) -> tuple[str, Diagnosis]:
     report = await run_server_test(settings, password, to="bob@example.test", **options)
     assert not report.ok
     assert report.diagnosis is not None
@@ -54,8 +59,9 @@ test_failure.__test__ = False  # type: ignore[attr-defined]
 
 
 async def test_dns_name_not_found() -> None:
-    settings = ServerSettings(host=BAD_HOST, port=25, tls_type=TlsType.NONE,
-                              auth_protocol=AuthProtocol.NONE)
+    settings = ServerSettings(
+        host=BAD_HOST, port=25, tls_type=TlsType.NONE, auth_protocol=AuthProtocol.NONE
+    )
     step, diagnosis = await test_failure(settings)
     assert (step, diagnosis.cause) == ("DNS", "dns_not_found")
     assert BAD_HOST in diagnosis.message
@@ -63,16 +69,22 @@ async def test_dns_name_not_found() -> None:
 
 
 async def test_connection_refused(refused_port: int) -> None:
-    settings = ServerSettings(host="127.0.0.1", port=refused_port, tls_type=TlsType.NONE,
-                              auth_protocol=AuthProtocol.NONE)
+    settings = ServerSettings(
+        host="127.0.0.1", port=refused_port, tls_type=TlsType.NONE, auth_protocol=AuthProtocol.NONE
+    )
     step, diagnosis = await test_failure(settings)
     assert (step, diagnosis.cause) == ("TCP connect", "connection_refused")
     assert (await send_failure(settings)).cause == "connection_refused"
 
 
 async def test_connection_timed_out(blackhole_port: int) -> None:
-    settings = ServerSettings(host="127.0.0.1", port=blackhole_port, tls_type=TlsType.NONE,
-                              auth_protocol=AuthProtocol.NONE, max_msg_retries=0)
+    settings = ServerSettings(
+        host="127.0.0.1",
+        port=blackhole_port,
+        tls_type=TlsType.NONE,
+        auth_protocol=AuthProtocol.NONE,
+        max_msg_retries=0,
+    )
     step, diagnosis = await test_failure(settings, command_timeout=0.3)
     assert (step, diagnosis.cause) == ("TCP connect", "timeout")
     assert any("2525" in hint for hint in diagnosis.hints)
@@ -89,7 +101,8 @@ async def test_server_too_slow_for_the_time_out(smtpd_factory: SmtpdFactory) -> 
 
 
 async def test_implicit_tls_client_on_a_starttls_port(
-    smtpd_factory: SmtpdFactory, trust_test_ca: Path,
+    smtpd_factory: SmtpdFactory,
+    trust_test_ca: Path,
 ) -> None:
     server = await smtpd_factory("starttls")
     settings = settings_for(server, tls_type=TlsType.TLS)
@@ -100,18 +113,23 @@ async def test_implicit_tls_client_on_a_starttls_port(
 
 
 async def test_starttls_client_on_an_implicit_tls_port(
-    smtpd_factory: SmtpdFactory, trust_test_ca: Path,
+    smtpd_factory: SmtpdFactory,
+    trust_test_ca: Path,
 ) -> None:
     server = await smtpd_factory("tls")
-    step, diagnosis = await test_failure(settings_for(server, tls_type=TlsType.STARTTLS),
-                                         command_timeout=0.5)
+    step, diagnosis = await test_failure(
+        settings_for(server, tls_type=TlsType.STARTTLS), command_timeout=0.5
+    )
     assert (step, diagnosis.cause) == ("greeting", "tls_mismatch")
     assert "465" in " ".join(diagnosis.hints)
 
 
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
 async def test_certificate_from_an_unknown_authority(
-    smtpd_factory: SmtpdFactory, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    smtpd_factory: SmtpdFactory,
+    mode: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     other = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other))
@@ -128,11 +146,14 @@ async def test_certificate_from_an_unknown_authority(
 
 
 async def test_expired_certificate(
-    smtpd_factory: SmtpdFactory, tls_ca: trustme.CA, trust_test_ca: Path,
+    smtpd_factory: SmtpdFactory,
+    tls_ca: trustme.CA,
+    trust_test_ca: Path,
 ) -> None:
     past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    expired = tls_ca.issue_cert("127.0.0.1", not_before=past - dt.timedelta(days=30),
-                                not_after=past)
+    expired = tls_ca.issue_cert(
+        "127.0.0.1", not_before=past - dt.timedelta(days=30), not_after=past
+    )
     server = await smtpd_factory("tls", cert=expired)
     _, diagnosis = await test_failure(settings_for(server))
     assert diagnosis.cause == "certificate_invalid"
@@ -140,7 +161,9 @@ async def test_expired_certificate(
 
 
 async def test_certificate_for_another_host(
-    smtpd_factory: SmtpdFactory, tls_ca: trustme.CA, trust_test_ca: Path,
+    smtpd_factory: SmtpdFactory,
+    tls_ca: trustme.CA,
+    trust_test_ca: Path,
 ) -> None:
     server = await smtpd_factory("starttls", cert=tls_ca.issue_cert("mail.example.test"))
     _, diagnosis = await test_failure(settings_for(server))
@@ -176,7 +199,9 @@ async def test_auth_mechanism_not_offered(smtpd_factory: SmtpdFactory, trust_tes
 
 @pytest.mark.parametrize("auth", [AuthProtocol.PLAIN, AuthProtocol.LOGIN, AuthProtocol.CRAM])
 async def test_wrong_password_is_authentication_failed(
-    smtpd_factory: SmtpdFactory, trust_test_ca: Path, auth: AuthProtocol,
+    smtpd_factory: SmtpdFactory,
+    trust_test_ca: Path,
+    auth: AuthProtocol,
 ) -> None:
     server = await smtpd_factory("tls", auth=("PLAIN", "LOGIN", "CRAM-MD5"))
     settings = settings_for(server, auth_protocol=auth)
@@ -190,20 +215,35 @@ async def test_wrong_password_is_authentication_failed(
     assert "wrong-password" not in repr(sent)
 
 
-@pytest.mark.parametrize(("faults", "cause", "code"), [
-    (Faults(rcpt_replies={"bob@example.test": "554 5.7.1 Relay access denied"}),
-     "relay_denied", 554),
-    (Faults(mail_reply="553 5.7.1 Sender address rejected: not owned by user"),
-     "sender_refused", 553),
-    (Faults(rcpt_replies={"bob@example.test": "550 5.1.1 No such user"}),
-     "recipient_refused", 550),
-    (Faults(data_reply="421 4.7.0 Too many connections, slow down"), "rate_limited", 421),
-    (Faults(mail_reply="450 4.7.1 Rate limit exceeded, try again later"), "rate_limited", 450),
-    (Faults(data_reply="451 4.3.0 Local error in processing"), "temporary_failure", 451),
-    (Faults(data_reply="554 5.6.0 Message content rejected"), "permanent_failure", 554),
-])
+@pytest.mark.parametrize(
+    ("faults", "cause", "code"),
+    [
+        (
+            Faults(rcpt_replies={"bob@example.test": "554 5.7.1 Relay access denied"}),
+            "relay_denied",
+            554,
+        ),
+        (
+            Faults(mail_reply="553 5.7.1 Sender address rejected: not owned by user"),
+            "sender_refused",
+            553,
+        ),
+        (
+            Faults(rcpt_replies={"bob@example.test": "550 5.1.1 No such user"}),
+            "recipient_refused",
+            550,
+        ),
+        (Faults(data_reply="421 4.7.0 Too many connections, slow down"), "rate_limited", 421),
+        (Faults(mail_reply="450 4.7.1 Rate limit exceeded, try again later"), "rate_limited", 450),
+        (Faults(data_reply="451 4.3.0 Local error in processing"), "temporary_failure", 451),
+        (Faults(data_reply="554 5.6.0 Message content rejected"), "permanent_failure", 554),
+    ],
+)
 async def test_server_replies(
-    smtpd_factory: SmtpdFactory, faults: Faults, cause: str, code: int,
+    smtpd_factory: SmtpdFactory,
+    faults: Faults,
+    cause: str,
+    code: int,
 ) -> None:
     server = await smtpd_factory("plain", faults=faults)
     step, diagnosis = await test_failure(settings_for(server))

@@ -39,8 +39,7 @@ async def test_failing_server_is_skipped_then_taken_back(smtpd_factory: SmtpdFac
     good = await smtpd_factory("plain")
     bad = await smtpd_factory("plain", faults=Faults(delays={"greeting": 30}))
     messenger = Messenger("email", (settings_for(bad, max_msg_retries=0), settings_for(good)))
-    sender = MessengerSender(messenger, lambda _uuid: None, command_timeout=0.3,
-                             backoff_start=0.5)
+    sender = MessengerSender(messenger, lambda _uuid: None, command_timeout=0.3, backoff_start=0.5)
     for i in range(6):
         await sender.send(make_message(f"r{i}@example.test"))  # all succeed via the good one
     assert len(good.messages) == 6

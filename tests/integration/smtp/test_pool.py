@@ -150,10 +150,10 @@ async def test_server_headers_are_added_and_return_path_is_the_envelope_sender(
 
 async def test_some_recipients_refused_is_a_partial_success(smtpd_factory: SmtpdFactory) -> None:
     server = await smtpd_factory(
-        "plain", faults=Faults(rcpt_replies={"nobody@example.test": "550 5.1.1 No such user"}))
+        "plain", faults=Faults(rcpt_replies={"nobody@example.test": "550 5.1.1 No such user"})
+    )
     pool = ServerPool(settings_for(server), None)
-    result = await pool.send(make_message(),
-                             recipients=["bob@example.test", "nobody@example.test"])
+    result = await pool.send(make_message(), recipients=["bob@example.test", "nobody@example.test"])
     await pool.close()
     assert result.refused == {"nobody@example.test": "550 5.1.1 No such user"}
     assert server.messages[0].rcpt_tos == ["bob@example.test"]

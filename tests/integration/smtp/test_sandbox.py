@@ -28,13 +28,17 @@ async def sandbox(data_dir: Path) -> AsyncIterator[SandboxServer]:
 
 @pytest.mark.parametrize("auth", [AuthProtocol.PLAIN, AuthProtocol.LOGIN, AuthProtocol.CRAM])
 async def test_sandbox_server_passes_the_server_test(
-    sandbox: SandboxServer, store: Store, data_dir: Path, auth: AuthProtocol,
+    sandbox: SandboxServer,
+    store: Store,
+    data_dir: Path,
+    auth: AuthProtocol,
 ) -> None:
     settings = ensure_sandbox_server(store, sandbox.port)
     password = secrets.get_password(settings.uuid)
     assert password
-    report = await run_server_test(dataclasses.replace(settings, auth_protocol=auth), password,
-                                   to="me@example.test")
+    report = await run_server_test(
+        dataclasses.replace(settings, auth_protocol=auth), password, to="me@example.test"
+    )
     assert report.ok, report.diagnosis
     [captured] = list_inbox(data_dir)
     assert captured.subject == "smtpdesk test"
@@ -43,19 +47,21 @@ async def test_sandbox_server_passes_the_server_test(
 
 
 async def test_wrong_password_and_plaintext_are_refused(
-    sandbox: SandboxServer, store: Store,
+    sandbox: SandboxServer,
+    store: Store,
 ) -> None:
     settings = ensure_sandbox_server(store, sandbox.port)
     report = await run_server_test(settings, "not-the-password")
     assert report.diagnosis is not None and report.diagnosis.cause == "auth_failed"
-    plain = dataclasses.replace(settings, tls_type=TlsType.NONE,
-                                auth_protocol=AuthProtocol.NONE)
+    plain = dataclasses.replace(settings, tls_type=TlsType.NONE, auth_protocol=AuthProtocol.NONE)
     report = await run_server_test(plain, None, to="me@example.test")
     assert report.diagnosis is not None and report.diagnosis.cause == "starttls_required"
 
 
 async def test_a_campaign_messenger_can_send_to_the_sandbox(
-    sandbox: SandboxServer, store: Store, data_dir: Path,
+    sandbox: SandboxServer,
+    store: Store,
+    data_dir: Path,
 ) -> None:
     ensure_sandbox_server(store, sandbox.port)
     sender = MessengerSender(resolve_messenger(store.servers(), "sandbox"))
@@ -67,7 +73,8 @@ async def test_a_campaign_messenger_can_send_to_the_sandbox(
 
 
 async def test_restart_keeps_certificate_and_updates_the_one_sandbox_server(
-    store: Store, data_dir: Path,
+    store: Store,
+    data_dir: Path,
 ) -> None:
     first = SandboxServer(data_dir)
     port = await first.start()

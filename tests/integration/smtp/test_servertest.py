@@ -15,7 +15,8 @@ from tests.helpers.smtpd import PASSWORD, USER, Faults, SmtpdFactory, settings_f
 
 
 async def test_starttls_server_passes_every_step_and_sends_the_test_email(
-    smtpd_factory: SmtpdFactory, trust_test_ca: Path,
+    smtpd_factory: SmtpdFactory,
+    trust_test_ca: Path,
 ) -> None:
     server = await smtpd_factory("starttls", auth=("PLAIN", "LOGIN"))
     seen: list[TestStep] = []
@@ -23,7 +24,16 @@ async def test_starttls_server_passes_every_step_and_sends_the_test_email(
     report = await run_server_test(settings, PASSWORD, to="me@example.test", on_step=seen.append)
     assert report.ok, report.diagnosis
     assert [s.name for s in report.steps] == [
-        "DNS", "TCP connect", "greeting", "EHLO", "TLS", "EHLO", "AUTH", "send", "QUIT"]
+        "DNS",
+        "TCP connect",
+        "greeting",
+        "EHLO",
+        "TLS",
+        "EHLO",
+        "AUTH",
+        "send",
+        "QUIT",
+    ]
     assert seen == report.steps
     tls = report.steps[4].detail
     assert "STARTTLS" in tls and "TLSv1." in tls and "expires" in tls
@@ -42,13 +52,21 @@ async def test_starttls_server_passes_every_step_and_sends_the_test_email(
 
 
 async def test_implicit_tls_reports_the_handshake(
-    smtpd_factory: SmtpdFactory, trust_test_ca: Path,
+    smtpd_factory: SmtpdFactory,
+    trust_test_ca: Path,
 ) -> None:
     server = await smtpd_factory("tls", auth=("CRAM-MD5",))
     report = await run_server_test(settings_for(server, auth_protocol=AuthProtocol.CRAM), PASSWORD)
     assert report.ok, report.diagnosis
     assert [s.name for s in report.steps] == [
-        "DNS", "TCP connect", "TLS", "greeting", "EHLO", "AUTH", "QUIT"]
+        "DNS",
+        "TCP connect",
+        "TLS",
+        "greeting",
+        "EHLO",
+        "AUTH",
+        "QUIT",
+    ]
     assert "TLSv1." in report.steps[2].detail
     assert server.messages == []  # no recipient: no email
 

@@ -19,8 +19,12 @@ def message(**headers: str) -> EmailMessage:
 
 
 def test_recipients_come_from_to_cc_and_bcc() -> None:
-    m = message(From="A <a@example.test>", To="B <b@example.test>, c@example.test",
-                Cc="d@example.test", Bcc="e@example.test")
+    m = message(
+        From="A <a@example.test>",
+        To="B <b@example.test>, c@example.test",
+        Cc="d@example.test",
+        Bcc="e@example.test",
+    )
     _, sender, rcpts = prepare(m, ServerSettings())
     assert sender == "a@example.test"
     assert rcpts == ["b@example.test", "c@example.test", "d@example.test", "e@example.test"]
@@ -38,8 +42,9 @@ def test_return_path_priority_explicit_then_server_then_message() -> None:
 
 def test_message_headers_win_over_server_headers() -> None:
     m = message(From="a@example.test", To="b@example.test", X_Campaign="own")
-    out, _, _ = prepare(m, ServerSettings(email_headers=(("X-Campaign", "server"),
-                                                         ("X-Other", "1"))))
+    out, _, _ = prepare(
+        m, ServerSettings(email_headers=(("X-Campaign", "server"), ("X-Other", "1")))
+    )
     assert out.get_all("X-Campaign") == ["own"] and out["X-Other"] == "1"
 
 

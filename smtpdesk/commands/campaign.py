@@ -1,0 +1,319 @@
+"""``smtpdesk campaign``: create, send, resume, inspect and export campaigns."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from smtpdesk.commands.common import store_from
+from smtpdesk.core.campaign import recipients as recipient_files
+from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.campaign.engine import CampaignRunner
+from smtpdesk.core.campaign.ledger import CampaignState, Ledger
+from smtpdesk.core.campaign.progress import Progress
+from smtpdesk.core.errors import KnownError
+from smtpdesk.core.settings import POOL_NAME
+from smtpdesk.core.store import Store
+
+EXIT_OK, EXIT_STOPPED = 0, 1
+SHOWN_PROBLEMS = 10
+BAR_WIDTH = 30
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("campaign", help="create, send and follow campaigns")
+    sub = parser.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
+    _register_create(sub)
+    for name, helptext in (
+        ("send", "send a campaign (until it is done or paused)"),
+        ("resume", "resume a paused or interrupted campaign"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("id", type=int)
+        p.add_argument("--no-progress", action="store_true", help="no progress bar (for scripts)")
+        p.set_defaults(func=cmd_send)
+    p = sub.add_parser("status", help="a campaign's state and counts")
+    p.add_argument("id", type=int)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_status)
+    sub.add_parser("list", help="every campaign").set_defaults(func=cmd_list)
+    p = sub.add_parser("retry-failed", help="make failed recipients pending again")
+    p.add_argument("id", type=int)
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="also permanent failures (by default only temporary ones)",
+    )
+    p.set_defaults(func=cmd_retry)
+    p = sub.add_parser("export", help="write a per-recipient CSV report")
+    p.add_argument("id", type=int)
+    p.add_argument("file")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("suppress", help="add addresses to the suppression list (or remove them)")
+    p.add_argument("addresses", nargs="*")
+    p.add_argument("--file", help="a CSV file or a list of addresses, one a line")
+    p.add_argument("--reason", default="manual", help="unsubscribed, bounced, manual...")
+    p.add_argument("--remove", action="store_true", help="remove them from the list")
+    p.set_defaults(func=cmd_suppress)
+
+
+def _register_create(sub: Any) -> None:
+    p = sub.add_parser("create", help="create a campaign from a recipients file; prints its id")
+    p.add_argument("--name", required=True)
+    p.add_argument("--recipients", required=True, metavar="FILE", help="CSV or TSV with a header")
+    p.add_argument("--address-column", help="the column with addresses (default: guessed)")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--from", dest="from_address", required=True, metavar="ADDRESS")
+    p.add_argument("--from-name", default="")
+    p.add_argument("--reply-to", default="")
+    p.add_argument("--html-file", metavar="F")
+    p.add_argument("--text-file", metavar="F")
+    p.add_argument("--attach", action="append", default=[], metavar="F")
+    p.add_argument("--unsubscribe-mailto", default="", metavar="ADDRESS")
+    p.add_argument("--unsubscribe-url", default="", metavar="URL")
+    p.add_argument("--messenger", default=POOL_NAME, metavar="M")
+    p.add_argument("--concurrency", type=int)
+    p.add_argument("--rate", type=float, help="messages per second")
+    p.add_argument("--max-send-errors", type=int)
+    p.add_argument(
+        "--sliding-window",
+        metavar="N/DURATION",
+        help="at most N messages per duration, e.g. 1000/1h",
+    )
+    p.add_argument("--send-at", metavar="WHEN", help="ISO date and time, e.g. 2030-01-31T09:00")
+    p.set_defaults(func=cmd_create)
+
+
+def _store(args: argparse.Namespace) -> Store:
+    return store_from(args)
+
+
+def _read(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KnownError(f"{path} cannot be read: {exc.strerror}.") from exc
+
+
+def _window(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    count, _, duration = text.partition("/")
+    return {
+        "sliding_window": True,
+        "sliding_window_rate": count,
+        "sliding_window_duration": duration or "1h",
+    }
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    content = CampaignContent(
+        subject=args.subject,
+        from_address=args.from_address,
+        from_name=args.from_name,
+        reply_to=args.reply_to,
+        html=_read(args.html_file),
+        text=_read(args.text_file),
+        attachments=tuple(args.attach),
+        unsubscribe_mailto=args.unsubscribe_mailto,
+        unsubscribe_url=args.unsubscribe_url,
+    )
+    if not content.html and not content.text:
+        raise KnownError("The campaign has no body.", "Give --html-file and/or --text-file.")
+    send_at = datetime.fromisoformat(args.send_at).timestamp() if args.send_at else None
+    info = recipient_files.inspect_file(args.recipients)
+    store = _store(args)
+    try:
+        ledger = Ledger(store)
+        campaign_id = ledger.create_campaign(
+            args.name,
+            content,
+            messenger=args.messenger,
+            send_at=send_at,
+            concurrency=args.concurrency,
+            message_rate=args.rate,
+            max_send_errors=args.max_send_errors,
+            **_window(args.sliding_window),
+        )
+        report = recipient_files.import_file(
+            ledger, campaign_id, args.recipients, args.address_column, info=info
+        )
+    finally:
+        store.close()
+    _print_import(report)
+    print(campaign_id)
+    return EXIT_OK
+
+
+def _print_import(report: recipient_files.ImportReport) -> None:
+    print(
+        f"{report.valid} recipients imported, {report.invalid} invalid, "
+        f"{report.duplicates} duplicates",
+        file=sys.stderr,
+    )
+    for problem in report.problems[:SHOWN_PROBLEMS]:
+        print(
+            f"  line {problem.line}: {problem.address or '(empty)'}: {problem.reason}",
+            file=sys.stderr,
+        )
+    if len(report.problems) > SHOWN_PROBLEMS:
+        print(
+            f"  ... and {report.invalid + report.duplicates - SHOWN_PROBLEMS} more", file=sys.stderr
+        )
+
+
+class ProgressBar:
+    """One line on a terminal, redrawn in place."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.drawn = False
+
+    def __call__(self, progress: Progress) -> None:
+        counts = progress.counts
+        total = counts.total or 1
+        filled = int(BAR_WIDTH * counts.done / total)
+        eta = "" if progress.eta is None else f" ETA {_duration(progress.eta)}"
+        note = f" ({progress.waiting})" if progress.waiting else ""
+        line = (
+            f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {counts.done}/{counts.total} "
+            f"sent {counts.sent} failed {counts.failed} skipped {counts.skipped} "
+            f"{progress.rate:.0f}/s{eta}{note}"
+        )
+        self.stream.write(line.ljust(100))
+        self.stream.flush()
+        self.drawn = True
+
+    def end(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        bar = None if args.no_progress else ProgressBar()
+        runner = CampaignRunner(store, args.id, on_progress=bar)
+        state = asyncio.run(_run(runner))
+        if bar is not None:
+            bar.end()
+        _print_summary(runner, Ledger(store), args.id)
+    finally:
+        store.close()
+    return EXIT_OK if state == CampaignState.FINISHED else EXIT_STOPPED
+
+
+async def _run(runner: CampaignRunner) -> CampaignState:
+    loop = asyncio.get_running_loop()
+    # Ctrl-C or SIGTERM pause cleanly: messages in flight finish and are recorded.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, runner.pause, "interrupted")
+    return await runner.run()
+
+
+def _print_summary(runner: CampaignRunner, ledger: Ledger, campaign_id: int) -> None:
+    counts = ledger.counts(campaign_id)
+    campaign = ledger.campaign(campaign_id)
+    reason = f": {campaign.pause_reason}" if campaign.pause_reason else ""
+    print(
+        f"campaign {campaign_id} {campaign.state}{reason}; sent {counts.sent}, "
+        f"failed {counts.failed}, skipped {counts.skipped}, pending {counts.pending}"
+    )
+    progress = runner.progress()
+    for group in progress.errors if progress else ():
+        print(f"  {group.count} x {group.cause}: {group.message} (e.g. {', '.join(group.samples)})")
+        for hint in group.hints:
+            print(f"      hint: {hint}")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        ledger = Ledger(store)
+        campaign = ledger.campaign(args.id)
+        counts = ledger.counts(args.id)
+    finally:
+        store.close()
+    data = {
+        "id": campaign.id,
+        "name": campaign.name,
+        "state": str(campaign.state),
+        "pause_reason": campaign.pause_reason,
+        **counts.to_dict(),
+        "messenger": campaign.messenger,
+        "send_at": campaign.send_at,
+        "started_at": campaign.started_at,
+        "finished_at": campaign.finished_at,
+    }
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        for key, value in data.items():
+            print(f"{key}: {'' if value is None else value}")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        ledger = Ledger(store)
+        rows = [(c, ledger.counts(c.id)) for c in ledger.list_campaigns()]
+    finally:
+        store.close()
+    for campaign, counts in rows:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(campaign.created_at))
+        print(
+            f"{campaign.id}\t{campaign.state}\t{counts.sent}/{counts.total}\t{created}\t"
+            f"{campaign.name}"
+        )
+    return EXIT_OK
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        count = Ledger(store).retry_failed(args.id, temporary_only=not args.all)
+    finally:
+        store.close()
+    print(f"{count} recipients will be sent again; run 'smtpdesk campaign resume {args.id}'.")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        count = Ledger(store).export_csv(args.id, args.file)
+    finally:
+        store.close()
+    print(f"{count} recipients written to {args.file}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_suppress(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        ledger = Ledger(store)
+        if args.remove:
+            count = ledger.unsuppress(args.addresses)
+        else:
+            count = ledger.suppress(args.addresses, args.reason)
+            if args.file:
+                count += ledger.import_suppressions(args.file, args.reason)
+    finally:
+        store.close()
+    print(f"{count} addresses {'removed' if args.remove else 'suppressed'}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,55 @@
+"""Campaigns: recipients, content, the delivery ledger and the engine that sends. No Qt.
+
+The GUI and the CLI drive campaigns only through these modules:
+
+``recipients``
+    ``inspect_file(path) -> FileInfo``: delimiter, encoding, header columns, sample
+    rows and the guessed address column of a CSV/TSV file.
+    ``import_file(ledger, campaign_id, path, address_column, on_progress=None) -> ImportReport``:
+    streams the file into the ledger; counts of valid, invalid and duplicate rows and
+    ``problems`` (line number, address, reason) for those kept out.
+    Blocking: call it through ``asyncio.to_thread`` from the GUI.
+
+``content``
+    ``CampaignContent`` (frozen): subject, from_name, from_address, reply_to, html, text,
+    headers, attachments (paths), unsubscribe_mailto, unsubscribe_url.
+    ``check_fields(content, ledger, campaign_id) -> list[MissingField]``: each template
+    field some recipients lack, with the first such recipient.
+    ``Renderer(content)``: compiled once; ``render(fields) -> EmailMessage`` (``fields``
+    holds ``email``; built by ``mime.MimeTemplate``, ten times faster than the ``email``
+    package, which ``render_standard`` still uses and non-ASCII addresses fall back to).
+    ``preview(content, fields) -> Preview`` (subject, html, text, message bytes).
+    ``recipient_fields(email, fields)`` makes the mapping a template sees.
+
+``ledger``
+    ``Ledger(store)``: ``create_campaign(name, content, *, messenger, concurrency, ...) -> int``,
+    ``campaign(id) -> Campaign``, ``list_campaigns()``, ``counts(id) -> Counts``,
+    ``recipients(id, state=None, offset=0, limit=100) -> list[Recipient]`` (paged),
+    ``recipient_count(id, state=None)``, ``retry_failed(id, temporary_only=True) -> int``,
+    ``export_csv(id, path) -> int``, ``suppress(emails, reason)``, ``unsuppress(emails)``,
+    ``import_suppressions(path, reason) -> int``, ``suppressed() -> list[Suppression]``.
+    States: ``RecipientState`` (pending, sending, sent, failed, skipped) and
+    ``CampaignState`` (draft, running, paused, finished, cancelled).
+
+``engine``
+    ``CampaignRunner(store, campaign_id, *, on_progress=None, sender=None)``:
+    ``await run()`` sends until finished, paused or cancelled and returns the final
+    ``CampaignState``; ``pause(reason)``, ``cancel()`` request a stop (in-flight
+    messages finish); after a pause, ``await run()`` again resumes. ``state``.
+    ``Progress`` (frozen): counts per state, total, rate, elapsed, eta, servers
+    (``ServerStats``), errors (``ErrorGroup``: cause, message, hints, count, samples),
+    state and pause_reason. ``on_progress`` is called at most 10 times a second, on the
+    event loop's thread.
+
+``progress``
+    ``Progress`` and ``ErrorGroup`` (the engine's events), ``Tally`` (its counters).
+
+``limits``
+    ``TokenBucket``, ``SlidingWindow``, ``QuotaCounter`` (per-server hourly/daily counts
+    in SQLite, leased 20 at a time) and ``ServerGate`` (the messenger's ``eligible``).
+
+``writer``
+    ``LedgerWriter``: the one thread that writes a running campaign's ledger, in batches.
+
+Campaign settings start from ``store.app_settings()``.
+"""

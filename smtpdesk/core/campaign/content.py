@@ -1,0 +1,358 @@
+"""What a campaign says: sandboxed Jinja2 templates rendered into correct MIME messages.
+
+Templates see the recipient's ``email`` and every other column of the imported file.
+An empty cell is a missing field, so ``{{ name | default("friend") }}`` covers both.
+A field used without ``default`` (or an ``is defined`` test) must be present for every
+recipient: :func:`check_fields` finds those that lack one before anything is sent.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any, Protocol
+
+import html2text
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+from smtpdesk.core.campaign.mime import MimeTemplate
+from smtpdesk.core.errors import KnownError
+from smtpdesk.core.settings import RESERVED_HEADERS
+
+ADDRESS_FIELD = "email"
+_GUARD_FILTERS = frozenset({"default", "d"})
+_GUARD_TESTS = frozenset({"defined", "undefined", "none"})
+_JINJA_RE = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.DOTALL)
+
+
+class TemplateError(KnownError):
+    """A template that does not compile or cannot be rendered for a recipient."""
+
+
+@dataclass(frozen=True)
+class CampaignContent:
+    """The message, as templates. ``text`` empty: made from ``html``."""
+
+    subject: str
+    from_address: str
+    from_name: str = ""
+    reply_to: str = ""
+    html: str = ""
+    text: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[str, ...] = ()  # file paths, read once when sending starts
+    unsubscribe_mailto: str = ""  # an address, e.g. unsubscribe@example.com
+    unsubscribe_url: str = ""  # may use fields, e.g. https://x.test/u?e={{ email }}
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["headers"] = [list(pair) for pair in self.headers]
+        data["attachments"] = list(self.attachments)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CampaignContent:
+        values = dict(data)
+        values["headers"] = tuple((str(k), str(v)) for k, v in values.get("headers", ()))
+        values["attachments"] = tuple(str(p) for p in values.get("attachments", ()))
+        return cls(**values)
+
+    def templates(self) -> dict[str, str]:
+        """Each templated part by name; ``text`` is omitted when it is made from the HTML."""
+        parts = {
+            "subject": self.subject,
+            "html": self.html,
+            "text": self.text,
+            "unsubscribe_url": self.unsubscribe_url,
+        }
+        parts.update({f"header {name}": value for name, value in self.headers})
+        return {name: source for name, source in parts.items() if source}
+
+
+@dataclass(frozen=True)
+class MissingField:
+    """A field a template needs that ``count`` recipients lack, the first on ``line``."""
+
+    field: str
+    template: str  # which part uses it: subject, html, text, header X-...
+    count: int
+    first_email: str
+    first_line: int
+
+    def __str__(self) -> str:
+        return (
+            f"{{{{ {self.field} }}}} in the {self.template} is missing for {self.count} "
+            f"recipient(s), the first being {self.first_email} (line {self.first_line})"
+        )
+
+
+@dataclass(frozen=True)
+class Preview:
+    subject: str
+    html: str
+    text: str
+    message: bytes = field(repr=False)
+
+
+class _Undefined(StrictUndefined):
+    """Fails when printed or used, but may be tested: ``{% if name %}`` is false."""
+
+    def __bool__(self) -> bool:  # type: ignore[override]
+        return False
+
+
+def _environment(autoescape: bool) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        undefined=_Undefined, autoescape=autoescape, keep_trailing_newline=True
+    )
+
+
+_ENVS = {True: _environment(True), False: _environment(False)}
+
+
+def html_to_text(html: str) -> str:
+    """Plain text for the HTML template, keeping its Jinja tags intact."""
+    tags: list[str] = []
+
+    def protect(match: re.Match[str]) -> str:
+        tags.append(match.group(0))
+        return f"ZZJINJA{len(tags) - 1}ZZ"
+
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    text = converter.handle(_JINJA_RE.sub(protect, html)).strip() + "\n"
+    return re.sub(r"ZZJINJA(\d+)ZZ", lambda m: tags[int(m.group(1))], text)
+
+
+def required_fields(source: str, *, part: str = "template") -> set[str]:
+    """The fields ``source`` uses that every recipient must have.
+
+    Exempt: a field under a ``default`` filter, and every use of a field that the
+    template tests (``{% if name %}``, ``{% if name is defined %}``, ``a if name else b``).
+    """
+    try:
+        tree = _ENVS[False].parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(
+            f"The {part} has a template error on line {exc.lineno}: {exc.message}",
+            "Check the {{ }} and {% %} tags.",
+        ) from exc
+    assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    defaulted: set[int] = set()
+    for node in tree.find_all(nodes.Filter):
+        if node.name in _GUARD_FILTERS and isinstance(node.node, nodes.Name):
+            defaulted.add(id(node.node))
+    tested = {
+        name
+        for node in tree.find_all((nodes.If, nodes.CondExpr))
+        if isinstance(node, nodes.If | nodes.CondExpr)
+        for name in _tested_names(node.test)
+    }
+    return {
+        n.name
+        for n in tree.find_all(nodes.Name)
+        if n.ctx == "load"
+        and id(n) not in defaulted
+        and n.name not in assigned
+        and n.name not in tested
+    }
+
+
+def _tested_names(test: nodes.Node | None) -> set[str]:
+    if isinstance(test, nodes.Name):
+        return {test.name}
+    if isinstance(test, nodes.Test) and test.name in _GUARD_TESTS:
+        return _tested_names(test.node)
+    if isinstance(test, nodes.Not):
+        return _tested_names(test.node)
+    if isinstance(test, nodes.And | nodes.Or):
+        return _tested_names(test.left) | _tested_names(test.right)
+    return set()
+
+
+class Renderer:
+    """The content compiled once; :meth:`render` makes one recipient's message."""
+
+    def __init__(self, content: CampaignContent) -> None:
+        if not content.html and not content.text:
+            raise TemplateError("The message has no body.", "Give an HTML or a plain-text body.")
+        self.content = content
+        text_source = content.text or (html_to_text(content.html) if content.html else "")
+        self._subject = self._compile(content.subject, "subject", escape=False)
+        self._html = self._compile(content.html, "HTML body", escape=True) if content.html else None
+        self._text = self._compile(text_source, "text body", escape=False)
+        self._unsubscribe = self._compile(content.unsubscribe_url, "unsubscribe URL", escape=False)
+        self._headers = [
+            (n, self._compile(v, f"header {n}", escape=False)) for n, v in content.headers
+        ]
+        self._sender = Address(content.from_name, addr_spec=content.from_address)
+        self._domain = content.from_address.rpartition("@")[2] or "smtpdesk.invalid"
+        self._attachments = [_read_attachment(Path(p)) for p in content.attachments]
+        self._mime = MimeTemplate(
+            from_name=content.from_name,
+            from_address=content.from_address,
+            reply_to=content.reply_to,
+            attachments=self._attachments,
+        )
+        for name, _ in content.headers:
+            if name.lower() in RESERVED_HEADERS:
+                raise TemplateError(f"{name} is set by the campaign and cannot be a custom header.")
+
+    @staticmethod
+    def _compile(source: str, part: str, *, escape: bool) -> Any:
+        try:
+            return _ENVS[escape].from_string(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateError(
+                f"The {part} has a template error on line {exc.lineno}: {exc.message}",
+                "Check the {{ }} and {% %} tags.",
+            ) from exc
+
+    def render_parts(self, fields: Mapping[str, Any]) -> tuple[str, str | None, str]:
+        """Subject, HTML (or None) and text for one recipient."""
+        try:
+            subject = " ".join(self._subject.render(fields).split())
+            html = self._html.render(fields) if self._html is not None else None
+            return subject, html, self._text.render(fields)
+        except (UndefinedError, SecurityError, TypeError, ValueError) as exc:
+            raise TemplateError(
+                f"The template cannot be rendered for {fields.get(ADDRESS_FIELD)}: {exc}",
+                "Add a default, e.g. {{ name | default('') }}.",
+            ) from exc
+
+    def render(self, fields: Mapping[str, Any]) -> EmailMessage:
+        """The complete message for the recipient whose fields (with ``email``) are given."""
+        to = str(fields[ADDRESS_FIELD])
+        if not to.isascii() or not self.content.from_address.isascii():
+            return self.render_standard(fields)  # SMTPUTF8 addresses: the email package's way
+        subject, html, text = self.render_parts(fields)
+        return self._mime.build(
+            to=to, subject=subject, text=text, html=html, headers=self._extra_headers(fields)
+        )
+
+    def _extra_headers(self, fields: Mapping[str, Any]) -> list[tuple[str, str]]:
+        extra = []
+        unsubscribe = self._unsubscribe_targets(fields)
+        if unsubscribe:
+            extra.append(("List-Unsubscribe", ",\r\n ".join(unsubscribe)))
+        if self.content.unsubscribe_url:
+            extra.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+        extra.extend(
+            (name, " ".join(template.render(fields).split())) for name, template in self._headers
+        )
+        return extra
+
+    def _unsubscribe_targets(self, fields: Mapping[str, Any]) -> list[str]:
+        targets = []
+        if self.content.unsubscribe_mailto:
+            targets.append(f"<mailto:{self.content.unsubscribe_mailto}>")
+        if self.content.unsubscribe_url:
+            targets.append(f"<{self._unsubscribe.render(fields).strip()}>")
+        return targets
+
+    def render_standard(self, fields: Mapping[str, Any]) -> EmailMessage:
+        """The same message built by the ``email`` package (slower; any address)."""
+        subject, html, text = self.render_parts(fields)
+        msg = EmailMessage()
+        msg["Subject"] = subject
+        msg["From"] = self._sender
+        msg["To"] = str(fields[ADDRESS_FIELD])
+        if self.content.reply_to:
+            msg["Reply-To"] = self.content.reply_to
+        msg["Date"] = formatdate(time.time(), localtime=True)
+        msg["Message-ID"] = f"<{uuid.uuid4().hex}@{self._domain}>"
+        self._add_unsubscribe(msg, fields)
+        for name, template in self._headers:
+            msg[name] = " ".join(template.render(fields).split())
+        msg.set_content(text, cte="quoted-printable")
+        if html is not None:
+            msg.add_alternative(html, subtype="html", cte="quoted-printable")
+        for filename, data, (maintype, subtype) in self._attachments:
+            msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        return msg
+
+    def _add_unsubscribe(self, msg: EmailMessage, fields: Mapping[str, Any]) -> None:
+        targets = self._unsubscribe_targets(fields)
+        if targets:
+            msg["List-Unsubscribe"] = ", ".join(targets)
+        if self.content.unsubscribe_url:  # RFC 8058 one-click needs an HTTPS URL to POST to
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+
+
+def _read_attachment(path: Path) -> tuple[str, bytes, tuple[str, str]]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KnownError(
+            f"The attachment {path} cannot be read: {exc.strerror}.",
+            "Check that the file exists and is readable.",
+        ) from exc
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    maintype, _, subtype = kind.partition("/")
+    return path.name, data, (maintype, subtype)
+
+
+def recipient_fields(email: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """What a template sees: the columns, then ``email`` (which no column can override)."""
+    return {**fields, ADDRESS_FIELD: email}
+
+
+def preview(content: CampaignContent, fields: Mapping[str, Any]) -> Preview:
+    """Render one recipient (``fields`` holds ``email``) as it would be sent."""
+    renderer = Renderer(content)
+    subject, html, text = renderer.render_parts(fields)
+    return Preview(subject, html or "", text, renderer.render(fields).as_bytes())
+
+
+def template_requirements(content: CampaignContent) -> dict[str, set[str]]:
+    """Per templated part, the fields it needs from every recipient (``email`` excluded)."""
+    parts = content.templates()  # a text made from the HTML needs what the HTML needs
+    found = {
+        part: required_fields(source, part=part) - {ADDRESS_FIELD} for part, source in parts.items()
+    }
+    return {part: names for part, names in found.items() if names}
+
+
+def find_missing(
+    content: CampaignContent, rows: Iterable[tuple[int, str, Mapping[str, Any]]]
+) -> list[MissingField]:
+    """Check ``rows`` of (line, email, fields): each needed field some recipient lacks."""
+    needs = template_requirements(content)
+    if not needs:
+        return []
+    first: dict[tuple[str, str], tuple[str, int]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for line, email, fields in rows:
+        for part, names in needs.items():
+            for name in names:
+                if name in fields:
+                    continue
+                key = (name, part)
+                counts[key] = counts.get(key, 0) + 1
+                first.setdefault(key, (email, line))
+    return [
+        MissingField(name, part, counts[(name, part)], *first[(name, part)])
+        for name, part in sorted(counts)
+    ]
+
+
+class _RecipientSource(Protocol):
+    def iter_fields(self, campaign_id: int) -> Iterator[tuple[int, str, dict[str, Any]]]: ...
+
+
+def check_fields(
+    content: CampaignContent, ledger: _RecipientSource, campaign_id: int
+) -> list[MissingField]:
+    """The fields the templates need that some of the campaign's recipients lack."""
+    return find_missing(content, ledger.iter_fields(campaign_id))

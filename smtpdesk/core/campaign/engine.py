@@ -1,0 +1,497 @@
+"""The campaign engine: claims recipients, renders, rate-limits, sends and records.
+
+One producer claims pending recipients in small batches (committed as ``sending``
+before any of them is sent), ``concurrency`` workers render and send them through
+the messenger, and :class:`LedgerWriter` commits their outcomes every 250 ms. A
+pause or cancel stops the claiming, lets the messages in flight finish and puts the
+claimed but unsent recipients back to ``pending``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+from smtpdesk.core.campaign.content import (
+    Renderer,
+    TemplateError,
+    check_fields,
+    recipient_fields,
+)
+from smtpdesk.core.campaign.ledger import (
+    Campaign,
+    CampaignState,
+    Ledger,
+    Outcome,
+    RecipientState,
+)
+from smtpdesk.core.campaign.limits import QuotaCounter, ServerGate, SlidingWindow, TokenBucket
+from smtpdesk.core.campaign.progress import Progress, Tally
+from smtpdesk.core.campaign.writer import LedgerWriter
+from smtpdesk.core.errors import KnownError
+from smtpdesk.core.settings import ServerSettings
+from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
+from smtpdesk.core.store import Store
+
+log = logging.getLogger(__name__)
+PROGRESS_INTERVAL = 0.1  # at most 10 progress events a second
+MAX_CLAIM = 500
+NO_SERVER_WAIT = 0.25
+NO_SERVER_TRIES = 40  # about 10 s of every server backing off before a recipient fails
+Eligible = Callable[[ServerSettings], bool]
+_Item = tuple[int, str, dict[str, Any]]
+
+
+class Sender(Protocol):
+    """What the engine needs of ``core.smtp.messenger.MessengerSender``."""
+
+    async def send(
+        self,
+        message: EmailMessage,
+        *,
+        sender: str | None = None,
+        recipients: Sequence[str] | None = None,
+        eligible: Eligible | None = None,
+    ) -> SendResult: ...
+
+    def stats(self) -> list[ServerStats]: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Stop:
+    state: CampaignState
+    reason: str
+
+
+class CampaignRunner:
+    """Sends one campaign; see the package docstring for the contract."""
+
+    def __init__(
+        self,
+        store: Store,
+        campaign_id: int,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        sender: Sender | None = None,
+        servers: list[ServerSettings] | None = None,
+    ) -> None:
+        self.store = store
+        self.ledger = Ledger(store)
+        self.campaign_id = campaign_id
+        self.on_progress = on_progress
+        self._sender = sender
+        self._servers = servers
+        self.state = CampaignState.DRAFT
+        self.pause_reason = ""
+        self._stop: _Stop | None = None
+        self._wake = asyncio.Event()
+        self._waiting = ""
+        self._tally: Tally | None = None
+
+    # --- control -------------------------------------------------------------------
+
+    def pause(self, reason: str = "paused by the user") -> None:
+        self._request(_Stop(CampaignState.PAUSED, reason))
+
+    def cancel(self) -> None:
+        self._request(_Stop(CampaignState.CANCELLED, "cancelled by the user"))
+
+    def _request(self, stop: _Stop) -> None:
+        if self._stop is None or stop.state == CampaignState.CANCELLED:
+            self._stop = stop
+        self._wake.set()
+
+    # --- the run -------------------------------------------------------------------
+
+    async def run(self) -> CampaignState:
+        """Send until finished, paused or cancelled; return that state. Resumes a paused one."""
+        self._stop = None
+        self._wake.clear()
+        campaign = await asyncio.to_thread(self.ledger.campaign, self.campaign_id)
+        self.state = campaign.state
+        if campaign.state in (CampaignState.FINISHED, CampaignState.CANCELLED):
+            return campaign.state
+        renderer = await asyncio.to_thread(self._prepare, campaign)
+        await asyncio.to_thread(self.ledger.claim_runner, self.campaign_id, os.getpid())
+        try:
+            if not await self._wait_for_schedule(campaign):
+                return await self._finish(campaign)
+            return await self._send(campaign, renderer)
+        finally:
+            await asyncio.to_thread(self.ledger.release_runner, self.campaign_id)
+
+    def _prepare(self, campaign: Campaign) -> Renderer:
+        """Compile the templates and refuse to start if some recipient lacks a field."""
+        renderer = Renderer(campaign.content)
+        missing = check_fields(campaign.content, self.ledger, self.campaign_id)
+        if missing:
+            raise TemplateError(
+                f"The template uses fields some recipients lack: {missing[0]}.",
+                "Add the column, fill it, or use a default, e.g. {{ name | default('') }}.",
+            )
+        return renderer
+
+    async def _wait_for_schedule(self, campaign: Campaign) -> bool:
+        """Wait for ``send_at``; False if paused or cancelled meanwhile."""
+        delay = (campaign.send_at or 0.0) - time.time()
+        if delay <= 0:
+            return True
+        self._waiting = time.strftime(
+            "scheduled for %Y-%m-%d %H:%M:%S", time.localtime(campaign.send_at)
+        )
+        self.state = CampaignState.SCHEDULED
+        await asyncio.to_thread(self.ledger.set_state, self.campaign_id, CampaignState.SCHEDULED)
+        counts = await asyncio.to_thread(self.ledger.counts, self.campaign_id)
+        self._tally = Tally.from_counts(counts)
+        self._emit(force=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+        self._waiting = ""
+        return self._stop is None
+
+    async def _finish(self, campaign: Campaign) -> CampaignState:
+        stop = self._stop or _Stop(CampaignState.PAUSED, "")
+        self.state, self.pause_reason = stop.state, stop.reason
+        await asyncio.to_thread(self.ledger.set_state, self.campaign_id, stop.state, stop.reason)
+        self._emit(force=True)
+        return stop.state
+
+    async def _send(self, campaign: Campaign, renderer: Renderer) -> CampaignState:
+        writer = LedgerWriter(self.ledger, self.campaign_id)
+        await writer.call(self.ledger.recover, self.campaign_id)
+        counts = await writer.call(self.ledger.counts, self.campaign_id)
+        self._tally = Tally.from_counts(counts)
+        suppressed = await writer.call(self.ledger.suppressed_keys)
+        servers = self._servers if self._servers is not None else self._messenger_servers(campaign)
+        sender = self._sender or self._make_sender(campaign)
+        job = _Job(self, campaign, renderer, writer, sender, servers, suppressed)
+        self.state, self.pause_reason = CampaignState.RUNNING, ""
+        await writer.call(self.ledger.set_state, self.campaign_id, CampaignState.RUNNING, "")
+        try:
+            await job.run()
+        finally:
+            await writer.flush()
+            await job.close()
+            if self._sender is None:
+                await sender.close()
+            writer.close()
+        return await self._conclude()
+
+    async def _conclude(self) -> CampaignState:
+        counts = await asyncio.to_thread(self.ledger.counts, self.campaign_id)
+        left = counts.pending or counts.sending
+        if self._stop is not None and (left or self._stop.state == CampaignState.CANCELLED):
+            state, reason = self._stop.state, self._stop.reason
+        elif left:
+            state, reason = CampaignState.PAUSED, "stopped before every recipient was sent"
+        else:
+            state, reason = CampaignState.FINISHED, ""
+        self.state, self.pause_reason = state, reason
+        await asyncio.to_thread(self.ledger.set_state, self.campaign_id, state, reason)
+        if self._tally is not None:  # keep this run's errors, with the committed counts
+            self._tally.counts = Tally.from_counts(counts).counts
+        self._emit(force=True)
+        return state
+
+    def _messenger_servers(self, campaign: Campaign) -> list[ServerSettings]:
+        from smtpdesk.core.messengers import resolve_messenger
+
+        return list(resolve_messenger(self.store.servers(), campaign.messenger).servers)
+
+    def _make_sender(self, campaign: Campaign) -> Sender:
+        from smtpdesk.core.messengers import resolve_messenger
+        from smtpdesk.core.smtp.messenger import MessengerSender
+
+        messenger = resolve_messenger(self.store.servers(), campaign.messenger)
+        sender: Sender = MessengerSender(messenger)
+        return sender
+
+    # --- progress ------------------------------------------------------------------
+
+    _last_emit = 0.0
+    _sender_stats: Callable[[], list[ServerStats]] | None = None
+
+    def _emit(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.on_progress is None or self._tally is None:
+            return
+        if not force and now - self._last_emit < PROGRESS_INTERVAL:
+            return
+        self._last_emit = now
+        servers = tuple(self._sender_stats()) if self._sender_stats else ()
+        self.on_progress(
+            self._tally.snapshot(
+                self.campaign_id,
+                self.state,
+                servers=servers,
+                pause_reason=self.pause_reason,
+                waiting=self._waiting,
+            )
+        )
+
+    def progress(self) -> Progress | None:
+        """The latest figures (None before the run has counted anything)."""
+        if self._tally is None:
+            return None
+        servers = tuple(self._sender_stats()) if self._sender_stats else ()
+        return self._tally.snapshot(
+            self.campaign_id,
+            self.state,
+            servers=servers,
+            pause_reason=self.pause_reason,
+            waiting=self._waiting,
+        )
+
+
+class _Job:
+    """One run's moving parts: producer, workers, writer, quota and progress tasks."""
+
+    def __init__(
+        self,
+        runner: CampaignRunner,
+        campaign: Campaign,
+        renderer: Renderer,
+        writer: LedgerWriter,
+        sender: Sender,
+        servers: list[ServerSettings],
+        suppressed: set[str],
+    ) -> None:
+        self.runner = runner
+        self.campaign = campaign
+        self.renderer = renderer
+        self.writer = writer
+        self.sender = sender
+        self.suppressed = suppressed
+        assert runner._tally is not None
+        self.tally: Tally = runner._tally
+        self.queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=campaign.concurrency * 2)
+        self.bucket = TokenBucket(campaign.message_rate, burst=max(1.0, campaign.message_rate / 20))
+        self.window = (
+            SlidingWindow(campaign.sliding_window_rate, campaign.sliding_window_duration)
+            if campaign.sliding_window
+            else None
+        )
+        self.gate = ServerGate(servers)
+        self.counter = QuotaCounter(runner.store.engine)
+        self.claim_size = max(campaign.concurrency, min(MAX_CLAIM, int(campaign.message_rate / 4)))
+        self.from_address = campaign.content.from_address
+        runner._sender_stats = sender.stats
+
+    @property
+    def stopping(self) -> bool:
+        return self.runner._stop is not None
+
+    async def run(self) -> None:
+        helpers = [
+            asyncio.create_task(self.writer.run(), name="ledger-writer"),
+            asyncio.create_task(self._progress(), name="progress"),
+            asyncio.create_task(self._quotas(), name="quotas"),
+        ]
+        workers = [asyncio.create_task(self._worker()) for _ in range(self.campaign.concurrency)]
+        producer = asyncio.create_task(self._produce(), name="producer")
+        try:
+            await producer
+            for _ in workers:
+                await self.queue.put(None)
+            await asyncio.gather(*workers)
+        finally:
+            for task in (*helpers, producer, *workers):
+                task.cancel()
+            await asyncio.gather(*helpers, producer, *workers, return_exceptions=True)
+            self._release_queued()
+
+    async def _produce(self) -> None:
+        after = 0
+        while not self.stopping:
+            rows = await self.writer.claim(after, self.claim_size)
+            if not rows:
+                break
+            self.tally.move(RecipientState.PENDING, RecipientState.SENDING, len(rows))
+            after = rows[-1][0]
+            for item in rows:
+                await self._offer(item)
+
+    async def _offer(self, item: _Item) -> None:
+        if self.stopping:
+            self._release(item)
+        elif item[1].lower() in self.suppressed:
+            self._record(
+                item,
+                Outcome(
+                    item[0],
+                    RecipientState.SKIPPED,
+                    cause="suppressed",
+                    error="The address is on the suppression list.",
+                ),
+            )
+        else:
+            await self.queue.put(item)
+
+    async def _worker(self) -> None:
+        while (item := await self.queue.get()) is not None:
+            if self.stopping:
+                self._release(item)
+                continue
+            await self._limit()
+            if self.stopping:
+                self._release(item)
+                continue
+            await self._deliver(item)
+
+    async def _limit(self) -> None:
+        wait = self.bucket.reserve()
+        if wait > 0:
+            await self._sleep(wait)
+        if self.window is None:
+            return
+        while (wait := self.window.wait_time()) > 0 and not self.stopping:
+            self.runner._waiting = "the sliding window's limit is reached"
+            await self._sleep(wait)
+        self.runner._waiting = ""
+        self.window.record()  # no await since the check: workers cannot overtake each other
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once on pause or cancel."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.runner._wake.wait(), seconds)
+
+    async def _deliver(self, item: _Item) -> None:
+        recipient_id, email, fields = item
+        try:
+            message = self.renderer.render(recipient_fields(email, fields))
+        except (TemplateError, KnownError) as exc:
+            hints = (exc.hint,) if exc.hint else ()
+            self._fail(item, Diagnosis("template_error", exc.message, hints), attempts=0)
+            return
+        try:
+            result = await self._send(message, email)
+        except SendError as exc:
+            self._fail(item, exc.diagnosis, attempts=exc.attempts, server=exc.server_uuid)
+            return
+        refused = result.refused.get(email)
+        if refused:
+            self._fail(
+                item,
+                Diagnosis("recipient_refused", f"The server refused {email}.", raw=refused),
+                attempts=result.attempts,
+                server=result.server_uuid,
+            )
+            return
+        self._record(
+            item,
+            Outcome(
+                recipient_id,
+                RecipientState.SENT,
+                attempts=result.attempts,
+                server_uuid=result.server_uuid,
+                sent_at=time.time(),
+                reply=result.reply,
+            ),
+        )
+
+    async def _send(self, message: EmailMessage, email: str) -> SendResult:
+        """Send through a server within its limits, waiting while every server is at one."""
+        tries = 0
+        while True:
+            try:
+                return await self.sender.send(
+                    message,
+                    sender=self.from_address,
+                    recipients=[email],
+                    eligible=self.gate.try_take,
+                )
+            except SendError as exc:
+                if exc.diagnosis.cause != "no_server_available":
+                    raise
+                if not any(s.healthy for s in self.sender.stats()) or not self.gate.servers:
+                    tries += 1
+                    if tries >= NO_SERVER_TRIES:
+                        raise
+                await self._wait_for_server()
+            if self.stopping:
+                raise SendError(
+                    Diagnosis(
+                        "stopped",
+                        "The campaign stopped before this message could be sent.",
+                        temporary=True,
+                    )
+                )
+
+    async def _wait_for_server(self) -> None:
+        exhausted = self.gate.exhausted()
+        if exhausted and len(exhausted) == len(self.gate.servers):
+            self.runner._waiting = "every server has reached its hourly or daily limit"
+        await self._sleep(max(self.gate.next_due(), 0.002) if not exhausted else NO_SERVER_WAIT)
+        self.runner._waiting = ""
+
+    def _fail(self, item: _Item, diagnosis: Diagnosis, *, attempts: int, server: str = "") -> None:
+        if diagnosis.cause == "stopped":
+            self._release(item)
+            return
+        self.tally.fail(diagnosis, item[1])
+        self._record(
+            item,
+            Outcome(
+                item[0],
+                RecipientState.FAILED,
+                attempts=attempts,
+                error=_error_text(diagnosis),
+                cause=diagnosis.cause,
+                temporary=diagnosis.temporary,
+                server_uuid=server,
+            ),
+        )
+        limit = self.campaign.max_send_errors
+        if limit and self.tally.failures >= limit:
+            self.runner.pause(
+                f"{self.tally.failures} messages failed (max_send_errors is "
+                f"{limit}); the last: {diagnosis.message}"
+            )
+
+    def _record(self, item: _Item, outcome: Outcome) -> None:
+        self.tally.move(RecipientState.SENDING, outcome.state)
+        self.writer.record(outcome)
+
+    def _release(self, item: _Item) -> None:
+        self._record(item, Outcome(item[0], RecipientState.PENDING))
+
+    def _release_queued(self) -> None:
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            if item is not None:
+                self._release(item)
+
+    async def _progress(self) -> None:
+        while True:
+            self.runner._emit()
+            await asyncio.sleep(PROGRESS_INTERVAL)
+
+    async def _quotas(self) -> None:
+        """Keep each limited server's hourly/daily lease topped up, in the writer's thread."""
+        if any(self.gate.has_quota(s) for s in self.gate.servers.values()):
+            await self.writer.call(self.counter.purge)  # counts older than a day
+        while True:
+            for server in self.gate.needs_lease():
+                old = self.gate.detach(server.uuid)
+                lease = await self.writer.call(self.counter.renew, server, old)
+                self.gate.install(server.uuid, lease)
+            self.gate.low.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.gate.low.wait(), 1.0)
+
+    async def close(self) -> None:
+        for server_uuid, lease in self.gate.detach_all():
+            await self.writer.call(self.counter.give_back, server_uuid, lease)
+
+
+def _error_text(diagnosis: Diagnosis) -> str:
+    return f"{diagnosis.message} ({diagnosis.raw})" if diagnosis.raw else diagnosis.message

@@ -1,0 +1,270 @@
+"""Recipient files: detect their format, then stream them into the ledger.
+
+CSV or TSV as spreadsheets write them: UTF-8 with or without a BOM (else UTF-16 with
+a BOM, else Windows-1252), a header row, Excel quoting (quoted delimiters, doubled
+quotes, line breaks inside quotes). One column is the address; every other column
+becomes a template field, and an empty cell is a missing field.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from smtpdesk.core.campaign.content import ADDRESS_FIELD
+from smtpdesk.core.errors import KnownError
+
+if TYPE_CHECKING:
+    from smtpdesk.core.campaign.ledger import Ledger
+
+DELIMITERS = (",", ";", "\t", "|")
+SAMPLE_BYTES = 64 * 1024
+SAMPLE_ROWS = 5
+BATCH_ROWS = 5000
+MAX_PROBLEMS = 10_000  # kept with their line numbers; the counts stay exact beyond
+_ADDRESS_NAMES = ("email", "e-mail", "email address", "email_address", "mail", "address")
+
+ProgressCallback = Callable[[int, int, int], None]  # rows read, bytes read, file size
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: Path
+    encoding: str
+    delimiter: str
+    columns: tuple[str, ...]
+    sample: tuple[tuple[str, ...], ...]  # the first rows after the header
+    address_column: str | None  # the best guess, None when no column looks like addresses
+    size: int
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int  # where the row starts in the file (1 is the header)
+    address: str
+    reason: str
+    kind: str  # "invalid" or "duplicate"
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    valid: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    problems: list[RowProblem] = field(default_factory=list)  # the first MAX_PROBLEMS
+
+    def add(self, problem: RowProblem) -> None:
+        if problem.kind == "duplicate":
+            self.duplicates += 1
+        else:
+            self.invalid += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+
+class RecipientFileError(KnownError):
+    """The file cannot be read as recipients."""
+
+
+def detect_encoding(head: bytes) -> str:
+    """utf-8-sig or utf-16 when a BOM says so, utf-8 when the bytes decode, else cp1252."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def detect_delimiter(text: str) -> str:
+    """The delimiter that splits the sample's rows into the same, largest number of columns."""
+    lines = text.splitlines(keepends=True)
+    if len(lines) > 1 and len(text) >= SAMPLE_BYTES // 2:
+        lines = lines[:-1]  # the sample may cut the last line short
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        rows = [r for r in csv.reader(io.StringIO("".join(lines)), delimiter=delimiter) if r][:50]
+        if not rows:
+            continue
+        width = len(rows[0])
+        consistent = sum(1 for r in rows if len(r) == width)
+        score = (consistent if width > 1 else 0, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def guess_address_column(
+    columns: tuple[str, ...], sample: tuple[tuple[str, ...], ...]
+) -> str | None:
+    by_name = {c.strip().lower(): c for c in columns}
+    for name in _ADDRESS_NAMES:
+        if name in by_name:
+            return by_name[name]
+    scores = [
+        sum(1 for row in sample if i < len(row) and "@" in row[i]) for i in range(len(columns))
+    ]
+    if scores and max(scores) > 0:
+        return columns[scores.index(max(scores))]
+    return None
+
+
+def _open_text(path: Path, encoding: str) -> IO[str]:
+    try:
+        return path.open(encoding=encoding, newline="", errors="strict")
+    except OSError as exc:
+        raise RecipientFileError(
+            f"{path} cannot be opened: {exc.strerror}.",
+            "Check the path and the file's permissions.",
+        ) from exc
+
+
+def inspect_file(path: str | Path) -> FileInfo:
+    """Read the head of ``path``: encoding, delimiter, header, sample rows, address column."""
+    path = Path(path)
+    try:
+        with path.open("rb") as raw:
+            head = raw.read(SAMPLE_BYTES)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise RecipientFileError(
+            f"{path} cannot be read: {exc.strerror}.", "Check the path and the file's permissions."
+        ) from exc
+    encoding = detect_encoding(head)
+    text = head.decode(encoding, errors="ignore")
+    delimiter = detect_delimiter(text)
+    with _open_text(path, encoding) as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        header = next(reader, None)
+        sample = tuple(tuple(row) for _, row in zip(range(SAMPLE_ROWS), reader, strict=False))
+    if not header or not any(c.strip() for c in header):
+        raise RecipientFileError(
+            f"{path} has no header row.", "The first line must name the columns, e.g. email,name."
+        )
+    columns = tuple(c.strip() for c in header)
+    return FileInfo(
+        path, encoding, delimiter, columns, sample, guess_address_column(columns, sample), size
+    )
+
+
+def check_address(address: str) -> str:
+    """The normalised address, or ValueError with email-validator's reason. No DNS."""
+    try:
+        return str(validate_email(address, check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def read_rows(
+    info: FileInfo, address_column: str, position: list[int] | None = None
+) -> Iterator[tuple[int, str, dict[str, str]]]:
+    """Each data row as (line where it starts, raw address, the other non-empty cells).
+
+    ``position[0]``, when given, follows the bytes read (in chunks) for progress bars.
+    """
+    if address_column not in info.columns:
+        raise RecipientFileError(
+            f"There is no column {address_column!r}.",
+            f"The columns are: {', '.join(info.columns)}.",
+        )
+    index = info.columns.index(address_column)
+    names = [(i, c) for i, c in enumerate(info.columns) if i != index and c and c != ADDRESS_FIELD]
+    with _open_text(info.path, info.encoding) as handle:
+        reader = csv.reader(handle, delimiter=info.delimiter)
+        next(reader, None)
+        line = reader.line_num + 1
+        try:
+            for row in reader:
+                start, line = line, reader.line_num + 1
+                if position is not None and start % 1000 == 0:
+                    position[0] = handle.buffer.tell()  # type: ignore[attr-defined]
+                if not any(row):
+                    continue
+                if len(row) > len(info.columns) and any(row[len(info.columns) :]):
+                    yield (
+                        start,
+                        "",
+                        {"__error__": f"{len(row)} cells, the header has {len(info.columns)}"},
+                    )
+                    continue
+                cells = {c: row[i] for i, c in names if i < len(row) and row[i] != ""}
+                yield start, row[index].strip() if index < len(row) else "", cells
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise RecipientFileError(
+                f"{info.path} cannot be read past line {line}: {exc}.",
+                "Save it again as CSV UTF-8 from your spreadsheet.",
+            ) from exc
+
+
+def import_file(
+    ledger: Ledger,
+    campaign_id: int,
+    path: str | Path,
+    address_column: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    *,
+    info: FileInfo | None = None,
+) -> ImportReport:
+    """Stream ``path`` into the campaign, keeping invalid and duplicate rows out.
+
+    Blocking (minutes for millions of rows): the GUI calls it in a thread.
+    """
+    info = info or inspect_file(path)
+    column = address_column or info.address_column
+    if column is None:
+        raise RecipientFileError(
+            "No column looks like email addresses.", "Choose the address column."
+        )
+    seen = ledger.recipient_keys(campaign_id)
+    report = ImportReport()
+    batch: list[dict[str, Any]] = []
+    position = [0]
+    for line, address, cells in read_rows(info, column, position):
+        report.rows += 1
+        row = _accept(line, address, cells, seen, report)
+        if row is not None:
+            batch.append(row)
+        if len(batch) >= BATCH_ROWS:
+            ledger.insert_recipients(campaign_id, batch)
+            batch.clear()
+            if on_progress is not None:
+                on_progress(report.rows, position[0], info.size)
+    ledger.insert_recipients(campaign_id, batch)
+    ledger.add_fields(campaign_id, [c for c in info.columns if c and c != column])
+    if on_progress is not None:
+        on_progress(report.rows, info.size, info.size)
+    return report
+
+
+def _accept(
+    line: int, address: str, cells: dict[str, str], seen: set[str], report: ImportReport
+) -> dict[str, Any] | None:
+    if "__error__" in cells:
+        report.add(RowProblem(line, address, cells["__error__"], "invalid"))
+        return None
+    if not address:
+        report.add(RowProblem(line, address, "the address is empty", "invalid"))
+        return None
+    try:
+        normalised = check_address(address)
+    except ValueError as exc:
+        report.add(RowProblem(line, address, str(exc), "invalid"))
+        return None
+    key = normalised.lower()
+    if key in seen:
+        report.add(RowProblem(line, address, "a duplicate of an earlier row", "duplicate"))
+        return None
+    seen.add(key)
+    report.valid += 1
+    return {"line": line, "email": normalised, "fields": cells}

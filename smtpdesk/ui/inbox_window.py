@@ -1,0 +1,138 @@
+"""The sandbox server's inbox: received messages, rendered HTML and raw source."""
+
+from __future__ import annotations
+
+from email import message_from_bytes
+from email.policy import default as default_policy
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QTextBrowser,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from smtpdesk.core.smtp.sandbox import (
+    InboxMessage,
+    SandboxServer,
+    ensure_sandbox_server,
+    list_inbox,
+)
+from smtpdesk.ui.bridge import Bridge
+
+
+def read_message(path: Path) -> tuple[str, str]:
+    """The HTML to render (the text part, escaped, when there is no HTML) and the raw source."""
+    raw = path.read_bytes()
+    message = message_from_bytes(raw, policy=default_policy)
+    body = message.get_body(("html", "plain"))
+    content = body.get_content() if body is not None else ""
+    if body is not None and body.get_content_type() == "text/plain":
+        content = "<pre>" + content.replace("&", "&amp;").replace("<", "&lt;") + "</pre>"
+    return str(content), raw.decode("utf-8", errors="replace")
+
+
+class InboxWindow(QWidget):
+    def __init__(self, bridge: Bridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.bridge = bridge
+        self.messages: list[InboxMessage] = []
+        self.server: SandboxServer | None = None
+        self.setWindowTitle("smtpdesk — Sandbox inbox")
+        self.list = QTreeWidget()
+        self.list.setHeaderLabels(["Date", "From", "To", "Subject"])
+        self.list.setRootIsDecorated(False)
+        self.list.setAccessibleName("Received messages")
+        self.list.header().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.list.currentItemChanged.connect(self._chosen)
+        self.rendered = QTextBrowser()
+        self.rendered.setOpenLinks(False)
+        self.rendered.setAccessibleName("Rendered message")
+        self.source = QPlainTextEdit()
+        self.source.setReadOnly(True)
+        self.source.setAccessibleName("Raw source")
+        tabs = QTabWidget()
+        tabs.addTab(self.rendered, "&Rendered")
+        tabs.addTab(self.source, "Raw &source")
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setObjectName("inbox_splitter")
+        splitter.addWidget(self.list)
+        splitter.addWidget(tabs)
+        splitter.setSizes([220, 380])
+        self.status = QLabel(
+            "The sandbox captures what is sent to it; nothing leaves this computer."
+        )
+        self.status.setWordWrap(True)
+        self.server_button = QPushButton("Start the sandbox &server")
+        self.server_button.clicked.connect(self.toggle_server)
+        refresh = QPushButton("Re&fresh")
+        refresh.clicked.connect(self.refresh)
+        top = QHBoxLayout()
+        top.addWidget(self.status, 1)
+        top.addWidget(self.server_button)
+        top.addWidget(refresh)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+        self.resize(900, 640)
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.bridge.start(self.bridge.read(list_inbox, self.bridge.store.folder), done=self._listed)
+
+    def _listed(self, messages: list[InboxMessage]) -> None:
+        self.messages = messages
+        self.list.clear()
+        for m in messages:
+            self.list.addTopLevelItem(QTreeWidgetItem([m.date, m.sender, m.to, m.subject]))
+        for column in range(3):
+            self.list.resizeColumnToContents(column)
+        first = self.list.topLevelItem(0)
+        if first is not None:
+            self.list.setCurrentItem(first)
+
+    def _chosen(self, current: QTreeWidgetItem | None, _previous: object) -> None:
+        if current is None:
+            return
+        path = self.messages[self.list.indexOfTopLevelItem(current)].path
+        self.bridge.start(self.bridge.read(read_message, path), done=self._show)
+
+    def _show(self, parts: tuple[str, str]) -> None:
+        html, raw = parts
+        self.rendered.setHtml(html)
+        self.source.setPlainText(raw)
+
+    def toggle_server(self) -> None:
+        self.bridge.start(self._stop() if self.server else self._start())
+
+    async def _start(self) -> None:
+        server = SandboxServer(self.bridge.store.folder)
+        port = await server.start()
+        self.server = server
+        await self.bridge.write(ensure_sandbox_server, self.bridge.store, port)
+        self.status.setText(
+            f"The sandbox listens on 127.0.0.1:{port}; the server 'sandbox' sends to it."
+        )
+        self.server_button.setText("Stop the sandbox &server")
+
+    async def _stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+        self.server = None
+        self.status.setText("The sandbox server is stopped.")
+        self.server_button.setText("Start the sandbox &server")
+
+    def closeEvent(self, event: object) -> None:
+        if self.server is not None:
+            self.bridge.start(self._stop())
+        super().closeEvent(event)  # type: ignore[arg-type]

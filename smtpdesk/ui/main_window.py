@@ -1,0 +1,255 @@
+"""The main window: Servers, Performance and Campaigns tabs, actions and the message bar."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+
+from smtpdesk import __version__
+from smtpdesk.core.settings import ServerSettings
+from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.performance_page import PerformancePage
+from smtpdesk.ui.prompts import Prompts
+from smtpdesk.ui.servers_page import ServersPage
+from smtpdesk.ui.widgets import tone
+
+APP_TITLE = "smtpdesk"
+
+
+class LazyTab(QWidget):
+    """A tab whose content (and its imports) is built the first time it is shown."""
+
+    def __init__(self, build: Callable[[], QWidget]) -> None:
+        super().__init__()
+        self._build = build
+        self.content: QWidget | None = None
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+
+    def ensure(self) -> QWidget:
+        if self.content is None:
+            self.content = self._build()
+            self._layout.addWidget(self.content)
+        return self.content
+
+    def showEvent(self, event: Any) -> None:
+        self.ensure()
+        super().showEvent(event)
+
+
+class MessageBar(QLabel):
+    """Shows the notifier's latest message; information fades after a few seconds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWordWrap(True)
+        self.setAccessibleName("Messages")
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._timer = QTimer(self)
+        self._timer.setInterval(8000)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.clear)
+
+    def show_message(self, level: str, text: str, hint: str) -> None:
+        colour = tone({"error": "error", "warning": "warning"}.get(level, "ok"))
+        self.setStyleSheet(f"color: {colour};")
+        self.setText(f"{text}  {hint}".strip())
+        self._timer.stop()
+        if level == "info":
+            self._timer.start()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, bridge: Bridge, prompts: Prompts, ui_state: QSettings) -> None:
+        super().__init__()
+        self.bridge, self.prompts, self.ui_state = bridge, prompts, ui_state
+        self.setObjectName("main_window")
+        self.setWindowTitle(APP_TITLE)
+        self.servers = ServersPage(bridge, prompts)
+        self.servers.test_requested.connect(self.open_test)
+        self.performance = PerformancePage(bridge)
+        self.campaigns_tab = LazyTab(self._build_campaigns)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.servers, "&Servers")
+        self.tabs.addTab(self.performance, "&Performance")
+        self.tabs.addTab(self.campaigns_tab, "&Campaigns")
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.setCentralWidget(self.tabs)
+        self.message_bar = MessageBar()
+        self.statusBar().addWidget(self.message_bar, 1)
+        bridge.notifier.message.connect(self.message_bar.show_message)
+        self.windows: dict[str, QWidget] = {}
+        self._closing_confirmed = False
+        self._make_actions()
+        self.resize(1100, 760)
+        self._restore_state()
+        self.servers.refresh()
+        self.performance.load()
+
+    # actions
+
+    def _action(
+        self,
+        text: str,
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
+        slot: Callable[[], None],
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _make_actions(self) -> None:
+        self.new_server_action = self._action(
+            "&New server", QKeySequence.StandardKey.New, self.new_server
+        )
+        self.save_action = self._action(
+            "&Save server", QKeySequence.StandardKey.Save, self.servers.save
+        )
+        self.test_action = self._action("&Test server…", "Ctrl+T", self.test_server)
+        self.campaign_action = self._action("New &campaign…", "Ctrl+Shift+N", self.new_campaign)
+        self.inbox_action = self._action("Sandbox &inbox", "Ctrl+I", self.open_inbox)
+        self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self._quit)
+        file_menu = self.menuBar().addMenu("&File")
+        for action in (self.new_server_action, self.save_action, self.test_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        campaign_menu = self.menuBar().addMenu("C&ampaigns")
+        campaign_menu.addAction(self.campaign_action)
+        campaign_menu.addAction(self.inbox_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("&About smtpdesk", None, self.about))
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main_toolbar")
+        toolbar.setMovable(False)
+        for action in (
+            self.new_server_action,
+            self.save_action,
+            self.test_action,
+            self.campaign_action,
+        ):
+            toolbar.addAction(action)
+
+    def _quit(self) -> None:
+        self.close()
+
+    def _tab_changed(self, index: int) -> None:
+        self.setWindowTitle(f"{APP_TITLE} — {self.tabs.tabText(index).replace('&', '')}")
+
+    def new_server(self) -> None:
+        self.tabs.setCurrentWidget(self.servers)
+        self.servers.add()
+
+    def test_server(self) -> None:
+        self.tabs.setCurrentWidget(self.servers)
+        self.servers.test_current()
+
+    def open_test(self, settings: ServerSettings, password: str | None) -> None:
+        from smtpdesk.ui.test_panel import TestPanel
+
+        panel = TestPanel(self.bridge, settings, password, parent=self)
+        panel.finished_test.connect(self.servers.list.set_status)
+        self.windows["test"] = panel
+        panel.open()
+        panel.start()
+
+    def new_campaign(self) -> None:
+        from smtpdesk.ui.wizard.wizard import CampaignWizard
+
+        wizard = CampaignWizard(self.bridge, self.prompts, parent=self)
+        wizard.sent.connect(lambda campaign_id: self.open_live_panel(campaign_id, autorun=True))
+        self.windows["wizard"] = wizard
+        wizard.open()
+
+    def open_live_panel(self, campaign_id: int, autorun: bool = False) -> None:
+        from smtpdesk.ui.live_panel import LivePanel
+
+        key = f"live-{campaign_id}"
+        panel = self.windows.get(key)
+        if not isinstance(panel, LivePanel):
+            panel = LivePanel(self.bridge, campaign_id, self.prompts, parent=self)
+            self.windows[key] = panel
+            panel.start(autorun)
+        elif autorun:
+            panel.control.run()
+        panel.show()
+        panel.raise_()
+
+    def _build_campaigns(self) -> QWidget:
+        from smtpdesk.ui.campaigns_window import CampaignsView
+
+        view = CampaignsView(self.bridge, self.prompts)
+        view.open_campaign.connect(self.open_live_panel)
+        view.new_campaign.connect(self.new_campaign)
+        return view
+
+    def open_inbox(self) -> None:
+        from smtpdesk.ui.inbox_window import InboxWindow
+
+        window = InboxWindow(self.bridge, parent=self)
+        self.windows["inbox"] = window
+        window.show()
+
+    def about(self) -> None:
+        self.bridge.notifier.info(
+            f"smtpdesk {__version__}: email campaigns through your own "
+            "SMTP servers. AGPL-3.0-or-later."
+        )
+
+    async def pause_campaigns(self, limit: float = 15.0) -> None:
+        """Pause every campaign this window is sending, so in-flight messages are recorded."""
+        from smtpdesk.ui.campaign_control import CampaignControl
+
+        found = (getattr(w, "control", None) for w in self.windows.values())
+        controls = [c for c in found if isinstance(c, CampaignControl) and c.running]
+        for control in controls:
+            control.pause()
+        tasks = [c.task for c in controls if c.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=limit)
+
+    # window state
+
+    def _splitters(self) -> list[QSplitter]:
+        return [s for s in self.findChildren(QSplitter) if s.objectName()]
+
+    def _restore_state(self) -> None:
+        size = self.ui_state.value("main/size")
+        if isinstance(size, QSize) and size.isValid():
+            self.resize(size)
+        if self.ui_state.value("main/maximized") in (True, "true"):
+            self.setWindowState(Qt.WindowState.WindowMaximized)
+        for splitter in self._splitters():
+            state = self.ui_state.value(f"splitters/{splitter.objectName()}")
+            if isinstance(state, QByteArray):
+                splitter.restoreState(state)
+
+    def save_state(self) -> None:
+        # Size rather than saveGeometry(): it round-trips the same on every platform plugin.
+        self.ui_state.setValue("main/size", self.normalGeometry().size())
+        self.ui_state.setValue("main/maximized", self.isMaximized())
+        for splitter in self._splitters():
+            self.ui_state.setValue(f"splitters/{splitter.objectName()}", splitter.saveState())
+        self.ui_state.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closing_confirmed or not self.servers.form.is_dirty():
+            self.save_state()
+            event.accept()
+            return
+        event.ignore()
+
+        def close_now() -> None:
+            self._closing_confirmed = True
+            self.close()
+
+        self.servers.when_saved(close_now)

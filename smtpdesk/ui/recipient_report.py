@@ -1,0 +1,204 @@
+"""The per-recipient report: a lazy table model over the ledger, filter by state, CSV export.
+
+Rows are fetched a page at a time on a worker thread and kept in a small cache,
+so a campaign of a million recipients scrolls without loading them all.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import OrderedDict
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from smtpdesk.core.campaign.ledger import Ledger, Recipient, RecipientState
+from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.prompts import Prompts
+
+PAGE = 200
+CACHED_PAGES = 50
+COLUMNS = ("Line", "Email", "State", "Attempts", "Error", "Server reply", "Sent at")
+Index = QModelIndex | QPersistentModelIndex
+
+
+def _cell(r: Recipient, column: int) -> str:
+    if column == 0:
+        return str(r.line)
+    if column == 1:
+        return r.email
+    if column == 2:
+        return str(r.state)
+    if column == 3:
+        return str(r.attempts)
+    if column == 4:
+        return r.error
+    if column == 5:
+        return r.reply
+    return (
+        datetime.datetime.fromtimestamp(r.sent_at).strftime("%Y-%m-%d %H:%M:%S")
+        if r.sent_at
+        else ""
+    )
+
+
+class RecipientModel(QAbstractTableModel):
+    """Recipients of one campaign (optionally one state), fetched by page on demand."""
+
+    def __init__(self, bridge: Bridge, campaign_id: int, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.ledger = Ledger(bridge.store)
+        self.campaign_id = campaign_id
+        self.state: str | None = None
+        self.count = 0
+        self.pages: OrderedDict[int, list[Recipient]] = OrderedDict()
+        self.pending: set[int] = set()
+        self._generation = 0
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's default)
+        return 0 if parent.isValid() else self.count
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return None
+        page_number, offset = divmod(index.row(), PAGE)
+        page = self.pages.get(page_number)
+        if page is None:
+            self._fetch(page_number)
+            return "…" if index.column() == 1 else ""
+        self.pages.move_to_end(page_number)
+        if offset >= len(page):
+            return ""
+        return _cell(page[offset], index.column())
+
+    def set_state(self, state: str | None) -> None:
+        """Show only recipients in ``state`` (None: all) and recount."""
+        self.state = state
+        self.reload()
+
+    def reload(self) -> None:
+        self._generation += 1
+        generation = self._generation
+        self.bridge.start(
+            self.bridge.read(self.ledger.recipient_count, self.campaign_id, self.state),
+            done=lambda n: self._counted(n, generation),
+        )
+
+    def _counted(self, count: int, generation: int) -> None:
+        if generation != self._generation:
+            return
+        self.beginResetModel()
+        self.count = count
+        self.pages.clear()
+        self.pending.clear()
+        self.endResetModel()
+
+    def _fetch(self, page_number: int) -> None:
+        if page_number in self.pending:
+            return
+        self.pending.add(page_number)
+        generation = self._generation
+        self.bridge.start(
+            self.bridge.read(
+                self.ledger.recipients, self.campaign_id, self.state, page_number * PAGE, PAGE
+            ),
+            done=lambda rows: self._fetched(page_number, rows, generation),
+        )
+
+    def _fetched(self, page_number: int, rows: list[Recipient], generation: int) -> None:
+        if generation != self._generation:
+            return
+        self.pending.discard(page_number)
+        self.pages[page_number] = rows
+        while len(self.pages) > CACHED_PAGES:
+            self.pages.popitem(last=False)
+        first = page_number * PAGE
+        last = min(first + PAGE, self.count) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+
+
+class RecipientReport(QWidget):
+    def __init__(
+        self,
+        bridge: Bridge,
+        campaign_id: int,
+        prompts: Prompts | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.bridge = bridge
+        self.prompts = prompts or Prompts()
+        self.campaign_id = campaign_id
+        self.setWindowTitle(f"smtpdesk — Recipients of campaign {campaign_id}")
+        self.model = RecipientModel(bridge, campaign_id, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setAccessibleName("Recipients")
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        for column, width in enumerate((60, 220, 70, 70, 440, 160)):
+            self.table.setColumnWidth(column, width)
+        self.filter = QComboBox()
+        self.filter.setAccessibleName("Filter by state")
+        self.filter.addItem("All states", None)
+        for state in RecipientState:
+            self.filter.addItem(str(state), str(state))
+        self.filter.currentIndexChanged.connect(
+            lambda _i: self.model.set_state(self.filter.currentData())
+        )
+        self.count_label = QLabel()
+        self.model.modelReset.connect(
+            lambda: self.count_label.setText(f"{self.model.count:,} recipients")
+        )
+        export = QPushButton("&Export CSV…")
+        export.clicked.connect(self.export)
+        top = QHBoxLayout()
+        label = QLabel("&Show:")
+        label.setBuddy(self.filter)
+        top.addWidget(label)
+        top.addWidget(self.filter)
+        top.addWidget(self.count_label)
+        top.addStretch(1)
+        top.addWidget(export)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+        self.resize(1000, 600)
+        self.model.reload()
+
+    def export(self) -> None:
+        self.prompts.save_file(self, "Export recipients", "CSV files (*.csv)", self._export_to)
+
+    def _export_to(self, path: str) -> None:
+        if not path:
+            return
+        self.bridge.start(
+            self.bridge.read(self.model.ledger.export_csv, self.campaign_id, path),
+            done=lambda n: self.bridge.notifier.info(f"Exported {n:,} recipients to {path}."),
+        )

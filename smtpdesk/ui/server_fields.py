@@ -1,0 +1,401 @@
+"""The editors of one server's settings, grouped as the issue and listmonk's docs group them.
+
+Texts come from listmonk's SMTP documentation. Values go in and out as plain
+form values (text, booleans, enum values); core's ``parse_server`` judges them.
+"""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QAction, QTextCharFormat, QTextCursor, QTextFormat
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPlainTextEdit,
+    QTextEdit,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from smtpdesk.core.durations import format_duration
+from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.ui.widgets import FieldRow, caption, tone
+
+PORTS = (
+    (587, "SMTP with STARTTLS (recommended)"),
+    (465, "SMTP with TLS/SSL"),
+    (2525, "alternative submission port"),
+    (25, "standard SMTP (often blocked by cloud providers)"),
+)
+TLS_CHOICES = (
+    (TlsType.STARTTLS, "STARTTLS — upgrade the connection to TLS (port 587)"),
+    (TlsType.TLS, "TLS — direct TLS connection (port 465)"),
+    (TlsType.NONE, "none — no encryption (not for production)"),
+)
+AUTH_CHOICES = (
+    (AuthProtocol.PLAIN, "plain — PLAIN authentication (most common)"),
+    (AuthProtocol.LOGIN, "login — LOGIN authentication"),
+    (AuthProtocol.CRAM, "cram — CRAM-MD5 authentication"),
+    (AuthProtocol.NONE, "none — no authentication"),
+)
+
+
+class PortEdit(QWidget):
+    """A port field with a menu of the usual ports and what each is for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.line = QLineEdit()
+        self.line.setMaximumWidth(120)
+        self.line.setAccessibleName("Port")
+        self.button = QToolButton()
+        self.button.setText("Common ports")
+        self.button.setAccessibleName("Common ports")
+        self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.button)
+        for port, what in PORTS:
+            action = QAction(f"{port} — {what}", menu)
+            action.triggered.connect(lambda _c=False, p=port: self._choose(p))
+            menu.addAction(action)
+        self.button.setMenu(menu)
+        layout.addWidget(self.line)
+        layout.addWidget(self.button)
+        layout.addStretch(1)
+        self.setFocusProxy(self.line)
+
+    def _choose(self, port: int) -> None:
+        self.line.setText(str(port))
+        self.line.textEdited.emit(str(port))
+
+
+class JsonEdit(QPlainTextEdit):
+    """The custom headers editor: marks the line and column of a JSON error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setPlaceholderText('[["X-Custom-Header", "value"]]')
+        self.setTabChangesFocus(True)
+        self.setMaximumHeight(110)
+
+    def mark_error(self, line: int | None, column: int | None) -> None:
+        if line is None:
+            self.setExtraSelections([])
+            return
+        block = self.document().findBlockByLineNumber(max(line - 1, 0))
+        cursor = QTextCursor(block)
+        cursor.movePosition(QTextCursor.MoveOperation.Right, n=max((column or 1) - 1, 0))
+        cursor.movePosition(QTextCursor.MoveOperation.Right, QTextCursor.MoveMode.KeepAnchor)
+        selection = QTextEdit.ExtraSelection()
+        fmt = QTextCharFormat()
+        fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
+        fmt.setUnderlineColor(tone("error"))
+        fmt.setProperty(QTextFormat.Property.FullWidthSelection, False)
+        selection.format = fmt
+        selection.cursor = cursor
+        self.setExtraSelections([selection])
+
+
+class ServerFields(QWidget):
+    """The grouped editors; emits ``changed`` on every edit by the user."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.layout_ = QVBoxLayout(self)
+        self.rows: dict[str, FieldRow] = {}
+        self.lines: dict[str, QLineEdit] = {}
+        self.limits_hint = caption("")
+        self._build()
+
+    # building
+
+    def _line(self, key: str, placeholder: str = "") -> QLineEdit:
+        line = QLineEdit()
+        line.setPlaceholderText(placeholder)
+        line.textEdited.connect(self.changed)
+        self.lines[key] = line
+        return line
+
+    def _row(
+        self,
+        form: QFormLayout,
+        key: str,
+        label: str,
+        editor: QWidget,
+        help_text: str = "",
+        buddy: QWidget | None = None,
+    ) -> FieldRow:
+        row = FieldRow(editor, help_text)
+        text = QLabel(label)
+        text.setBuddy(buddy or editor)
+        (buddy or editor).setAccessibleName(label.replace("&", ""))
+        if help_text:
+            (buddy or editor).setAccessibleDescription(help_text)
+        form.addRow(text, row)
+        self.rows[key] = row
+        return row
+
+    @staticmethod
+    def _group(title: str) -> tuple[QGroupBox, QFormLayout]:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        return box, form
+
+    def _combo(self, choices: tuple[tuple[str, str], ...]) -> QComboBox:
+        combo = QComboBox()
+        for value, text in choices:
+            combo.addItem(text, str(value))
+        combo.activated.connect(self.changed)
+        return combo
+
+    def _build(self) -> None:
+        outer = self.layout_
+        outer.setContentsMargins(0, 0, 0, 0)
+        for box in (
+            self._connection(),
+            self._security(),
+            self._auth(),
+            self._pool(),
+            self._limits(),
+            self._advanced(),
+            self._naming(),
+        ):
+            outer.addWidget(box)
+
+    def _connection(self) -> QGroupBox:
+        box, form = self._group("Connection")
+        self.enabled = QCheckBox("Send through this server")
+        self.enabled.toggled.connect(self.changed)
+        self._row(form, "enabled", "&Enabled", self.enabled)
+        self._row(
+            form,
+            "host",
+            "&Host",
+            self._line("host", "smtp.example.com"),
+            "SMTP server hostname or IP address, such as smtp.gmail.com or localhost.",
+        )
+        self.port = PortEdit()
+        self.port.line.textEdited.connect(self.changed)
+        self.lines["port"] = self.port.line
+        self._row(
+            form,
+            "port",
+            "&Port",
+            self.port,
+            "587 STARTTLS (recommended) · 465 TLS · 2525 alternative · 25 often blocked",
+            buddy=self.port.line,
+        )
+        return box
+
+    def _security(self) -> QGroupBox:
+        box, form = self._group("Security")
+        self.tls_type = self._combo(TLS_CHOICES)
+        self._row(form, "tls_type", "&TLS type", self.tls_type)
+        self.tls_skip_verify = QCheckBox("Skip TLS certificate verification")
+        self.tls_skip_verify.toggled.connect(self.changed)
+        self._row(
+            form,
+            "tls_skip_verify",
+            "Certificate",
+            self.tls_skip_verify,
+            "Only for testing, never in production.",
+        )
+        return box
+
+    def _auth(self) -> QGroupBox:
+        box, form = self._group("Authentication")
+        self.auth_protocol = self._combo(AUTH_CHOICES)
+        self._row(form, "auth_protocol", "Pr&otocol", self.auth_protocol)
+        self._row(form, "username", "&Username", self._line("username"))
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.textEdited.connect(self.changed)
+        self.password_toggle = QToolButton()
+        self.password_toggle.setText("Show")
+        self.password_toggle.setCheckable(True)
+        self.password_toggle.setAccessibleName("Show password")
+        self.password_toggle.toggled.connect(self._toggle_password)
+        holder = QWidget()
+        line = QHBoxLayout(holder)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(self.password, 1)
+        line.addWidget(self.password_toggle)
+        holder.setFocusProxy(self.password)
+        self._row(
+            form,
+            "password",
+            "Pass&word",
+            holder,
+            "Kept in your system's keyring, never in the database.",
+            buddy=self.password,
+        )
+        return box
+
+    def _toggle_password(self, shown: bool) -> None:
+        mode = QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password
+        self.password.setEchoMode(mode)
+        self.password_toggle.setText("Hide" if shown else "Show")
+
+    def _pool(self) -> QGroupBox:
+        box, form = self._group("Pool")
+        self._row(
+            form,
+            "max_conns",
+            "Max &connections",
+            self._line("max_conns"),
+            "Maximum number of concurrent SMTP connections in the pool.",
+        )
+        self._row(
+            form,
+            "idle_timeout",
+            "&Idle time-out",
+            self._line("idle_timeout", "15s"),
+            "Maximum idle time for a connection before closing it (e.g. 15s, 2m).",
+        )
+        self._row(
+            form,
+            "wait_timeout",
+            "&Wait time-out",
+            self._line("wait_timeout", "5s"),
+            "Maximum time to wait for a free connection from the pool.",
+        )
+        self._row(
+            form,
+            "max_msg_retries",
+            "Message &retries",
+            self._line("max_msg_retries"),
+            "Silent retries on other connections of the pool before a message fails.",
+        )
+        self._row(
+            form,
+            "msg_retry_delay",
+            "Retry &delay",
+            self._line("msg_retry_delay", "10ms"),
+            "Pause before each retry.",
+        )
+        return box
+
+    def _limits(self) -> QGroupBox:
+        box, form = self._group("Sending limits")
+        form.addRow(self.limits_hint)
+        self._row(form, "max_per_second", "Per &second", self._line("max_per_second", "no limit"))
+        self._row(form, "max_per_hour", "Per hou&r", self._line("max_per_hour", "no limit"))
+        self._row(form, "max_per_day", "Per d&ay", self._line("max_per_day", "no limit"))
+        return box
+
+    def _advanced(self) -> QGroupBox:
+        box, form = self._group("Advanced")
+        self._row(
+            form,
+            "hello_hostname",
+            "HE&LO hostname",
+            self._line("hello_hostname", "default"),
+            "Hostname sent with HELO/EHLO. Leave empty for the default.",
+        )
+        self.headers = JsonEdit()
+        self.headers.textChanged.connect(self._headers_edited)
+        self._row(
+            form,
+            "email_headers",
+            "Custom &headers",
+            self.headers,
+            'JSON list added to every message, e.g. [["X-Custom-Header", "value"]].',
+        )
+        return box
+
+    def _headers_edited(self) -> None:
+        if self.headers.hasFocus() or self.headers.document().isModified():
+            self.changed.emit()
+
+    def _naming(self) -> QGroupBox:
+        box, form = self._group("Name")
+        self._row(
+            form,
+            "name",
+            "&Name",
+            self._line("name", "leave empty to join the pool"),
+            "Optional. A named server becomes its own messenger in campaigns, outside the "
+            "round-robin 'email' pool of unnamed servers.",
+        )
+        return box
+
+    # values
+
+    def set_settings(self, s: ServerSettings) -> None:
+        texts = {
+            "name": s.name,
+            "host": s.host,
+            "port": str(s.port),
+            "username": s.username,
+            "hello_hostname": s.hello_hostname,
+            "max_conns": str(s.max_conns),
+            "idle_timeout": format_duration(s.idle_timeout),
+            "wait_timeout": format_duration(s.wait_timeout),
+            "max_msg_retries": str(s.max_msg_retries),
+            "msg_retry_delay": format_duration(s.msg_retry_delay),
+            "max_per_second": _opt(s.max_per_second),
+            "max_per_hour": _opt(s.max_per_hour),
+            "max_per_day": _opt(s.max_per_day),
+        }
+        for key, text in texts.items():
+            self.lines[key].setText(text)
+        self.enabled.setChecked(s.enabled)
+        self.tls_skip_verify.setChecked(s.tls_skip_verify)
+        self.set_choice(self.tls_type, str(s.tls_type))
+        self.set_choice(self.auth_protocol, str(s.auth_protocol))
+        self.headers.setPlainText(_headers_json(s))
+        self.headers.document().setModified(False)
+        self.password.clear()
+
+    @staticmethod
+    def set_choice(combo: QComboBox, value: str) -> None:
+        index = combo.findData(value)
+        combo.setCurrentIndex(max(index, 0))
+
+    def values(self) -> dict[str, object]:
+        data: dict[str, object] = {key: line.text() for key, line in self.lines.items()}
+        data["enabled"] = self.enabled.isChecked()
+        data["tls_skip_verify"] = self.tls_skip_verify.isChecked()
+        data["tls_type"] = self.tls_type.currentData()
+        data["auth_protocol"] = self.auth_protocol.currentData()
+        data["email_headers"] = self.headers.toPlainText()
+        return data
+
+    def fill(self, values: dict[str, object]) -> None:
+        """Set the fields a preset names (enums, numbers or None)."""
+        for key, value in values.items():
+            if key in ("tls_type", "auth_protocol"):
+                combo = self.tls_type if key == "tls_type" else self.auth_protocol
+                self.set_choice(combo, str(value))
+            elif key in self.lines:
+                self.lines[key].setText(_opt(value))  # type: ignore[arg-type]
+        self.changed.emit()
+
+
+def _opt(value: float | int | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _headers_json(s: ServerSettings) -> str:
+    if not s.email_headers:
+        return ""
+    pairs = ",\n".join("  " + json.dumps(list(pair)) for pair in s.email_headers)
+    return f"[\n{pairs}\n]"

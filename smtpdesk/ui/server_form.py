@@ -1,0 +1,289 @@
+"""The form of one server: load, live validation by core, save through core.servers, revert.
+
+The form never writes the database or keyring itself: Save hands its values to
+:func:`smtpdesk.core.servers.save_server` on the bridge's writer thread.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from smtpdesk.core import presets
+from smtpdesk.core.servers import save_server
+from smtpdesk.core.settings import ServerReport, ServerSettings, parse_server
+from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.server_fields import ServerFields
+from smtpdesk.ui.widgets import caption
+
+_JSON_POS = re.compile(r"line (\d+), column (\d+)")
+
+
+def guess_preset(host: str) -> presets.Preset | None:
+    """The preset whose host this is, so a saved server still shows its provider's advice."""
+    for preset in presets.PRESETS:
+        hosts = [preset.host.format(region=r) for r in preset.regions] or [preset.host]
+        if host and host in hosts:
+            return preset
+    return None
+
+
+def limits_text(preset: presets.Preset | None) -> str:
+    if preset is None or not (preset.max_per_second or preset.max_per_hour or preset.max_per_day):
+        base = "Your provider's limits; empty means no limit."
+        return f"{base} {preset.limits_note}" if preset and preset.limits_note else base
+    parts = [
+        f"{_num(v)} per {unit}"
+        for v, unit in (
+            (preset.max_per_second, "second"),
+            (preset.max_per_hour, "hour"),
+            (preset.max_per_day, "day"),
+        )
+        if v
+    ]
+    return f"{preset.label} suggests {', '.join(parts)}. {preset.limits_note}".strip()
+
+
+def _num(value: float | int) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+class PresetPicker(QWidget):
+    """Fills the form from a provider preset and shows that provider's help."""
+
+    chosen = Signal(object, str)  # Preset, region
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.combo = QComboBox()
+        self.combo.setAccessibleName("Provider preset")
+        self.combo.addItem("Fill from a provider preset…", "")
+        for preset in presets.PRESETS:
+            self.combo.addItem(preset.label, preset.key)
+        self.region = QComboBox()
+        self.region.setAccessibleName("Region")
+        self.region.setVisible(False)
+        label = QLabel("&Provider:")
+        label.setBuddy(self.combo)
+        row.addWidget(label)
+        row.addWidget(self.combo, 1)
+        row.addWidget(self.region)
+        layout.addLayout(row)
+        self.help = caption("")
+        self.help.setVisible(False)
+        layout.addWidget(self.help)
+        self.combo.activated.connect(self._activated)
+        self.region.activated.connect(self._activated)
+
+    def preset(self) -> presets.Preset | None:
+        key = self.combo.currentData()
+        return presets.get_preset(key) if key else None
+
+    def show_preset(self, preset: presets.Preset | None) -> None:
+        """Show ``preset``'s help without filling anything (a loaded server)."""
+        self.combo.setCurrentIndex(max(self.combo.findData(preset.key if preset else ""), 0))
+        self._show_help(preset)
+
+    def _show_help(self, preset: presets.Preset | None) -> None:
+        self.help.setText(preset.help if preset else "")
+        self.help.setVisible(preset is not None)
+        regions = preset.regions if preset else ()
+        if [self.region.itemText(i) for i in range(self.region.count())] != list(regions):
+            self.region.clear()
+            self.region.addItems(list(regions))
+        self.region.setVisible(bool(regions))
+
+    def _activated(self) -> None:
+        preset = self.preset()
+        self._show_help(preset)
+        if preset is not None:
+            self.chosen.emit(preset, self.region.currentText() or "")
+
+
+class ServerForm(QWidget):
+    """Edits one server. ``saved`` carries the stored settings; a test never saves."""
+
+    saved = Signal(object)
+    test_requested = Signal()
+    dirty_changed = Signal(bool)
+
+    def __init__(self, bridge: Bridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.base: ServerSettings | None = None
+        self.others: list[ServerSettings] = []
+        self.has_password = False
+        self._snapshot: dict[str, object] = {}
+        self._dirty = False
+        self.report = ServerReport()
+        self._build()
+        self.setEnabled(False)
+
+    def _build(self) -> None:
+        self.title = QLabel("No server selected")
+        self.title.setStyleSheet("font-size: 14pt; font-weight: 600;")
+        self.title.setAccessibleName("Server title")
+        self.presets = PresetPicker()
+        self.presets.chosen.connect(self._fill_preset)
+        self.fields = ServerFields()
+        self.fields.changed.connect(self._revalidate)
+        self.general = caption("", "error")
+        self.general.setVisible(False)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        inner = QWidget()
+        inner_layout = QVBoxLayout(inner)
+        inner_layout.addWidget(self.presets)
+        inner_layout.addWidget(self.fields)
+        inner_layout.addStretch(1)
+        scroll.setWidget(inner)
+        self.test_button = QPushButton("&Test…")
+        self.test_button.setToolTip("Try the form's current values against the server (Ctrl+T)")
+        self.revert_button = QPushButton("&Revert")
+        self.save_button = QPushButton("&Save")
+        self.save_button.setDefault(True)
+        self.test_button.clicked.connect(self.test_requested)
+        self.revert_button.clicked.connect(self.revert)
+        self.save_button.clicked.connect(self._save_clicked)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.test_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.save_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.title)
+        layout.addWidget(self.general)
+        layout.addWidget(scroll, 1)
+        layout.addLayout(buttons)
+
+    # loading
+
+    def load(
+        self, settings: ServerSettings | None, others: list[ServerSettings], has_password: bool
+    ) -> None:
+        """Show ``settings`` (None: a new server); ``others`` are for the unique-name rule."""
+        self.base = settings
+        self.others = [o for o in others if settings is None or o.uuid != settings.uuid]
+        self.has_password = has_password
+        shown = settings or ServerSettings()
+        self.fields.set_settings(shown)
+        self.fields.password.setPlaceholderText("stored in keyring" if has_password else "not set")
+        self.title.setText(shown.label if settings else "New server")
+        preset = guess_preset(shown.host)
+        self.presets.show_preset(preset)
+        self.fields.limits_hint.setText(limits_text(preset))
+        self._snapshot = self.fields.values()
+        self.setEnabled(True)
+        self.validate()
+
+    def clear(self) -> None:
+        self.base = None
+        self._snapshot = {}
+        self.title.setText("No server selected")
+        self.setEnabled(False)
+        self._set_dirty(False)
+
+    # state
+
+    def typed_password(self) -> str | None:
+        """The password the user typed, or None when the field was left alone."""
+        return self.fields.password.text() or None
+
+    def is_dirty(self) -> bool:
+        return self._dirty
+
+    def _set_dirty(self, dirty: bool) -> None:
+        if dirty != self._dirty:
+            self._dirty = dirty
+            self.dirty_changed.emit(dirty)
+        self.revert_button.setEnabled(dirty)
+
+    # Qt slots must return None: PySide6 mishandles the reference of a returned bool.
+    def _revalidate(self) -> None:
+        self.validate()
+
+    def _save_clicked(self) -> None:
+        self.save()
+
+    def validate(self) -> ServerReport:
+        """Ask core about the current values and show each problem beside its field."""
+        self.report = parse_server(self.fields.values(), others=self.others, base=self.base)
+        for key, row in self.fields.rows.items():
+            row.show_problems(self.report.for_field(key))
+        header_errors = [p.message for p in self.report.for_field("email_headers")]
+        match = next((m for m in map(_JSON_POS.search, header_errors) if m), None)
+        self.fields.headers.mark_error(*(map(int, match.groups()) if match else (None, None)))
+        stray = [p for p in self.report.problems if p.field not in self.fields.rows]
+        self.general.setText("\n".join(str(p) for p in stray))
+        self.general.setVisible(bool(stray))
+        self.save_button.setEnabled(not self.report.errors)
+        self._set_dirty(self.fields.values() != self._snapshot or bool(self.typed_password()))
+        return self.report
+
+    def current_settings(self) -> ServerSettings | None:
+        """The form's values as settings, or None while they have errors (for the Test button)."""
+        return parse_server(self.fields.values(), base=self.base).settings
+
+    # actions
+
+    def _fill_preset(self, preset: presets.Preset, region: str) -> None:
+        self.fields.fill(preset.fill(region or None))
+        self.fields.limits_hint.setText(limits_text(preset))
+
+    def revert(self) -> None:
+        if self.base is not None or self._snapshot:
+            self.load(self.base, self.others, self.has_password)
+
+    def save(self, then: Callable[[ServerSettings], None] | None = None) -> bool:
+        """Save when core accepts the values; False (nothing written) when it refuses them."""
+        report = self.validate()
+        if report.errors:
+            self.bridge.notifier.error(
+                f"Not saved: {len(report.errors)} field(s) need correcting.",
+                "The messages in red beside the fields say what to change.",
+            )
+            return False
+        values, base, password = self.fields.values(), self.base, self.typed_password()
+        store = self.bridge.store
+
+        def stored(result: ServerReport) -> None:
+            if result.settings is None:  # another window saved a clashing name meanwhile
+                for key, row in self.fields.rows.items():
+                    row.show_problems(result.for_field(key))
+                return
+            self.has_password = self.has_password or bool(password)
+            self.load(result.settings, self.others, self.has_password)
+            self.bridge.notifier.info(f"Saved {result.settings.label}.")
+            self.saved.emit(result.settings)
+            if then is not None:
+                then(result.settings)
+
+        self.save_button.setEnabled(False)
+        self.bridge.start(
+            self.bridge.write(save_server, store, values, base=base, password=password),
+            done=stored,
+            failed=self._save_failed,
+        )
+        return True
+
+    def _save_failed(self, exc: BaseException) -> None:
+        self.save_button.setEnabled(True)
+        self.bridge.report(exc)
+
+
+__all__ = ["PresetPicker", "ServerForm", "guess_preset", "limits_text"]

@@ -1,0 +1,109 @@
+"""The list of servers: enabled switch, name or "pool: email", host:port, last test's dot."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
+
+from smtpdesk.core.settings import POOL_NAME, ServerSettings
+from smtpdesk.ui.widgets import status_colour
+
+UUID_ROLE = Qt.ItemDataRole.UserRole
+
+
+def dot_icon(colour: QColor, size: int = 12) -> QIcon:
+    pixmap = QPixmap(size * 2, size * 2)  # drawn at 2x so it stays crisp at 200% scaling
+    pixmap.setDevicePixelRatio(2.0)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setBrush(colour)
+    painter.setPen(colour.darker(130))
+    painter.drawEllipse(2, 2, size - 4, size - 4)
+    painter.end()
+    return QIcon(pixmap)
+
+
+def server_title(s: ServerSettings) -> str:
+    return s.name or f"pool: {POOL_NAME}"
+
+
+class ServerList(QTreeWidget):
+    """Emits ``chosen`` with a uuid (or "") and ``enabled_toggled`` when a switch is flipped."""
+
+    chosen = Signal(str)
+    enabled_toggled = Signal(str, bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setColumnCount(3)
+        self.setHeaderLabels(["On", "Server", "Address"])
+        self.setRootIsDecorated(False)
+        self.setUniformRowHeights(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAccessibleName("Servers")
+        self.setIconSize(QSize(12, 12))
+        self.status: dict[str, bool | None] = {}
+        self._filling = False
+        self.currentItemChanged.connect(self._current_changed)
+        self.itemChanged.connect(self._item_changed)
+
+    def set_servers(self, servers: list[ServerSettings], select: str | None = None) -> None:
+        self._filling = True
+        self.blockSignals(True)
+        try:
+            self.clear()
+            for s in servers:
+                item = QTreeWidgetItem(["", server_title(s), f"{s.host or '(no host)'}:{s.port}"])
+                item.setData(0, UUID_ROLE, s.uuid)
+                item.setCheckState(
+                    0, Qt.CheckState.Checked if s.enabled else Qt.CheckState.Unchecked
+                )
+                item.setToolTip(0, "Enabled" if s.enabled else "Disabled")
+                self._paint_status(item, self.status.get(s.uuid))
+                self.addTopLevelItem(item)
+            for column in range(3):
+                self.resizeColumnToContents(column)
+            self.select(select)
+        finally:
+            self.blockSignals(False)
+            self._filling = False
+
+    def _paint_status(self, item: QTreeWidgetItem, ok: bool | None) -> None:
+        item.setIcon(1, dot_icon(status_colour(ok)))
+        item.setToolTip(
+            1, {None: "Not tested yet", True: "Last test passed", False: "Last test failed"}[ok]
+        )
+
+    def set_status(self, uuid: str, ok: bool | None) -> None:
+        self.status[uuid] = ok
+        item = self._item(uuid)
+        if item is not None:
+            self._paint_status(item, ok)
+
+    def _item(self, uuid: str | None) -> QTreeWidgetItem | None:
+        for i in range(self.topLevelItemCount()):
+            item = self.topLevelItem(i)
+            if item is not None and item.data(0, UUID_ROLE) == uuid:
+                return item
+        return None
+
+    def select(self, uuid: str | None) -> None:
+        """Select ``uuid`` without emitting ``chosen`` (used to undo a refused switch)."""
+        blocked = self.blockSignals(True)
+        item = self._item(uuid)
+        self.setCurrentItem(item) if item is not None else self.clearSelection()
+        self.blockSignals(blocked)
+
+    def current_uuid(self) -> str:
+        item = self.currentItem()
+        return str(item.data(0, UUID_ROLE)) if item is not None else ""
+
+    def _current_changed(self, current: QTreeWidgetItem | None, _prev: object) -> None:
+        self.chosen.emit(str(current.data(0, UUID_ROLE)) if current is not None else "")
+
+    def _item_changed(self, item: QTreeWidgetItem, column: int) -> None:
+        if column == 0 and not self._filling:
+            on = item.checkState(0) == Qt.CheckState.Checked
+            self.enabled_toggled.emit(str(item.data(0, UUID_ROLE)), on)

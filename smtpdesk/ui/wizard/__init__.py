@@ -1,0 +1,1 @@
+"""The send-campaign wizard: one module per page, the shared state in ``state.py``."""

@@ -1,0 +1,77 @@
+"""Fixtures for the GUI tests: async tests run on a qasync loop over the test's QApplication.
+
+Every GUI test is ``async def``: the widgets' tasks then always run with the qasync
+loop running, as in the app. Waiting is by condition (``until``), never by time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import pytest
+import qasync
+from PySide6.QtWidgets import QApplication
+
+from smtpdesk.core.store import Store
+from smtpdesk.ui.app import build_main_window, create_application
+from smtpdesk.ui.main_window import MainWindow
+from smtpdesk.ui.prompts import ScriptedPrompts
+
+# The offscreen platform warns on every top-level window; it is not about our code.
+OFFSCREEN_NOISE = "This plugin does not support"
+
+
+def _qasync_loop() -> asyncio.AbstractEventLoop:
+    app = QApplication.instance() or create_application(["smtpdesk-tests"])
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)  # a test closing its window must not stop the loop
+    return qasync.QEventLoop(app)
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> Mapping[str, Callable[[], asyncio.AbstractEventLoop]]:
+    return {"qasync": _qasync_loop}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/ui/" in item.nodeid:
+            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+
+
+async def until(
+    predicate: Callable[[], Any],
+    limit: float = 20.0,
+    what: str = "",
+    describe: Callable[[], str] = str,
+) -> None:
+    """Wait until ``predicate()`` is true; fail with ``what`` if it never becomes so."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}{describe()}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+def prompts() -> ScriptedPrompts:
+    return ScriptedPrompts()
+
+
+@pytest.fixture
+async def window(qtbot: Any, store: Store, prompts: ScriptedPrompts) -> AsyncIterator[MainWindow]:
+    win = build_main_window(store, prompts)
+    win.show()
+    await until(lambda: win.bridge.pending == 0, what="the first load")
+    yield win
+    await win.bridge.drain()
+    win._closing_confirmed = True  # unsaved edits left by a test are not a question to answer
+    for child in list(win.windows.values()):
+        child.close()
+    win.close()
+    win.deleteLater()
+    win.bridge.shutdown()

@@ -1,0 +1,123 @@
+"""The wizard from file to Send against an aiosmtpd sink, then the live panel's controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWizard
+
+from smtpdesk.core.campaign.ledger import Ledger
+from smtpdesk.core.servers import save_server
+from smtpdesk.core.store import Store
+from smtpdesk.ui.live_panel import LivePanel
+from smtpdesk.ui.main_window import MainWindow
+from smtpdesk.ui.prompts import ScriptedPrompts
+from smtpdesk.ui.wizard.wizard import CampaignWizard
+from tests.helpers.smtpd import Faults, SmtpdFactory, SmtpdServer, settings_for
+from tests.ui.conftest import until
+
+
+def _recipients(tmp_path: Path, count: int) -> Path:
+    lines = ["email,name"] + [f"user{i}@example.com,User {i}" for i in range(count)]
+    lines += ["not-an-address,Broken", "user1@example.com,Again"]
+    path = tmp_path / "people.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _add_server(store: Store, server: SmtpdServer) -> None:
+    data = settings_for(server).to_dict()
+    data.pop("uuid")
+    assert save_server(store, data).settings is not None
+
+
+async def _through_wizard(
+    qtbot: Any, window: MainWindow, prompts: ScriptedPrompts, csv: Path, sink: SmtpdServer
+) -> CampaignWizard:
+    window.campaign_action.trigger()
+    wizard = window.windows["wizard"]
+    assert isinstance(wizard, CampaignWizard)
+    page = wizard.recipients
+    prompts.answers = [str(csv)]
+    qtbot.mouseClick(page.choose, Qt.MouseButton.LeftButton)
+    await until(page.isComplete, what="the import", describe=page.summary.text)
+
+    assert "valid · 1 invalid · 1 duplicate" in page.summary.text()
+    assert "line 2" not in page.problems.toPlainText()
+    assert "not-an-address" in page.problems.toPlainText()
+    wizard.next()
+    content = wizard.content
+    qtbot.keyClicks(content.subject, "Hello {{ name }}")
+    qtbot.keyClicks(content.from_address, "news@example.com")
+    content.refresh_preview()
+    assert "User 0" in content.preview_html.toPlainText()
+    assert "Hello User 0" in content.preview_subject.text()
+    wizard.next()
+    await until(lambda: wizard.delivery.isComplete(), what="the messengers")
+    wizard.delivery.rate.setValue(1000)
+    wizard.next()
+    qtbot.keyClicks(wizard.test_send.to, "me@example.com")
+    qtbot.mouseClick(wizard.test_send.send, Qt.MouseButton.LeftButton)
+    await until(lambda: "Accepted" in wizard.test_send.result.text(), what="the test send")
+    assert sink.messages[-1].rcpt_tos == ["me@example.com"]
+    wizard.next()
+    await until(wizard.review.isComplete, what="the review")
+    return wizard
+
+
+async def test_wizard_from_file_to_send_and_panel_reaches_total(
+    qtbot: Any,
+    window: MainWindow,
+    store: Store,
+    prompts: ScriptedPrompts,
+    smtpd_factory: SmtpdFactory,
+    tmp_path: Path,
+) -> None:
+    sink = await smtpd_factory("plain")
+    _add_server(store, sink)
+    wizard = await _through_wizard(qtbot, window, prompts, _recipients(tmp_path, 40), sink)
+    assert "<b>40</b> recipients" in wizard.review.summary.text()
+    campaign_id = wizard.state.campaign_id
+    qtbot.mouseClick(wizard.button(QWizard.WizardButton.FinishButton), Qt.MouseButton.LeftButton)
+    await until(lambda: f"live-{campaign_id}" in window.windows, what="the live panel")
+    panel = window.windows[f"live-{campaign_id}"]
+    assert isinstance(panel, LivePanel)
+    await until(lambda: panel.control.state == "finished", limit=60, what="the campaign")
+    assert panel.counters["sent"].text() == "40"
+    assert panel.counters["total"].text() == "40"
+    assert panel.counters["pending"].text() == "0"
+    assert panel.bar.value() == panel.bar.maximum() == 40
+    assert len(sink.messages) == 41  # the test send and the 40 recipients
+    assert Ledger(store).counts(campaign_id).sent == 40  # type: ignore[arg-type]
+
+
+async def test_pause_and_resume_through_the_buttons(
+    qtbot: Any,
+    window: MainWindow,
+    store: Store,
+    prompts: ScriptedPrompts,
+    smtpd_factory: SmtpdFactory,
+    tmp_path: Path,
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.05}))
+    _add_server(store, sink)
+    wizard = await _through_wizard(qtbot, window, prompts, _recipients(tmp_path, 60), sink)
+    wizard.delivery.concurrency.setValue(2)
+    campaign_id = wizard.state.campaign_id
+    wizard.accept()
+    await until(lambda: f"live-{campaign_id}" in window.windows, what="the live panel")
+    panel = window.windows[f"live-{campaign_id}"]
+    assert isinstance(panel, LivePanel)
+    await until(lambda: panel.pause_button.isEnabled() and len(sink.messages) > 3)
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    await until(lambda: panel.control.state == "paused", what="the pause")
+    sent_when_paused = len(sink.messages)
+    assert sent_when_paused < 61
+    assert panel.resume_button.isEnabled() and not panel.pause_button.isEnabled()
+    assert "paused" in panel.state_label.text()
+    qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    await until(lambda: panel.control.state == "finished", limit=60, what="the campaign")
+    assert panel.counters["sent"].text() == "60"
+    assert len(sink.messages) == 61

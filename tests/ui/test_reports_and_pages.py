@@ -1,0 +1,129 @@
+"""The recipient report's lazy model, the Performance page, the inbox and window state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt
+
+from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.campaign.ledger import Ledger, Outcome, RecipientState
+from smtpdesk.core.store import Store
+from smtpdesk.ui.app import build_main_window
+from smtpdesk.ui.main_window import MainWindow
+from smtpdesk.ui.prompts import ScriptedPrompts
+from smtpdesk.ui.recipient_report import CACHED_PAGES, PAGE, RecipientReport
+from tests.ui.conftest import until
+
+
+def _campaign(store: Store, count: int) -> int:
+    ledger = Ledger(store)
+    campaign = ledger.create_campaign("big", CampaignContent("Hi", "news@example.com", html="x"))
+    ledger.insert_recipients(
+        campaign,
+        [{"line": i + 2, "email": f"r{i}@example.com", "fields": {}} for i in range(count)],
+    )
+    return campaign
+
+
+async def test_report_fetches_only_the_pages_shown(
+    window: MainWindow, store: Store, prompts: ScriptedPrompts
+) -> None:
+    count = PAGE * (CACHED_PAGES + 30)
+    campaign = _campaign(store, count)
+    report = RecipientReport(window.bridge, campaign, prompts, parent=window)
+    model = report.model
+    await until(lambda: model.rowCount() == count, what="the count")
+    assert model.pages == {}
+    last = model.index(count - 1, 1)
+    assert model.data(last) == "…"  # not loaded yet: a placeholder, and a fetch starts
+    await until(lambda: model.data(last) == f"r{count - 1}@example.com", what="the last page")
+    assert list(model.pages) == [count // PAGE - 1]
+    for page in range(CACHED_PAGES + 5):
+        model.data(model.index(page * PAGE, 0))
+    await window.bridge.drain()
+    assert len(model.pages) == CACHED_PAGES  # the cache stays bounded
+    report.close()
+
+
+async def test_report_filters_by_state_and_exports_csv(
+    window: MainWindow, store: Store, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    campaign = _campaign(store, 50)
+    ledger = Ledger(store)
+    first = ledger.recipients(campaign, limit=3)
+    ledger.apply(
+        [Outcome(r.id, RecipientState.FAILED, 1, "refused", "recipient_refused") for r in first]
+    )
+    report = RecipientReport(window.bridge, campaign, prompts, parent=window)
+    await until(lambda: report.model.rowCount() == 50)
+    report.filter.setCurrentIndex(report.filter.findData("pending"))
+    await until(lambda: report.model.rowCount() == 47, what="the filter")
+    report.filter.setCurrentIndex(report.filter.findData("failed"))
+    await until(lambda: report.model.rowCount() == 3, what="the filter")
+    await until(lambda: report.model.data(report.model.index(0, 4)) == "refused")
+    out = tmp_path / "report.csv"
+    prompts.answers = [str(out)]
+    report.export()
+    await until(out.exists, what="the CSV export")
+    await window.bridge.drain()
+    assert out.read_text(encoding="utf-8").count("@example.com") == 50
+    report.close()
+
+
+async def test_performance_page_saves_valid_defaults_only(
+    qtbot: Any, window: MainWindow, store: Store
+) -> None:
+    page = window.performance
+    window.tabs.setCurrentWidget(page)
+    page.lines["concurrency"].clear()
+    qtbot.keyClicks(page.lines["concurrency"], "0")
+    assert "between 1 and 1000" in page.rows["concurrency"].message_text
+    assert not page.save_button.isEnabled()
+    page.lines["concurrency"].clear()
+    qtbot.keyClicks(page.lines["concurrency"], "25")
+    page.lines["message_rate"].clear()
+    qtbot.keyClicks(page.lines["message_rate"], "2.5")
+    qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    await until(lambda: store.app_settings().concurrency == 25, what="the save")
+    assert store.app_settings().message_rate == 2.5
+
+
+async def test_window_size_and_splitter_are_remembered(
+    qtbot: Any, store: Store, prompts: ScriptedPrompts
+) -> None:
+    first = build_main_window(store, prompts)
+    first.show()
+    first.resize(900, 640)
+    first.servers.splitter.setSizes([200, 700])
+    sizes = first.servers.splitter.sizes()
+    first.close()
+    await first.bridge.drain()
+    state = QSettings(str(store.folder / "window-state.ini"), QSettings.Format.IniFormat)
+    assert state.contains("main/size")
+    second = build_main_window(store, prompts)
+    second.show()
+    assert second.size().width() == 900 and second.size().height() == 640
+    assert second.servers.splitter.sizes() == sizes
+    second.close()
+    await second.bridge.drain()
+
+
+async def test_inbox_lists_and_renders_captured_messages(window: MainWindow, store: Store) -> None:
+    from smtpdesk.core.smtp.sandbox import sandbox_dir
+    from smtpdesk.ui.inbox_window import InboxWindow
+
+    inbox_dir = sandbox_dir(store.folder) / "inbox"
+    inbox_dir.mkdir(parents=True)
+    (inbox_dir / "0001.eml").write_bytes(
+        b"From: news@example.com\r\nTo: ada@example.com\r\nSubject: Spring news\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<h2>Hello Ada</h2><p>Out now.</p>\r\n"
+    )
+    inbox = InboxWindow(window.bridge, parent=window)
+    await until(lambda: inbox.list.topLevelItemCount() == 1, what="the inbox list")
+    assert inbox.list.topLevelItem(0).text(3) == "Spring news"
+    await until(lambda: "Hello Ada" in inbox.rendered.toPlainText(), what="the rendering")
+    assert "<h2>Hello Ada</h2>" in inbox.source.toPlainText()
+    inbox.close()

@@ -1,0 +1,72 @@
+"""The Test button: core's server test on the form's values against a real aiosmtpd server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from smtpdesk.core.servers import save_server
+from smtpdesk.core.store import Store
+from smtpdesk.ui.main_window import MainWindow
+from smtpdesk.ui.test_panel import TestPanel
+from tests.helpers.smtpd import PASSWORD, USER, SmtpdFactory, settings_for
+from tests.ui.conftest import until
+
+
+async def _open_saved(
+    window: MainWindow, store: Store, smtpd_factory: SmtpdFactory, username: str
+) -> None:
+    server = await smtpd_factory("plain", auth=("PLAIN", "LOGIN"))
+    data = settings_for(server, username=username).to_dict()
+    data.pop("uuid")
+    report = save_server(store, data, password=PASSWORD)
+    assert report.settings is not None
+    window.servers.refresh(select=report.settings.uuid)
+    await until(lambda: window.servers.form.base is not None, what="the form to load")
+
+
+async def test_test_button_success_uses_form_values_and_saves_nothing(
+    qtbot: Any, window: MainWindow, store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    await _open_saved(window, store, smtpd_factory, username="nobody@example.test")
+    form = window.servers.form
+    form.fields.lines["username"].clear()
+    qtbot.keyClicks(form.fields.lines["username"], USER)
+    qtbot.mouseClick(form.test_button, Qt.MouseButton.LeftButton)
+    panel = window.windows["test"]
+    assert isinstance(panel, TestPanel)
+    await until(lambda: panel.report is not None, what="the test to finish")
+    assert panel.report is not None and panel.report.ok
+    names = [panel.steps.topLevelItem(i).text(0) for i in range(panel.steps.topLevelItemCount())]
+    assert "✔ TCP connect" in names or any(n.startswith("✔ TCP") for n in names)
+    assert all(n.startswith("✔") for n in names)
+    assert "accepted these settings" in panel.verdict.text()
+    assert window.servers.list.status[form.base.uuid] is True  # type: ignore[union-attr]
+    assert store.servers()[0].username == "nobody@example.test"  # the test saved nothing
+    assert form.is_dirty()
+    panel.close()
+
+
+async def test_test_button_failure_shows_diagnosis_and_raw_reply(
+    qtbot: Any, window: MainWindow, store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    await _open_saved(window, store, smtpd_factory, username=USER)
+    form = window.servers.form
+    qtbot.keyClicks(form.fields.password, "wrong-password")
+    window.test_action.trigger()
+    panel = window.windows["test"]
+    assert isinstance(panel, TestPanel)
+    await until(lambda: panel.report is not None, what="the test to finish")
+    report = panel.report
+    assert report is not None and not report.ok and report.diagnosis is not None
+    last = panel.steps.topLevelItem(panel.steps.topLevelItemCount() - 1)
+    assert last.text(0).startswith("✖")
+    assert report.diagnosis.message in panel.verdict.text().replace("&amp;", "&")
+    assert report.diagnosis.hints and report.diagnosis.hints[0][:20] in panel.verdict.text()
+    assert panel.raw_button.isVisibleTo(panel) and not panel.raw.isVisibleTo(panel)
+    qtbot.mouseClick(panel.raw_button, Qt.MouseButton.LeftButton)
+    assert panel.raw.isVisibleTo(panel)
+    assert "535" in panel.raw.toPlainText() or report.diagnosis.raw in panel.raw.toPlainText()
+    assert window.servers.list.status[form.base.uuid] is False  # type: ignore[union-attr]
+    panel.close()

@@ -1,0 +1,161 @@
+"""The ledger on a real SQLite file: campaigns, claims, outcomes, recovery, exports."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.campaign.ledger import (
+    CampaignState,
+    Counts,
+    Ledger,
+    Outcome,
+    RecipientState,
+)
+from smtpdesk.core.errors import InvalidSettingsError, NotFoundError
+from smtpdesk.core.settings import AppSettings
+from smtpdesk.core.store import Store, open_store
+
+CONTENT = CampaignContent(subject="s", from_address="me@example.com", text="hi")
+
+
+@pytest.fixture
+def ledger(store: Store) -> Ledger:
+    return Ledger(store)
+
+
+def add(ledger: Ledger, campaign: int, n: int) -> None:
+    ledger.insert_recipients(
+        campaign,
+        [{"line": i + 2, "email": f"u{i}@example.com", "fields": {"n": str(i)}} for i in range(n)],
+    )
+
+
+def test_migration_creates_the_tables(store: Store) -> None:
+    names = set(inspect(store.engine).get_table_names())
+    assert {"campaigns", "recipients", "suppressions", "server_sends"} <= names
+    indexes = {i["name"] for i in inspect(store.engine).get_indexes("recipients")}
+    assert "ix_recipients_campaign_state" in indexes
+
+
+def test_settings_start_from_the_app_settings(store: Store, ledger: Ledger) -> None:
+    store.put_app_settings(AppSettings(concurrency=3, message_rate=7.0, max_send_errors=9))
+    campaign = ledger.campaign(ledger.create_campaign("c", CONTENT, message_rate=50))
+    assert (campaign.concurrency, campaign.message_rate, campaign.max_send_errors) == (3, 50.0, 9)
+    assert campaign.state == CampaignState.DRAFT and campaign.content == CONTENT
+    with pytest.raises(InvalidSettingsError):
+        ledger.create_campaign("bad", CONTENT, concurrency=0)
+    ledger.update_campaign(campaign.id, message_rate=2, name="renamed")
+    assert ledger.campaign(campaign.id).message_rate == 2.0
+    assert [c.name for c in ledger.list_campaigns()] == ["renamed"]
+    with pytest.raises(NotFoundError):
+        ledger.campaign(999)
+
+
+def test_claim_commits_outcomes_and_marks_sending(ledger: Ledger) -> None:
+    campaign = ledger.create_campaign("c", CONTENT)
+    add(ledger, campaign, 10)
+    first = ledger.claim(campaign, 0, 4)
+    assert [email for _, email, _ in first] == [f"u{i}@example.com" for i in range(4)]
+    assert first[0][2] == {"n": "0"}
+    assert ledger.counts(campaign) == Counts(pending=6, sending=4)
+    outcomes = [
+        Outcome(
+            first[0][0],
+            RecipientState.SENT,
+            attempts=1,
+            server_uuid="s1",
+            sent_at=1.5,
+            reply="250 ok",
+        ),
+        Outcome(
+            first[1][0], RecipientState.FAILED, attempts=2, error="no", cause="recipient_refused"
+        ),
+    ]
+    second = ledger.claim(campaign, first[-1][0], 100, outcomes)
+    assert len(second) == 6
+    assert ledger.counts(campaign) == Counts(sending=8, sent=1, failed=1)
+    sent = ledger.recipients(campaign, RecipientState.SENT)[0]
+    assert (sent.attempts, sent.server_uuid, sent.reply, sent.sent_at) == (1, "s1", "250 ok", 1.5)
+    assert ledger.recover(campaign) == 8
+    assert ledger.counts(campaign) == Counts(pending=8, sent=1, failed=1)
+
+
+def test_retry_failed_only_temporary_by_default(ledger: Ledger) -> None:
+    campaign = ledger.create_campaign("c", CONTENT)
+    add(ledger, campaign, 3)
+    ids = [rid for rid, _, _ in ledger.claim(campaign, 0, 3)]
+    ledger.apply(
+        [
+            Outcome(ids[0], RecipientState.FAILED, cause="temporary_failure", temporary=True),
+            Outcome(ids[1], RecipientState.FAILED, cause="recipient_refused"),
+            Outcome(ids[2], RecipientState.SENT),
+        ]
+    )
+    ledger.set_state(campaign, CampaignState.FINISHED)
+    assert ledger.retry_failed(campaign) == 1
+    assert ledger.counts(campaign) == Counts(pending=1, sent=1, failed=1)
+    assert ledger.campaign(campaign).state == CampaignState.PAUSED
+    assert ledger.retry_failed(campaign, temporary_only=False) == 1
+
+
+def test_paged_recipients_and_export(ledger: Ledger, tmp_path: Path) -> None:
+    campaign = ledger.create_campaign("c", CONTENT)
+    add(ledger, campaign, 12000)
+    page = ledger.recipients(campaign, offset=11990, limit=100)
+    assert len(page) == 10 and page[0].email == "u11990@example.com"
+    assert ledger.recipient_count(campaign, "pending") == 12000
+    path = tmp_path / "report.csv"
+    assert ledger.export_csv(campaign, path) == 12000
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 12000 and rows[5]["email"] == "u5@example.com"
+    assert rows[5]["state"] == "pending" and rows[5]["line"] == "7"
+
+
+def test_suppression_list(ledger: Ledger, tmp_path: Path) -> None:
+    assert ledger.suppress(["Bounce@Example.com"], "bounced") == 1
+    plain = tmp_path / "list.txt"
+    plain.write_text("a@example.com\nb@example.com\n")
+    assert ledger.import_suppressions(plain) == 2
+    with_header = tmp_path / "unsub.csv"
+    with_header.write_text("name,email\nX,c@example.com\n")
+    assert ledger.import_suppressions(with_header, "unsubscribed") == 1
+    assert ledger.suppressed_keys() == {
+        "bounce@example.com",
+        "a@example.com",
+        "b@example.com",
+        "c@example.com",
+    }
+    assert ledger.unsuppress(["A@example.com"]) == 1
+    reasons = {s.email: s.reason for s in ledger.suppressed()}
+    assert reasons["bounce@example.com"] == "bounced"
+    assert reasons["c@example.com"] == "unsubscribed"
+
+
+def test_a_second_live_runner_is_refused(ledger: Ledger) -> None:
+    import os
+
+    from smtpdesk.core.errors import KnownError
+
+    campaign = ledger.create_campaign("c", CONTENT)
+    ledger.claim_runner(campaign, os.getppid())  # a live process that is not us
+    with pytest.raises(KnownError, match="another process"):
+        ledger.claim_runner(campaign, os.getpid())
+    ledger.release_runner(campaign)
+    ledger.claim_runner(campaign, os.getpid())
+
+
+def test_ledger_survives_reopening(data_dir: Path) -> None:
+    store = open_store(data_dir)
+    campaign = Ledger(store).create_campaign("c", CONTENT)
+    store.close()
+    reopened = open_store(data_dir)
+    try:
+        assert Ledger(reopened).campaign(campaign).name == "c"
+    finally:
+        reopened.close()
