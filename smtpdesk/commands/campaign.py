@@ -127,8 +127,6 @@ def cmd_create(args: argparse.Namespace) -> int:
         unsubscribe_mailto=args.unsubscribe_mailto,
         unsubscribe_url=args.unsubscribe_url,
     )
-    if not content.html and not content.text:
-        raise KnownError("The campaign has no body.", "Give --html-file and/or --text-file.")
     send_at = datetime.fromisoformat(args.send_at).timestamp() if args.send_at else None
     info = recipient_files.inspect_file(args.recipients)
     store = _store(args)
@@ -235,7 +233,8 @@ def _print_summary(runner: CampaignRunner, ledger: Ledger, campaign_id: int) -> 
     )
     progress = runner.progress()
     for group in progress.errors if progress else ():
-        print(f"  {group.count} x {group.cause}: {group.message} (e.g. {', '.join(group.samples)})")
+        print(f"  {group.count} x {group.title} [{group.cause}]: {group.message}")
+        print(f"      e.g. {', '.join(group.samples)}")
         for hint in group.hints:
             print(f"      hint: {hint}")
 

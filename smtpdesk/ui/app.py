@@ -80,12 +80,14 @@ def run_app(data_dir: str | None) -> int:
         probe = StartupProbe(window)
         window.installEventFilter(probe)
     window.show()
+    window.sandbox.autostart()
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
     try:
         with loop:
             loop.run_until_complete(closed.wait())
             loop.run_until_complete(window.pause_campaigns())
+            loop.run_until_complete(window.sandbox.stop())
             window.bridge.shutdown()
             ENGINE.stop()
     finally:

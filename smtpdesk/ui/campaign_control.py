@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
-from smtpdesk.core.campaign.progress import Progress
+from smtpdesk.core.campaign.progress import Progress, RunTotals
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.engine_thread import ENGINE
 
@@ -27,12 +27,21 @@ class CampaignControl(QObject):
         super().__init__(parent)
         self.bridge = bridge
         self.campaign_id = campaign_id
-        # Emitted from the engine thread: Qt queues it to this object's (the GUI's) thread.
-        self.runner = CampaignRunner(bridge.store, campaign_id, on_progress=self.progress.emit)
+        self.runner = CampaignRunner(bridge.store, campaign_id, on_progress=self._engine_progress)
+        # Each run has a new messenger and error tally; the figures go on across runs.
+        # Written only between runs, read by the engine thread during one.
+        self.totals = RunTotals()
         self.task: asyncio.Task[CampaignState] | None = None
         self.state = ""
         self.last: Progress | None = None
         self.progress.connect(self._remember)
+
+    def _engine_progress(self, progress: Progress) -> None:
+        # On the engine thread: Qt queues the signal to this object's (the GUI's) thread.
+        self.progress.emit(self._continued(progress))
+
+    def _continued(self, progress: Progress) -> Progress:
+        return self.totals.combined(progress)
 
     def _remember(self, progress: Progress) -> None:
         self.last = progress
@@ -85,7 +94,8 @@ class CampaignControl(QObject):
         self.running_changed.emit(False)
         final = self.runner.progress()  # the engine has stopped: safe to read from here
         if final is not None:
-            self.progress.emit(final)
+            self.progress.emit(self._continued(final))
+            self.totals.end_run(final)
         self._set_state(state)
 
     def _failed(self, exc: BaseException) -> None:

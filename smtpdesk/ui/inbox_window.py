@@ -22,13 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from smtpdesk.core.smtp.sandbox import (
-    InboxMessage,
-    SandboxServer,
-    ensure_sandbox_server,
-    list_inbox,
-)
+from smtpdesk.core.smtp.sandbox import InboxMessage, list_inbox
 from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.sandbox_service import SandboxService
 
 
 def read_message(path: Path) -> tuple[str, str]:
@@ -43,11 +39,13 @@ def read_message(path: Path) -> tuple[str, str]:
 
 
 class InboxWindow(QWidget):
-    def __init__(self, bridge: Bridge, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, bridge: Bridge, sandbox: SandboxService, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.bridge = bridge
+        self.sandbox = sandbox
         self.messages: list[InboxMessage] = []
-        self.server: SandboxServer | None = None
         self.setWindowTitle("smtpdesk — Sandbox inbox")
         self.list = QTreeWidget()
         self.list.setHeaderLabels(["Date", "From", "To", "Subject"])
@@ -73,8 +71,9 @@ class InboxWindow(QWidget):
             "The sandbox captures what is sent to it; nothing leaves this computer."
         )
         self.status.setWordWrap(True)
-        self.server_button = QPushButton("Start the sandbox &server")
+        self.server_button = QPushButton()
         self.server_button.clicked.connect(self.toggle_server)
+        sandbox.changed.connect(self._sandbox_changed)
         refresh = QPushButton("Re&fresh")
         refresh.clicked.connect(self.refresh)
         top = QHBoxLayout()
@@ -85,6 +84,10 @@ class InboxWindow(QWidget):
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
         self.resize(900, 640)
+        if sandbox.running:
+            self._sandbox_changed(sandbox.status)
+        else:
+            self.server_button.setText("Start the sandbox &server")
         self.refresh()
 
     def refresh(self) -> None:
@@ -113,26 +116,10 @@ class InboxWindow(QWidget):
         self.source.setPlainText(raw)
 
     def toggle_server(self) -> None:
-        self.bridge.start(self._stop() if self.server else self._start())
+        self.sandbox.toggle()
 
-    async def _start(self) -> None:
-        server = SandboxServer(self.bridge.store.folder)
-        port = await server.start()
-        self.server = server
-        await self.bridge.write(ensure_sandbox_server, self.bridge.store, port)
-        self.status.setText(
-            f"The sandbox listens on 127.0.0.1:{port}; the server 'sandbox' sends to it."
+    def _sandbox_changed(self, status: str) -> None:
+        self.status.setText(status)
+        self.server_button.setText(
+            "Stop the sandbox &server" if self.sandbox.running else "Start the sandbox &server"
         )
-        self.server_button.setText("Stop the sandbox &server")
-
-    async def _stop(self) -> None:
-        if self.server is not None:
-            await self.server.stop()
-        self.server = None
-        self.status.setText("The sandbox server is stopped.")
-        self.server_button.setText("Start the sandbox &server")
-
-    def closeEvent(self, event: object) -> None:
-        if self.server is not None:
-            self.bridge.start(self._stop())
-        super().closeEvent(event)  # type: ignore[arg-type]

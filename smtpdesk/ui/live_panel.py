@@ -246,18 +246,20 @@ class LivePanel(QWidget):
     def _show_errors(self, groups: tuple[ErrorGroup, ...]) -> None:
         items = [self.errors.topLevelItem(i) for i in range(self.errors.topLevelItemCount())]
         shown = [(item.text(0), item.text(1)) for item in items if item is not None]
-        wanted = [(f"{g.message} [{g.cause}]", f"{g.count:,}") for g in groups]
+        wanted = [(g.title, f"{g.count:,}") for g in groups]
         if shown == wanted:
             return
         self.errors.clear()
         for g in groups:
-            top = QTreeWidgetItem([f"{g.message} [{g.cause}]", f"{g.count:,}"])
-            kind = "temporary: a retry may succeed" if g.temporary else "permanent"
+            top = QTreeWidgetItem([g.title, f"{g.count:,}"])
+            top.setToolTip(0, g.cause)
+            kind = "Temporary: a retry may succeed" if g.temporary else "Permanent"
             top.addChild(QTreeWidgetItem([kind, ""]))
             for hint in g.hints:
                 top.addChild(QTreeWidgetItem([f"Hint: {hint}", ""]))
             if g.samples:
                 top.addChild(QTreeWidgetItem(["Recipients: " + ", ".join(g.samples), ""]))
+            top.addChild(QTreeWidgetItem([f"Latest: {g.message}", ""]))
             self.errors.addTopLevelItem(top)
             top.setExpanded(True)
 

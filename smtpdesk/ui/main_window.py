@@ -15,6 +15,7 @@ from smtpdesk.core.settings import ServerSettings
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.performance_page import PerformancePage
 from smtpdesk.ui.prompts import Prompts
+from smtpdesk.ui.sandbox_service import SandboxService
 from smtpdesk.ui.servers_page import ServersPage
 from smtpdesk.ui.widgets import tone
 
@@ -85,6 +86,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.message_bar, 1)
         bridge.notifier.message.connect(self.message_bar.show_message)
         self.windows: dict[str, QWidget] = {}
+        self.sandbox = SandboxService(bridge, self)
+        self.sandbox.changed.connect(self._sandbox_changed)
         self._closing_confirmed = False
         self._make_actions()
         self.resize(1100, 760)
@@ -195,9 +198,14 @@ class MainWindow(QMainWindow):
     def open_inbox(self) -> None:
         from smtpdesk.ui.inbox_window import InboxWindow
 
-        window = InboxWindow(self.bridge, parent=self)
+        window = InboxWindow(self.bridge, self.sandbox, parent=self)
         self.windows["inbox"] = window
         window.show()
+
+    def _sandbox_changed(self, status: str) -> None:
+        # Starting the sandbox may have created or moved the server "sandbox".
+        self.servers.refresh(reload_form=not self.servers.form.is_dirty())
+        self.bridge.notifier.info(status)
 
     def about(self) -> None:
         self.bridge.notifier.info(

@@ -1,7 +1,9 @@
 """The per-recipient report: a lazy table model over the ledger, filter by state, CSV export.
 
 Rows are fetched a page at a time on a worker thread and kept in a small cache,
-so a campaign of a million recipients scrolls without loading them all.
+so a campaign of a million recipients scrolls without loading them all. After the
+count, the model reads where each page starts (``Ledger.page_starts``, once per
+filter); from then on any page, however deep, is one index seek by recipient id.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from smtpdesk.ui.prompts import Prompts
 
 PAGE = 200
 CACHED_PAGES = 50
+OFFSET_PAGES = 20  # pages this near the top are read by OFFSET while the page index loads
 COLUMNS = ("Line", "Email", "State", "Attempts", "Error", "Server reply", "Sent at")
 Index = QModelIndex | QPersistentModelIndex
 
@@ -64,6 +67,8 @@ class RecipientModel(QAbstractTableModel):
         self.count = 0
         self.pages: OrderedDict[int, list[Recipient]] = OrderedDict()
         self.pending: set[int] = set()
+        self.starts: list[int] | None = None  # the first recipient id of each page
+        self.waiting: set[int] = set()  # deep pages asked for before the index came
         self._generation = 0
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 (Qt's default)
@@ -112,19 +117,44 @@ class RecipientModel(QAbstractTableModel):
         self.count = count
         self.pages.clear()
         self.pending.clear()
+        self.starts = None
+        self.waiting.clear()
         self.endResetModel()
+        self.bridge.start(
+            self.bridge.read(self.ledger.page_starts, self.campaign_id, self.state, PAGE),
+            done=lambda starts: self._indexed(starts, generation),
+        )
+
+    def _indexed(self, starts: list[int], generation: int) -> None:
+        if generation != self._generation:
+            return
+        self.starts = starts
+        for page_number in sorted(self.waiting):
+            self.pending.discard(page_number)
+            self._fetch(page_number)
+        self.waiting.clear()
 
     def _fetch(self, page_number: int) -> None:
         if page_number in self.pending:
             return
         self.pending.add(page_number)
         generation = self._generation
-        self.bridge.start(
-            self.bridge.read(
+        if self.starts is None and page_number >= OFFSET_PAGES:
+            self.waiting.add(page_number)  # an OFFSET read this deep is slower than the index
+            return
+        if self.starts is not None and page_number < len(self.starts):
+            read = self.bridge.read(
+                self.ledger.recipients_from,
+                self.campaign_id,
+                self.starts[page_number],
+                self.state,
+                PAGE,
+            )
+        else:  # near the top, until the page index is read (a few tens of ms)
+            read = self.bridge.read(
                 self.ledger.recipients, self.campaign_id, self.state, page_number * PAGE, PAGE
-            ),
-            done=lambda rows: self._fetched(page_number, rows, generation),
-        )
+            )
+        self.bridge.start(read, done=lambda rows: self._fetched(page_number, rows, generation))
 
     def _fetched(self, page_number: int, rows: list[Recipient], generation: int) -> None:
         if generation != self._generation:

@@ -311,7 +311,7 @@ async def _report_and_inbox(shooter: Shooter, window: Any, campaign_id: int) -> 
     await shooter.shoot(report, "13-recipient-report")
     report.close()
     await _send_to_sandbox(window)
-    inbox = InboxWindow(window.bridge, parent=window)
+    inbox = InboxWindow(window.bridge, window.sandbox, parent=window)
     await until(lambda: len(inbox.messages) > 0)
     await shooter.settle(0.5)
     await shooter.shoot(inbox, "14-sandbox-inbox")

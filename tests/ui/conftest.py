@@ -7,11 +7,13 @@ loop running, as in the app. Waiting is by condition (``until``), never by time.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import pytest
 import qasync
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 
 from smtpdesk.core.store import Store
@@ -75,3 +77,7 @@ async def window(qtbot: Any, store: Store, prompts: ScriptedPrompts) -> AsyncIte
     win.close()
     win.deleteLater()
     win.bridge.shutdown()
+    # Destroy the test's Qt objects here, on the GUI thread: left to a garbage collection
+    # that happens to run on a worker thread, their timers warn and Qt may crash.
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()

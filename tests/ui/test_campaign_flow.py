@@ -8,8 +8,11 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 
-from smtpdesk.core.campaign.ledger import Ledger
+from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger
+from smtpdesk.core.campaign.progress import Tally
 from smtpdesk.core.servers import save_server
+from smtpdesk.core.smtp.types import Diagnosis
 from smtpdesk.core.store import Store
 from smtpdesk.ui.live_panel import LivePanel
 from smtpdesk.ui.main_window import MainWindow
@@ -117,7 +120,76 @@ async def test_pause_and_resume_through_the_buttons(
     assert sent_when_paused < 61
     assert panel.resume_button.isEnabled() and not panel.pause_button.isEnabled()
     assert "paused" in panel.state_label.text()
+    server_sent_when_paused = int(panel.servers.item(0, 2).text())
+    assert server_sent_when_paused > 0
     qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
     await until(lambda: panel.control.state == "finished", limit=60, what="the campaign")
     assert panel.counters["sent"].text() == "60"
     assert len(sink.messages) == 61
+    # the server's figures go on from where the first run left them, not from zero
+    assert panel.servers.rowCount() == 1
+    assert panel.servers.item(0, 2).text() == "60"
+
+
+async def test_content_page_shows_problems_beside_fields_and_blocks_next(
+    qtbot: Any,
+    window: MainWindow,
+    prompts: ScriptedPrompts,
+    tmp_path: Path,
+) -> None:
+    window.campaign_action.trigger()
+    wizard = window.windows["wizard"]
+    assert isinstance(wizard, CampaignWizard)
+    prompts.answers = [str(_recipients(tmp_path, 3))]
+    qtbot.mouseClick(wizard.recipients.choose, Qt.MouseButton.LeftButton)
+    await until(wizard.recipients.isComplete, what="the import")
+    wizard.next()
+    page = wizard.content
+    assert not page.isComplete()
+    assert page.rows["from_address"].message_text == ""  # untouched: nothing to point at yet
+    qtbot.keyClicks(page.subject, "Hello {{ name }}")
+    qtbot.keyClicks(page.from_address, "News <news@example.com>")
+    assert "not valid" in page.rows["from_address"].message_text
+    assert "From name" in page.rows["from_address"].message_text
+    assert not page.isComplete()
+    page.refresh_preview()
+    assert "From address" in page.error.text() and "IndexError" not in page.error.text()
+    page.from_address.selectAll()
+    qtbot.keyClicks(page.from_address, "news@example.com")
+    qtbot.keyClicks(page.reply_to, "help@")
+    assert "Reply-To" in page.rows["reply_to"].message_text
+    assert not page.isComplete()
+    page.reply_to.clear()
+    assert page.isComplete() and page.rows["from_address"].message_text == ""
+    page.from_address.selectAll()
+    qtbot.keyClick(page.from_address, Qt.Key.Key_Backspace)
+    assert "required" in page.rows["from_address"].message_text  # edited, then emptied
+    assert not page.isComplete()
+    wizard.reject()
+
+
+async def test_live_panel_titles_error_groups_by_cause(window: MainWindow, store: Store) -> None:
+    campaign = Ledger(store).create_campaign(
+        "c", CampaignContent("s", "news@example.com", text="t")
+    )
+    window.open_live_panel(campaign)
+    panel = window.windows[f"live-{campaign}"]
+    assert isinstance(panel, LivePanel)
+    await window.bridge.drain()  # the stored figures are shown first
+    tally = Tally.from_counts(Counts(pending=3))
+    for email in ("bounce1363@example.com", "bounce7@example.com"):
+        diagnosis = Diagnosis(
+            "recipient_refused",
+            f"127.0.0.1:34191 refused the recipient {email!r} (550)",
+            ("Check the address; the mailbox may not exist.",),
+            code=550,
+        )
+        tally.fail(diagnosis, email)
+    panel.show_progress(tally.snapshot(campaign, CampaignState.RUNNING, servers=()))
+    assert panel.errors.topLevelItemCount() == 1
+    top = panel.errors.topLevelItem(0)
+    assert top is not None
+    assert (top.text(0), top.text(1)) == ("Recipient refused (550)", "2")
+    lines = [top.child(i).text(0) for i in range(top.childCount())]
+    assert "Hint: Check the address; the mailbox may not exist." in lines
+    assert "Recipients: bounce1363@example.com, bounce7@example.com" in lines

@@ -47,6 +47,41 @@ async def test_report_fetches_only_the_pages_shown(
     report.close()
 
 
+async def test_report_reads_deep_pages_by_id_not_offset(
+    window: MainWindow, store: Store, prompts: ScriptedPrompts
+) -> None:
+    count = PAGE * 12 + 7
+    campaign = _campaign(store, count)
+    ledger = Ledger(store)
+    ids = [rid for rid, _, _ in ledger.claim(campaign, 0, count)]
+    ledger.apply([Outcome(rid, RecipientState.SENT) for rid in ids[::2]])
+    report = RecipientReport(window.bridge, campaign, prompts, parent=window)
+    model = report.model
+    offsets: list[int] = []
+    by_offset = model.ledger.recipients
+
+    def spy(campaign_id: int, state: Any = None, offset: int = 0, limit: int = 100) -> Any:
+        offsets.append(offset)
+        return by_offset(campaign_id, state, offset, limit)
+
+    model.ledger.recipients = spy  # type: ignore[method-assign]
+    for state, total in (("sent", (count + 1) // 2), (None, count)):
+        report.filter.setCurrentIndex(0 if state is None else report.filter.findData(state))
+        await until(lambda total=total: model.rowCount() == total, what="the count")
+        await until(lambda: model.starts is not None, what="the page index")
+        last = model.index(total - 1, 1)
+        model.data(last)
+        want = f"r{count - 1 if state is None else count - 1 - (count - 1) % 2}@example.com"
+        await until(lambda last=last, want=want: model.data(last) == want, what="the last page")
+        middle = model.index(total // 2, 1)
+        model.data(middle)
+        await until(lambda middle=middle: model.data(middle) != "…", what="a middle page")
+        emails = [r.email for r in ledger.recipients(campaign, state, total // 2, 1)]
+        assert model.data(middle) == emails[0]
+    assert [o for o in offsets if o > 0] == []  # every deep page was a keyset read
+    report.close()
+
+
 async def test_report_filters_by_state_and_exports_csv(
     window: MainWindow, store: Store, prompts: ScriptedPrompts, tmp_path: Path
 ) -> None:
@@ -121,7 +156,7 @@ async def test_inbox_lists_and_renders_captured_messages(window: MainWindow, sto
         b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
         b"<h2>Hello Ada</h2><p>Out now.</p>\r\n"
     )
-    inbox = InboxWindow(window.bridge, parent=window)
+    inbox = InboxWindow(window.bridge, window.sandbox, parent=window)
     await until(lambda: inbox.list.topLevelItemCount() == 1, what="the inbox list")
     assert inbox.list.topLevelItem(0).text(3) == "Spring news"
     await until(lambda: "Hello Ada" in inbox.rendered.toPlainText(), what="the rendering")

@@ -12,22 +12,24 @@ import mimetypes
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import html2text
+from email_validator import EmailNotValidError, validate_email
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from smtpdesk.core.campaign.mime import MimeTemplate
-from smtpdesk.core.errors import KnownError
-from smtpdesk.core.settings import RESERVED_HEADERS
+from smtpdesk.core.errors import InvalidSettingsError, KnownError
+from smtpdesk.core.settings import RESERVED_HEADERS, Problem
 
 ADDRESS_FIELD = "email"
 _GUARD_FILTERS = frozenset({"default", "d"})
@@ -37,6 +39,16 @@ _JINJA_RE = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.DOTALL)
 
 class TemplateError(KnownError):
     """A template that does not compile or cannot be rendered for a recipient."""
+
+
+class ContentError(InvalidSettingsError):
+    """Content refused by :func:`validate_content`; ``problems`` names each field."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(
+            problems, "The campaign's content is not valid: " + "; ".join(map(str, problems))
+        )
+        self.hint = "Correct each field named and try again."
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,63 @@ class CampaignContent:
         }
         parts.update({f"header {name}": value for name, value in self.headers})
         return {name: source for name, source in parts.items() if source}
+
+
+def validate_content(content: CampaignContent) -> list[Problem]:
+    """Every reason ``content`` cannot be sent, by field: the one check of campaign content.
+
+    The ledger refuses such content, the renderer will not compile it and the
+    wizard's Content page shows each problem beside its field. No DNS lookups.
+    """
+    problems: list[Problem] = []
+    if not content.subject.strip():
+        problems.append(
+            Problem("subject", "error", "the subject is required", "e.g. News for {{ name }}")
+        )
+    problems += _address_problems("from_address", content.from_address, required=True)
+    problems += _address_problems("reply_to", content.reply_to)
+    problems += _address_problems("unsubscribe_mailto", content.unsubscribe_mailto)
+    url = urlsplit(content.unsubscribe_url.strip())
+    if content.unsubscribe_url and (url.scheme.lower() not in ("http", "https") or not url.netloc):
+        problems.append(
+            Problem(
+                "unsubscribe_url",
+                "error",
+                "the unsubscribe URL must be an http(s) address",
+                "e.g. https://example.com/unsubscribe?e={{ email }}",
+            )
+        )
+    if not content.html.strip() and not content.text.strip():
+        problems.append(
+            Problem("html", "error", "the message has no body", "give an HTML or a plain-text body")
+        )
+    for name, _ in content.headers:
+        if name.lower() in RESERVED_HEADERS:
+            problems.append(
+                Problem("headers", "error", f"{name} is set by the campaign, not a custom header")
+            )
+    return problems
+
+
+def _address_problems(name: str, address: str, *, required: bool = False) -> list[Problem]:
+    label = {"from_address": "From address", "reply_to": "Reply-To"}.get(name, "address")
+    if not address.strip():
+        if not required:
+            return []
+        return [Problem(name, "error", f"the {label} is required", "e.g. news@example.com")]
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        hint = "only the address; the name goes in From name" if "<" in address else ""
+        return [Problem(name, "error", f"the {label} is not valid: {exc}", hint)]
+    return []
+
+
+def require_valid(content: CampaignContent) -> None:
+    """Raise :class:`ContentError` naming every problem :func:`validate_content` finds."""
+    problems = [p for p in validate_content(content) if p.severity == "error"]
+    if problems:
+        raise ContentError(problems)
 
 
 @dataclass(frozen=True)
@@ -185,8 +254,7 @@ class Renderer:
     """The content compiled once; :meth:`render` makes one recipient's message."""
 
     def __init__(self, content: CampaignContent) -> None:
-        if not content.html and not content.text:
-            raise TemplateError("The message has no body.", "Give an HTML or a plain-text body.")
+        require_valid(content)  # an empty or broken From would fail deep in the email package
         self.content = content
         text_source = content.text or (html_to_text(content.html) if content.html else "")
         self._subject = self._compile(content.subject, "subject", escape=False)
@@ -205,9 +273,6 @@ class Renderer:
             reply_to=content.reply_to,
             attachments=self._attachments,
         )
-        for name, _ in content.headers:
-            if name.lower() in RESERVED_HEADERS:
-                raise TemplateError(f"{name} is set by the campaign and cannot be a custom header.")
 
     @staticmethod
     def _compile(source: str, part: str, *, escape: bool) -> Any:
@@ -348,11 +413,28 @@ def find_missing(
 
 
 class _RecipientSource(Protocol):
-    def iter_fields(self, campaign_id: int) -> Iterator[tuple[int, str, dict[str, Any]]]: ...
+    def field_presence(self, campaign_id: int) -> tuple[int, dict[str, int]]: ...
+
+    def first_lacking(self, campaign_id: int, name: str) -> tuple[str, int]: ...
 
 
 def check_fields(
     content: CampaignContent, ledger: _RecipientSource, campaign_id: int
 ) -> list[MissingField]:
-    """The fields the templates need that some of the campaign's recipients lack."""
-    return find_missing(content, ledger.iter_fields(campaign_id))
+    """The fields the templates need that some of the campaign's recipients lack.
+
+    From the per-field counts the import keeps, so it costs no scan of the recipients;
+    only a field that is missing looks up the first recipient without it.
+    """
+    needs = template_requirements(content)
+    if not needs:
+        return []
+    total, present = ledger.field_presence(campaign_id)
+    found: list[MissingField] = []
+    for part, names in needs.items():
+        for name in names:
+            lacking = total - present.get(name, 0)
+            if lacking > 0:
+                email, line = ledger.first_lacking(campaign_id, name)
+                found.append(MissingField(name, part, lacking, email, line))
+    return sorted(found, key=lambda m: (m.field, m.template))

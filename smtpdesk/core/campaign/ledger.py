@@ -14,15 +14,16 @@ import csv
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, text, update
 
-from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.campaign.content import CampaignContent, require_valid
 from smtpdesk.core.errors import InvalidSettingsError, KnownError, NotFoundError
 from smtpdesk.core.settings import POOL_NAME, AppSettings, parse_app_settings
 from smtpdesk.core.store import Store
@@ -165,8 +166,16 @@ _UPDATE = (
 )
 
 
+_FIRST_LACKING = text(
+    "SELECT line, email FROM recipients WHERE campaign_id = :campaign AND NOT EXISTS "
+    "(SELECT 1 FROM json_each(recipients.fields) WHERE json_each.key = :name) "
+    "ORDER BY id LIMIT 1"
+)
+
+
 def _campaign(row: Any) -> Campaign:
     data = dict(row._mapping)
+    data.pop("field_counts", None)
     data["state"] = CampaignState(data["state"])
     data["content"] = CampaignContent.from_dict(data["content"])
     data["fields"] = tuple(data["fields"])
@@ -201,28 +210,33 @@ class Ledger:
     def create_campaign(
         self,
         name: str,
-        content: CampaignContent,
+        content: CampaignContent | None,
         *,
         messenger: str = POOL_NAME,
         send_at: float | None = None,
         **settings: Any,
     ) -> int:
-        """A new draft campaign; ``settings`` (concurrency, message_rate, ...) over the app's."""
+        """A new draft campaign; ``settings`` (concurrency, message_rate, ...) over the app's.
+
+        ``content`` must pass :func:`validate_content` (InvalidSettingsError lists each
+        problem); None makes a draft whose content comes later through ``update_campaign``.
+        """
         values = self._settings(settings, self.store.app_settings())
         if not name.strip():
             raise KnownError("The campaign needs a name.")
-        if not content.from_address:
-            raise KnownError("The campaign needs a From address.")
+        if content is not None:
+            require_valid(content)
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(campaigns).values(
                     name=name.strip(),
                     state=CampaignState.DRAFT,
                     pause_reason="",
-                    content=content.to_dict(),
+                    content=(content or CampaignContent("", "")).to_dict(),
                     messenger=messenger,
                     send_at=send_at,
                     fields=[],
+                    field_counts={},
                     created_at=time.time(),
                     **values,
                 )
@@ -250,7 +264,9 @@ class Ledger:
             base = AppSettings(**{k: getattr(current, k) for k in _APP_FIELDS})
             values.update(self._settings(app, base))
         if "content" in changes:
-            values["content"] = changes.pop("content").to_dict()
+            content = changes.pop("content")
+            require_valid(content)
+            values["content"] = content.to_dict()
         values.update(changes)
         with self.engine.begin() as conn:
             conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(values))
@@ -336,6 +352,63 @@ class Ledger:
         with self.engine.connect() as conn:
             return [_recipient(r) for r in conn.execute(query)]
 
+    def recipients_from(
+        self,
+        campaign_id: int,
+        first_id: int,
+        state: RecipientState | str | None = None,
+        limit: int = 100,
+    ) -> list[Recipient]:
+        """One page starting at recipient id ``first_id``: an index seek, however deep."""
+        query = (
+            select(recipients)
+            .where(self._filter(campaign_id, state), recipients.c.id >= first_id)
+            .order_by(recipients.c.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [_recipient(r) for r in conn.execute(query)]
+
+    def page_starts(
+        self, campaign_id: int, state: RecipientState | str | None = None, every: int = 100
+    ) -> list[int]:
+        """The id at positions 0, every, 2 x every, ... in import order.
+
+        With it, page ``k`` is ``recipients_from(id, starts[k], state, every)``. Without a
+        state the ids of a campaign are usually one contiguous run (an import is one
+        writer), which three index lookups confirm; otherwise one pass over the index.
+        """
+        with self.engine.connect() as conn:
+            if state is None:
+                run = self._contiguous_ids(conn, campaign_id)
+                if run is not None:
+                    return list(range(run[0], run[1] + 1, every))
+            numbered = (
+                select(
+                    recipients.c.id,
+                    func.row_number().over(order_by=recipients.c.id).label("position"),
+                )
+                .where(self._filter(campaign_id, state))
+                .subquery()
+            )
+            query = (
+                select(numbered.c.id)
+                .where((numbered.c.position - 1) % every == 0)
+                .order_by(numbered.c.id)
+            )
+            return [int(i) for (i,) in conn.execute(query)]
+
+    def _contiguous_ids(self, conn: Any, campaign_id: int) -> tuple[int, int] | None:
+        ids = select(recipients.c.id).where(recipients.c.campaign_id == campaign_id).limit(1)
+        first = conn.execute(ids.order_by(recipients.c.id)).scalar()
+        last = conn.execute(ids.order_by(recipients.c.id.desc())).scalar()
+        if first is None or last is None:
+            return None
+        count = conn.execute(
+            select(func.count()).select_from(recipients).where(self._filter(campaign_id, None))
+        ).scalar_one()
+        return (int(first), int(last)) if last - first + 1 == count else None
+
     def recipient_count(self, campaign_id: int, state: RecipientState | str | None = None) -> int:
         query = select(func.count()).select_from(recipients).where(self._filter(campaign_id, state))
         with self.engine.connect() as conn:
@@ -371,6 +444,7 @@ class Ledger:
         if not rows:
             return
         values = [(campaign_id, r["line"], r["email"], json.dumps(r["fields"])) for r in rows]
+        present = Counter(name for r in rows for name in r["fields"])
         with self.engine.begin() as conn:
             # The raw driver's executemany: SQLAlchemy's per-row processing costs 3x here.
             conn.connection.driver_connection.executemany(  # type: ignore[union-attr]
@@ -379,6 +453,40 @@ class Ledger:
                 "VALUES (?, ?, ?, ?, 'pending', 0, '', '', 0, '', '')",
                 values,
             )
+            counts = self._field_counts(conn, campaign_id)
+            if counts is not None:  # None: not counted yet, field_presence() will
+                self._store_field_counts(conn, campaign_id, Counter(counts) + present)
+
+    @staticmethod
+    def _field_counts(conn: Any, campaign_id: int) -> dict[str, int] | None:
+        query = select(campaigns.c.field_counts).where(campaigns.c.id == campaign_id)
+        counts = conn.execute(query).scalar()
+        return None if counts is None else {str(k): int(v) for k, v in counts.items()}
+
+    @staticmethod
+    def _store_field_counts(conn: Any, campaign_id: int, counts: dict[str, int]) -> None:
+        conn.execute(
+            update(campaigns).where(campaigns.c.id == campaign_id).values(field_counts=counts)
+        )
+
+    def field_presence(self, campaign_id: int) -> tuple[int, dict[str, int]]:
+        """How many recipients there are and how many carry each field (no scan)."""
+        total = self.recipient_count(campaign_id)
+        with self.engine.connect() as conn:
+            counts = self._field_counts(conn, campaign_id)
+        if counts is None:  # imported before the counts were kept: count once
+            counts = dict(
+                Counter(n for _, _, fields in self.iter_fields(campaign_id) for n in fields)
+            )
+            with self.engine.begin() as conn:
+                self._store_field_counts(conn, campaign_id, counts)
+        return total, counts
+
+    def first_lacking(self, campaign_id: int, name: str) -> tuple[str, int]:
+        """(email, line) of the first recipient without field ``name``; ("", 0) if none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_FIRST_LACKING, {"campaign": campaign_id, "name": name}).first()
+        return ("", 0) if row is None else (str(row.email), int(row.line))
 
     def add_fields(self, campaign_id: int, names: Iterable[str]) -> None:
         current = self.campaign(campaign_id).fields

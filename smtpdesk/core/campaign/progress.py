@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from smtpdesk.core.campaign.ledger import CampaignState, Counts, RecipientState
@@ -11,16 +13,59 @@ from smtpdesk.core.smtp.types import Diagnosis, ServerStats
 
 RATE_WINDOW = 5.0  # seconds over which the shown rate is measured
 MAX_SAMPLES = 5  # recipients kept per error cause
+_CODE_RE = re.compile(r"^\s*([245]\d\d)\b")
+
+# A group's title names its cause in general words; the message of one failure names
+# one server and one recipient, which is detail for the lines below the title.
+CAUSE_TITLES = {
+    "dns_not_found": "Server name not found",
+    "connection_refused": "Connection refused",
+    "timeout": "Timed out",
+    "tls_mismatch": "TLS setting does not match the server",
+    "certificate_invalid": "Server certificate not trusted",
+    "starttls_not_offered": "Server does not offer STARTTLS",
+    "starttls_required": "Server requires STARTTLS",
+    "auth_mechanism_not_offered": "Login method not offered",
+    "auth_failed": "Login refused",
+    "relay_denied": "Relaying denied",
+    "sender_refused": "Sender refused",
+    "recipient_refused": "Recipient refused",
+    "rate_limited": "Rate limited by the server",
+    "temporary_failure": "Temporary failure",
+    "connection_dropped": "Connection dropped",
+    "pool_wait_timeout": "No free connection in time",
+    "permanent_failure": "Message refused",
+    "no_server_available": "No server available",
+    "pool_closed": "Sending stopped",
+    "template_error": "Template error",
+    "unknown": "Unexpected error",
+}
+
+
+def cause_title(cause: str, codes: Sequence[int] = ()) -> str:
+    """E.g. ``Recipient refused (550)``: the cause in words and the reply codes seen."""
+    title = CAUSE_TITLES.get(cause) or cause.replace("_", " ").capitalize() or "Unexpected error"
+    return f"{title} ({', '.join(map(str, codes))})" if codes else title
+
+
+def reply_code(diagnosis: Diagnosis) -> int | None:
+    """The SMTP reply code of a failure, from the diagnosis or the start of its raw reply."""
+    if diagnosis.code is not None:
+        return diagnosis.code
+    match = _CODE_RE.match(diagnosis.raw)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
 class ErrorGroup:
     cause: str
-    message: str  # the latest diagnosis message for this cause
+    title: str  # the cause in general words, e.g. "Recipient refused (550)"
+    message: str  # the latest diagnosis message for this cause (names one recipient)
     hints: tuple[str, ...]
     temporary: bool
     count: int
     samples: tuple[str, ...]  # the first recipients that failed so
+    codes: tuple[int, ...] = ()  # the reply codes seen, sorted
 
 
 @dataclass(frozen=True)
@@ -64,15 +109,25 @@ class Tally:
         group = self.errors.get(diagnosis.cause)
         if group is None:
             group = ErrorGroup(
-                diagnosis.cause, diagnosis.message, diagnosis.hints, diagnosis.temporary, 0, ()
+                diagnosis.cause,
+                cause_title(diagnosis.cause),
+                diagnosis.message,
+                diagnosis.hints,
+                diagnosis.temporary,
+                0,
+                (),
             )
         samples = group.samples if len(group.samples) >= MAX_SAMPLES else (*group.samples, email)
+        code = reply_code(diagnosis)
+        codes = group.codes if code is None or code in group.codes else (*group.codes, code)
         self.errors[diagnosis.cause] = replace(
             group,
+            title=cause_title(diagnosis.cause, sorted(codes)),
             message=diagnosis.message,
             hints=diagnosis.hints,
             count=group.count + 1,
             samples=samples,
+            codes=tuple(sorted(codes)),
         )
 
     def as_counts(self) -> Counts:
@@ -116,3 +171,81 @@ class Tally:
             pause_reason,
             waiting,
         )
+
+
+class RunTotals:
+    """Per-server figures and error groups added up over a campaign's runs.
+
+    Each run (the first, each resume) sends through a new messenger and counts its
+    errors afresh; a panel that shows the campaign shows these sums instead.
+    """
+
+    def __init__(self) -> None:
+        self._servers: tuple[ServerStats, ...] = ()  # the sums of the runs that ended
+        self._errors: tuple[ErrorGroup, ...] = ()
+        self._last: Progress | None = None  # the last ended run's own figures
+
+    def combined(self, current: Progress) -> Progress:
+        """The running run's ``current`` figures plus those of the runs before it."""
+        servers, errors = self._servers, self._errors
+        if self._last is None or current.servers != self._last.servers:
+            servers = add_server_stats(servers, current.servers)
+        # else: no new sender yet (a run waiting for its schedule), nothing to add
+        if self._last is None or current.errors != self._last.errors:
+            errors = add_error_groups(errors, current.errors)
+        return replace(current, servers=servers, errors=errors)
+
+    def end_run(self, final: Progress) -> None:
+        total = self.combined(final)
+        self._servers, self._errors, self._last = total.servers, total.errors, final
+
+
+def add_error_groups(
+    earlier: Sequence[ErrorGroup], current: Sequence[ErrorGroup]
+) -> tuple[ErrorGroup, ...]:
+    """One group per cause: counts added, the first samples kept, the latest message."""
+    merged = {g.cause: g for g in earlier}
+    for g in current:
+        before = merged.get(g.cause)
+        if before is not None:
+            codes = tuple(sorted(set(before.codes) | set(g.codes)))
+            g = replace(
+                g,
+                title=cause_title(g.cause, codes),
+                count=before.count + g.count,
+                samples=(*before.samples, *g.samples)[:MAX_SAMPLES],
+                codes=codes,
+            )
+        merged[g.cause] = g
+    return tuple(sorted(merged.values(), key=lambda g: -g.count))
+
+
+def add_server_stats(
+    earlier: Sequence[ServerStats], current: Sequence[ServerStats]
+) -> tuple[ServerStats, ...]:
+    """``current`` with ``earlier``'s counts added per server; connections stay current's."""
+    before = {s.server_uuid: s for s in earlier}
+    merged = [_add(before.pop(s.server_uuid, None), s) for s in current]
+    idle = [replace(s, connections_open=0, connections_busy=0) for s in before.values()]
+    return (*merged, *idle)
+
+
+def _add(earlier: ServerStats | None, now: ServerStats) -> ServerStats:
+    if earlier is None:
+        return now
+    sends_before, sends_now = earlier.sent + earlier.failed, now.sent + now.failed
+    sends = sends_before + sends_now
+    mean = (
+        (earlier.mean_send_seconds * sends_before + now.mean_send_seconds * sends_now) / sends
+        if sends
+        else 0.0
+    )
+    return replace(
+        now,
+        sent=earlier.sent + now.sent,
+        failed=earlier.failed + now.failed,
+        retried=earlier.retried + now.retried,
+        wait_seconds=earlier.wait_seconds + now.wait_seconds,
+        mean_send_seconds=mean,
+        last_error=now.last_error or earlier.last_error,
+    )

@@ -214,3 +214,29 @@ class SandboxServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+
+def wants_sandbox(store: Store) -> bool:
+    """On a first run, or while the server "sandbox" exists and is enabled, run the sandbox."""
+    if store.created:
+        return True
+    return any(s.name == NAME and s.enabled for s in store.servers())
+
+
+async def start_sandbox(store: Store, port: int | None = None) -> SandboxServer:
+    """Start the sandbox and point the server "sandbox" at it.
+
+    It listens on ``port``, else the port "sandbox" already has, else 2526; if that one is
+    taken, on any free port.
+    """
+    if port is None:
+        existing = next((s for s in store.servers() if s.name == NAME), None)
+        port = existing.port if existing else DEFAULT_PORT
+    server = SandboxServer(store.folder, port)
+    try:
+        await server.start()
+    except OSError:
+        server = SandboxServer(store.folder, 0)
+        await server.start()
+    await asyncio.to_thread(ensure_sandbox_server, store, server.port)
+    return server

@@ -68,6 +68,7 @@ class Store:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.path = folder / DB_NAME
+        self.created = not self.path.exists()  # a first run: the app may set things up
         self.engine = create_sqlite_engine(self.path)
         migrate.upgrade(self.engine)
 

@@ -79,6 +79,8 @@ campaigns = Table(
     Column("started_at", Float),
     Column("finished_at", Float),
     Column("runner_pid", Integer),  # the process sending it, so a second one refuses
+    # {field: how many recipients carry it}, kept by each import; NULL: not counted yet
+    Column("field_counts", JSON),
 )
 
 recipients = Table(
@@ -97,7 +99,8 @@ recipients = Table(
     Column("server_uuid", String, nullable=False, default=""),
     Column("sent_at", Float),
     Column("reply", Text, nullable=False, default=""),
-    Index("ix_recipients_campaign_state", "campaign_id", "state"),
+    Index("ix_recipients_campaign_state", "campaign_id", "state"),  # ends in the rowid (id)
+    Index("ix_recipients_campaign_id", "campaign_id", "id"),
 )
 
 suppressions = Table(

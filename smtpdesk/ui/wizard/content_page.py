@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -22,9 +21,16 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from smtpdesk.core.campaign.content import CampaignContent, preview, recipient_fields
+from smtpdesk.core.campaign.content import (
+    CampaignContent,
+    ContentError,
+    preview,
+    recipient_fields,
+    validate_content,
+)
 from smtpdesk.core.errors import KnownError
-from smtpdesk.ui.widgets import caption, tone
+from smtpdesk.core.settings import Problem
+from smtpdesk.ui.widgets import FieldRow, caption, tone
 from smtpdesk.ui.wizard.state import WizardState
 
 STARTER_HTML = "<p>Hello {{ name }},</p>\n<p>…</p>"
@@ -42,6 +48,9 @@ class ContentPage(QWizardPage):
         self._timer.setInterval(250)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.refresh_preview)
+        self.rows: dict[str, FieldRow] = {}  # validate_content's field name -> its row
+        self.touched: set[str] = set()  # fields edited: only these say "required"
+        self.problems: list[Problem] = []
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.setObjectName("wizard_content_splitter")
         splitter.addWidget(self._editors())
@@ -49,24 +58,33 @@ class ContentPage(QWizardPage):
         splitter.setSizes([520, 420])
         QVBoxLayout(self).addWidget(splitter)
 
-    def _line(self, name: str, placeholder: str = "") -> QLineEdit:
+    def _line(self, name: str, placeholder: str = "", key: str = "") -> QLineEdit:
         line = QLineEdit()
         line.setAccessibleName(name)
         line.setPlaceholderText(placeholder)
         line.textChanged.connect(self._changed)
+        if key:
+            self.rows[key] = FieldRow(line)
+            line.textEdited.connect(lambda _text: self.touched.add(key))
         return line
 
     def _editors(self) -> QWidget:
         side = QWidget()
         form = QFormLayout()
-        self.subject = self._line("Subject", "News for {{ name }}")
+        self.subject = self._line("Subject", "News for {{ name }}", "subject")
         self.from_name = self._line("From name", "Example Ltd")
-        self.from_address = self._line("From address", "news@example.com")
-        self.reply_to = self._line("Reply-To", "optional")
-        form.addRow("&Subject", self.subject)
-        form.addRow("From &name", self.from_name)
-        form.addRow("&From address", self.from_address)
-        form.addRow("&Reply-To", self.reply_to)
+        self.from_address = self._line("From address", "news@example.com", "from_address")
+        self.reply_to = self._line("Reply-To", "optional", "reply_to")
+        for text, line in (
+            ("&Subject", self.subject),
+            ("From &name", self.from_name),
+            ("&From address", self.from_address),
+            ("&Reply-To", self.reply_to),
+        ):
+            label = QLabel(text)
+            label.setBuddy(line)
+            key = next((k for k, row in self.rows.items() if row.editor is line), None)
+            form.addRow(label, self.rows[key] if key else line)
         self.html = QPlainTextEdit(STARTER_HTML)
         self.html.setAccessibleName("HTML body")
         self.text = QPlainTextEdit()
@@ -78,6 +96,9 @@ class ContentPage(QWizardPage):
         bodies = QTabWidget()
         bodies.addTab(self.html, "&HTML")
         bodies.addTab(self.text, "Te&xt")
+        self.rows["html"] = FieldRow(bodies)
+        self.html.textChanged.connect(lambda: self.touched.add("html"))
+        self.text.textChanged.connect(lambda: self.touched.add("html"))
         self.attachments = QListWidget()
         self.attachments.setAccessibleName("Attachments")
         self.attachments.setMaximumHeight(70)
@@ -93,7 +114,7 @@ class ContentPage(QWizardPage):
         layout = QVBoxLayout(side)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
-        layout.addWidget(bodies, 1)
+        layout.addWidget(self.rows["html"], 1)
         layout.addLayout(buttons)
         layout.addWidget(self.attachments)
         return side
@@ -138,9 +159,28 @@ class ContentPage(QWizardPage):
         self.recipient.blockSignals(False)
         self.refresh_preview()
 
+    def hideEvent(self, event: QHideEvent) -> None:
+        # A hidden page needs no preview, and a pending timer must not outlive the wizard.
+        self._timer.stop()
+        super().hideEvent(event)
+
     def _changed(self) -> None:
+        self.validate()
         self._timer.start()
         self.completeChanged.emit()
+
+    def validate(self) -> list[Problem]:
+        """Check the content as core will, showing each problem beside its field."""
+        content = self.content()
+        self.problems = validate_content(content)
+        for key, row in self.rows.items():
+            empty = not (content.html + content.text if key == "html" else getattr(content, key))
+            # An empty field the user has not edited yet is not an error to point at.
+            row.show_problems([] if empty and key not in self.touched else self.problems_for(key))
+        return self.problems
+
+    def problems_for(self, key: str) -> list[Problem]:
+        return [p for p in self.problems if p.field == key]
 
     def _attach(self) -> None:
         self.state.prompts.open_file(self, "Attach a file", "All files (*)", self._attached)
@@ -172,11 +212,14 @@ class ContentPage(QWizardPage):
         if not self.state.sample or index < 0:
             return
         chosen = self.state.sample[index]
-        content = self.content()
-        if not content.from_address:  # core cannot build a message without one
-            content = replace(content, from_address="from@example.com")
         try:
-            shown = preview(content, recipient_fields(chosen.email, chosen.fields))
+            shown = preview(self.content(), recipient_fields(chosen.email, chosen.fields))
+        except ContentError as exc:
+            named = {p.field for p in exc.problems if isinstance(p, Problem)}
+            fields = ", ".join(sorted(_FIELD_NAMES.get(f, f) for f in named))
+            self.error.setText(f"✖ No preview until these are correct: {fields}.")
+            self.error.setStyleSheet(f"color: {tone('error')};")
+            return
         except Exception as exc:
             self.error.setText(
                 f"✖ {exc}"
@@ -191,11 +234,7 @@ class ContentPage(QWizardPage):
         self.preview_text.setPlainText(shown.text)
 
     def isComplete(self) -> bool:
-        return bool(
-            self.subject.text().strip()
-            and self.from_address.text().strip()
-            and (self.html.toPlainText().strip() or self.text.toPlainText().strip())
-        )
+        return not any(p.severity == "error" for p in self.validate())
 
     def validatePage(self) -> bool:
         self.state.content = self.content()
@@ -210,6 +249,15 @@ class ContentPage(QWizardPage):
             )
         )
         return True
+
+
+_FIELD_NAMES = {
+    "subject": "Subject",
+    "from_address": "From address",
+    "reply_to": "Reply-To",
+    "html": "the body",
+    "headers": "headers",
+}
 
 
 def _escape(text: str) -> str:

@@ -16,10 +16,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.campaign.recipients import FileInfo, ImportReport, import_file, inspect_file
-from smtpdesk.ui.wizard.state import DRAFT_FROM, WizardState
+from smtpdesk.ui.wizard.state import WizardState
 
 FILE_FILTER = "Recipient lists (*.csv *.tsv *.txt);;All files (*)"
 
@@ -30,7 +29,7 @@ def import_into_draft(
     """A fresh draft campaign holding the rows of ``info`` (the previous draft is dropped)."""
     if old_id is not None:
         ledger.delete_campaign(old_id)
-    campaign_id = ledger.create_campaign(name or info.path.stem, CampaignContent("", DRAFT_FROM))
+    campaign_id = ledger.create_campaign(name or info.path.stem, None)  # content: next page
     report = import_file(ledger, campaign_id, info.path, column, info=info)
     return campaign_id, report, ledger.recipients(campaign_id, limit=50)
 

@@ -12,9 +12,6 @@ from smtpdesk.core.store import Store
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.prompts import Prompts
 
-# create_campaign needs a From address; the Content page replaces this one.
-DRAFT_FROM = "draft@smtpdesk.invalid"
-
 
 @dataclass
 class WizardState:

@@ -139,3 +139,40 @@ def test_unknown_campaign_is_a_clear_error(
 ) -> None:
     assert main(["campaign", "status", "42"]) == 1
     assert "no campaign 42" in capsys.readouterr().err
+
+
+def test_create_with_invalid_content_exits_2_with_one_line_per_problem(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    people = tmp_path / "people.csv"
+    people.write_text("email\nann@example.com\n", encoding="utf-8")
+    code = main(
+        [
+            "campaign",
+            "create",
+            "--name",
+            "Broken",
+            "--recipients",
+            str(people),
+            "--subject",
+            "",
+            "--from",
+            "news.example.com",
+            "--reply-to",
+            "help@",
+            "--unsubscribe-url",
+            "example.com/u",
+        ]
+    )
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "subject",
+        "from_address",
+        "reply_to",
+        "unsubscribe_url",
+        "html",
+    ]
+    assert all(line.startswith("error: ") for line in lines)
+    assert main(["campaign", "list"]) == 0
+    assert "Broken" not in capsys.readouterr().out  # nothing was created

@@ -10,12 +10,14 @@ import pytest
 
 from smtpdesk.core.campaign.content import (
     CampaignContent,
+    ContentError,
     Renderer,
     TemplateError,
     find_missing,
     html_to_text,
     preview,
     required_fields,
+    validate_content,
 )
 
 BASE = CampaignContent(
@@ -164,7 +166,7 @@ def test_strict_rendering_fails_on_a_missing_field() -> None:
 
 
 def test_reserved_custom_header_is_refused() -> None:
-    with pytest.raises(TemplateError, match="Subject"):
+    with pytest.raises(ContentError, match="Subject"):
         Renderer(
             CampaignContent(
                 subject="s", from_address="a@example.com", text="t", headers=(("Subject", "x"),)
@@ -261,3 +263,40 @@ def test_non_ascii_recipient_uses_the_email_package() -> None:
     message = Renderer(BASE).render({"email": "jörg@example.com", "name": "J"})
     assert message.policy is email.policy.default
     assert message["To"] == "jörg@example.com"
+
+
+@pytest.mark.parametrize("address", ["", "   ", "news", "news@", "News <news@example.com>"])
+def test_preview_refuses_a_missing_or_invalid_from_address_clearly(address: str) -> None:
+    content = CampaignContent(subject="s", from_address=address, text="t")
+    with pytest.raises(ContentError, match="From address") as caught:
+        preview(content, {"email": "z@example.com"})
+    assert [p.field for p in caught.value.problems] == ["from_address"]  # type: ignore[attr-defined]
+
+
+def test_validate_content_names_each_problem_by_field() -> None:
+    bad = CampaignContent(
+        subject=" ",
+        from_address="news@example.com",
+        reply_to="not an address",
+        unsubscribe_url="ftp://example.com/u",
+        unsubscribe_mailto="nobody",
+    )
+    problems = validate_content(bad)
+    assert [p.field for p in problems] == [
+        "subject",
+        "reply_to",
+        "unsubscribe_mailto",
+        "unsubscribe_url",
+        "html",
+    ]
+    assert all(p.severity == "error" and p.message for p in problems)
+    good = CampaignContent(
+        subject="Hi {{ name }}",
+        from_address="news@example.com",
+        reply_to="help@example.com",
+        text="t",
+        unsubscribe_url="https://example.com/u?e={{ email }}",
+    )
+    assert validate_content(good) == []
+    hint = validate_content(CampaignContent("s", "News <news@example.com>", text="t"))[0].hint
+    assert "From name" in hint

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect, select, update
 
-from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.campaign.content import CampaignContent, ContentError, check_fields
 from smtpdesk.core.campaign.ledger import (
     CampaignState,
     Counts,
@@ -19,6 +20,7 @@ from smtpdesk.core.campaign.ledger import (
 from smtpdesk.core.errors import InvalidSettingsError, NotFoundError
 from smtpdesk.core.settings import AppSettings
 from smtpdesk.core.store import Store, open_store
+from smtpdesk.core.store.schema import campaigns
 
 CONTENT = CampaignContent(subject="s", from_address="me@example.com", text="hi")
 
@@ -159,3 +161,118 @@ def test_ledger_survives_reopening(data_dir: Path) -> None:
         assert Ledger(reopened).campaign(campaign).name == "c"
     finally:
         reopened.close()
+
+
+def _statements(store: Store) -> list[tuple[str, Any]]:
+    """Every SQL statement (and its parameters) the store's engine runs from now on."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: object, cursor: object, statement: str, parameters: Any, *_: object) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    return seen
+
+
+def _pages(ledger: Ledger, campaign: int, state: str | None, every: int) -> list[list[str]]:
+    starts = ledger.page_starts(campaign, state, every)
+    return [[r.email for r in ledger.recipients_from(campaign, s, state, every)] for s in starts]
+
+
+def _offset_pages(ledger: Ledger, campaign: int, state: str | None, every: int) -> list[list[str]]:
+    total = ledger.recipient_count(campaign, state)
+    return [
+        [r.email for r in ledger.recipients(campaign, state, offset, every)]
+        for offset in range(0, total, every)
+    ]
+
+
+def test_pages_by_position_without_offset(ledger: Ledger, store: Store) -> None:
+    campaign = ledger.create_campaign("c", CONTENT)
+    add(ledger, campaign, 1000)
+    seen = _statements(store)
+    assert _pages(ledger, campaign, None, 64) == _offset_pages(ledger, campaign, None, 64)
+    # contiguous ids: the starts come from three index lookups, not a numbering pass
+    assert not [s for s, _ in seen if "row_number" in s]
+    other = ledger.create_campaign("other", CONTENT)
+    add(ledger, other, 5)
+    add(ledger, campaign, 300)  # a second import after another campaign's: a gap in the ids
+    ids = ledger.claim(campaign, 0, 1300)
+    ledger.apply([Outcome(i, RecipientState.SENT) for i, _, _ in ids[::3]])
+    for state in (None, "sent", "sending", "failed"):
+        assert _pages(ledger, campaign, state, 64) == _offset_pages(ledger, campaign, state, 64)
+    assert len(_pages(ledger, campaign, None, 64)) == 21  # 1300 rows in pages of 64
+
+
+def test_keyset_page_is_an_index_search(ledger: Ledger, store: Store) -> None:
+    campaign = ledger.create_campaign("c", CONTENT)
+    add(ledger, campaign, 10)
+    seen = _statements(store)
+    ledger.recipients_from(campaign, 5, None, 3)
+    ledger.recipients_from(campaign, 5, "pending", 3)
+    for statement, params in seen[-2:]:
+        with store.engine.connect() as conn:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            )
+        assert "SEARCH recipients USING" in plan and "id>?" in plan.replace(" ", ""), plan
+        assert "TEMP B-TREE" not in plan, plan  # no sort: the index gives the order
+
+
+def test_field_presence_is_kept_by_imports(ledger: Ledger, store: Store) -> None:
+    campaign = ledger.create_campaign("c", CONTENT)
+    ledger.insert_recipients(
+        campaign,
+        [
+            {"line": 2, "email": "a@example.com", "fields": {"name": "A", "city": "X"}},
+            {"line": 3, "email": "b@example.com", "fields": {"name": "B"}},
+        ],
+    )
+    ledger.insert_recipients(
+        campaign, [{"line": 4, "email": "c@example.com", "fields": {"city": "Y"}}]
+    )
+    assert ledger.field_presence(campaign) == (3, {"name": 2, "city": 2})
+    assert ledger.first_lacking(campaign, "name") == ("c@example.com", 4)
+    assert ledger.first_lacking(campaign, "city") == ("b@example.com", 3)
+    assert ledger.first_lacking(campaign, "other") == ("a@example.com", 2)
+    # a campaign imported before the counts were kept is counted once, then remembered
+    with store.engine.begin() as conn:
+        conn.execute(update(campaigns).values(field_counts=None))
+    assert ledger.field_presence(campaign) == (3, {"name": 2, "city": 2})
+    with store.engine.connect() as conn:
+        assert conn.execute(select(campaigns.c.field_counts)).scalar() == {"name": 2, "city": 2}
+
+
+def test_check_fields_reads_no_recipient_fields(ledger: Ledger, store: Store) -> None:
+    content = CampaignContent(subject="Hi {{ n }}", from_address="me@example.com", text="{{ n }}")
+    campaign = ledger.create_campaign("c", content)
+    add(ledger, campaign, 3000)
+    seen = _statements(store)
+    assert check_fields(content, ledger, campaign) == []
+    assert not [s for s, _ in seen if "fields" in s and "recipients" in s], seen
+    ledger.insert_recipients(campaign, [{"line": 9999, "email": "x@example.com", "fields": {}}])
+    missing = check_fields(content, ledger, campaign)
+    assert [(m.field, m.template, m.count, m.first_email, m.first_line) for m in missing] == [
+        ("n", "subject", 1, "x@example.com", 9999),
+        ("n", "text", 1, "x@example.com", 9999),
+    ]
+
+
+def test_create_and_update_refuse_invalid_content(ledger: Ledger) -> None:
+    with pytest.raises(ContentError) as caught:
+        ledger.create_campaign("c", CampaignContent("", "", text="t"))
+    assert {p.field for p in caught.value.problems} == {"subject", "from_address"}  # type: ignore[attr-defined]
+    assert ledger.list_campaigns() == []
+    draft = ledger.create_campaign("draft", None)  # the wizard's: content comes later
+    with pytest.raises(ContentError, match="From address"):
+        ledger.update_campaign(draft, content=CampaignContent("s", "me@", text="t"))
+    ledger.update_campaign(draft, content=CONTENT)
+    assert ledger.campaign(draft).content == CONTENT
+
+
+def test_migration_adds_the_paging_index(store: Store) -> None:
+    indexes = {
+        i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes("recipients")
+    }
+    assert indexes["ix_recipients_campaign_id"] == ["campaign_id", "id"]

@@ -1,0 +1,86 @@
+"""Errors grouped by cause under a general title; server figures added up across runs."""
+
+from __future__ import annotations
+
+from smtpdesk.core.campaign.ledger import CampaignState, Counts
+from smtpdesk.core.campaign.progress import (
+    CAUSE_TITLES,
+    Progress,
+    RunTotals,
+    Tally,
+    cause_title,
+)
+from smtpdesk.core.smtp.diagnosis import CAUSES
+from smtpdesk.core.smtp.types import Diagnosis, ServerStats
+
+
+def _refused(email: str, code: int | None = 550, raw: str = "") -> Diagnosis:
+    return Diagnosis(
+        "recipient_refused",
+        f"127.0.0.1:2525 refused the recipient {email!r} ({code})",
+        ("Check the address; the mailbox may not exist.",),
+        raw,
+        code=code,
+    )
+
+
+def test_an_error_group_is_titled_by_its_cause_not_by_one_recipient() -> None:
+    tally = Tally.from_counts(Counts(pending=5))
+    tally.fail(_refused("bounce1@example.com"), "bounce1@example.com")
+    tally.fail(_refused("bounce2@example.com"), "bounce2@example.com")
+    tally.fail(_refused("x@example.com", None, "553 5.1.3 bad address"), "x@example.com")
+    [group] = tally.errors.values()
+    assert group.title == "Recipient refused (550, 553)"
+    assert "@" not in group.title
+    assert group.codes == (550, 553) and group.count == 3
+    assert group.samples == ("bounce1@example.com", "bounce2@example.com", "x@example.com")
+    assert group.hints == ("Check the address; the mailbox may not exist.",)
+    assert "x@example.com" in group.message  # the latest one, for the detail line
+
+
+def test_every_diagnosed_cause_has_a_title() -> None:
+    assert set(CAUSES) <= set(CAUSE_TITLES)
+    assert cause_title("template_error") == "Template error"
+    assert cause_title("something_new") == "Something new"
+    assert cause_title("timeout", [421]) == "Timed out (421)"
+
+
+def _stats(uuid: str, sent: int, failed: int = 0, mean: float = 0.1, busy: int = 0) -> ServerStats:
+    return ServerStats(
+        uuid,
+        uuid,
+        connections_open=busy,
+        connections_busy=busy,
+        sent=sent,
+        failed=failed,
+        retried=1,
+        mean_send_seconds=mean,
+    )
+
+
+def _run(servers: tuple[ServerStats, ...], *failed: str) -> Progress:
+    tally = Tally.from_counts(Counts(pending=10))
+    for email in failed:
+        tally.fail(_refused(email), email)
+    return tally.snapshot(1, CampaignState.PAUSED, servers=servers)
+
+
+def test_run_totals_continue_the_figures_after_a_resume() -> None:
+    totals = RunTotals()
+    first = _run((_stats("a", 30, 2, 0.1), _stats("b", 10)), "f1@example.com", "f2@example.com")
+    assert totals.combined(first) == first
+    totals.end_run(first)
+    assert totals.combined(first) == first  # no new sender or tally yet: nothing twice
+    second = _run((_stats("a", 8, 0, 0.3, busy=2),), "f3@example.com")
+    shown = totals.combined(second)
+    a, b = shown.servers
+    assert (a.sent, a.failed, a.retried, a.connections_busy) == (38, 2, 2, 2)
+    assert abs(a.mean_send_seconds - (0.1 * 32 + 0.3 * 8) / 40) < 1e-9
+    assert (b.sent, b.connections_open) == (10, 0)  # not in this run: kept, idle
+    [group] = shown.errors
+    assert (group.title, group.count) == ("Recipient refused (550)", 3)
+    assert group.samples == ("f1@example.com", "f2@example.com", "f3@example.com")
+    totals.end_run(second)
+    totals.end_run(second)  # the same run reported twice counts once
+    idle = totals.combined(_run(()))
+    assert [s.sent for s in idle.servers] == [38, 10] and idle.errors[0].count == 3
