@@ -9,8 +9,8 @@ from pathlib import Path
 import keyring
 import pytest
 
+from smtpdesk.core.memory_keyring import MemoryKeyring
 from smtpdesk.core.store import Store, open_store
-from tests.helpers.memory_keyring import MemoryKeyring
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 

@@ -19,35 +19,6 @@ SINK_DELAY = 0.004  # seconds per message, so the campaign is still running when
 RECIPIENTS = 3000
 
 
-class _MemoryKeyring:
-    """Keeps the throwaway run's passwords away from the user's real keyring."""
-
-    @staticmethod
-    def install() -> None:
-        import keyring
-        from keyring.backend import KeyringBackend
-        from keyring.errors import PasswordDeleteError
-
-        class Backend(KeyringBackend):
-            priority = 1
-
-            def __init__(self) -> None:
-                super().__init__()  # type: ignore[no-untyped-call]
-                self.entries: dict[tuple[str, str], str] = {}
-
-            def get_password(self, service: str, username: str) -> str | None:
-                return self.entries.get((service, username))
-
-            def set_password(self, service: str, username: str, password: str) -> None:
-                self.entries[(service, username)] = password
-
-            def delete_password(self, service: str, username: str) -> None:
-                if self.entries.pop((service, username), None) is None:
-                    raise PasswordDeleteError("not found")
-
-        keyring.set_keyring(Backend())
-
-
 class _Sink:
     """An aiosmtpd handler that accepts all but ``bounce*`` addresses, a little slowly."""
 
@@ -358,11 +329,14 @@ def _quiet_offscreen_warnings() -> None:
 def render_screenshots(out_dir: str) -> int:
     """Render each main screen to ``out_dir``; returns 0 when every one was saved."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import keyring
     import qasync
 
+    from smtpdesk.core.memory_keyring import MemoryKeyring
     from smtpdesk.ui.app import create_application
 
-    _MemoryKeyring.install()
+    # The throwaway run's passwords must never reach the user's real keyring.
+    keyring.set_keyring(MemoryKeyring())
     _quiet_offscreen_warnings()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

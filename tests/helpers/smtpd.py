@@ -56,6 +56,7 @@ class Received:
     peer: tuple[str, int]  # the client's address: one value per connection
     login: str | None
     tls: bool
+    mail_options: list[str] = field(default_factory=list)  # e.g. ["SIZE=1234", "BODY=8BITMIME"]
 
 
 @dataclass
@@ -172,6 +173,7 @@ class RecordingHandler:
                 login=_login(session.auth_data),
                 tls=server.transport is not None
                 and server.transport.get_extra_info("sslcontext") is not None,
+                mail_options=list(envelope.mail_options),
             )
         )
         self.changed.set()

@@ -1,4 +1,5 @@
-"""An in-memory keyring backend for tests that do not exercise the real Secret Service."""
+"""An in-memory keyring: for tests and throwaway runs (screenshots) that must never touch
+the user's real keyring. Nothing is written anywhere; it is gone when the process ends."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from keyring.errors import PasswordDeleteError
 
 
 class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.entries: dict[tuple[str, str], str] = {}
 
     def get_password(self, service: str, username: str) -> str | None:
