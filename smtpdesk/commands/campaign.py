@@ -172,8 +172,8 @@ def _print_import(report: recipient_files.ImportReport) -> None:
 class ProgressBar:
     """One line on a terminal, redrawn in place."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr  # looked up now: tests and callers swap stderr
         self.drawn = False
 
     def __call__(self, progress: Progress) -> None:

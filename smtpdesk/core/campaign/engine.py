@@ -33,6 +33,7 @@ from smtpdesk.core.campaign.ledger import (
     RecipientState,
 )
 from smtpdesk.core.campaign.limits import QuotaCounter, ServerGate, SlidingWindow, TokenBucket
+from smtpdesk.core.campaign.mime import PreparedMessage
 from smtpdesk.core.campaign.progress import Progress, Tally
 from smtpdesk.core.campaign.writer import LedgerWriter
 from smtpdesk.core.errors import KnownError
@@ -54,7 +55,7 @@ class Sender(Protocol):
 
     async def send(
         self,
-        message: EmailMessage,
+        message: EmailMessage | bytes,
         *,
         sender: str | None = None,
         recipients: Sequence[str] | None = None,
@@ -399,13 +400,21 @@ class _Job:
         )
 
     async def _send(self, message: EmailMessage, email: str) -> SendResult:
-        """Send through a server within its limits, waiting while every server is at one."""
+        """Send through a server within its limits, waiting while every server is at one.
+
+        A message from the fast MIME path goes as its ready bytes, with the campaign's
+        address as the envelope sender; a server's Return-Path still wins in both cases.
+        """
+        payload: EmailMessage | bytes = message
+        sender = None  # the From header, which is the campaign's address
+        if isinstance(message, PreparedMessage) and message.wire:
+            payload, sender = message.wire, self.from_address
         tries = 0
         while True:
             try:
                 return await self.sender.send(
-                    message,
-                    sender=self.from_address,
+                    payload,
+                    sender=sender,
                     recipients=[email],
                     eligible=self.gate.try_take,
                 )

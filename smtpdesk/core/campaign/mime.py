@@ -5,15 +5,18 @@ message, which costs milliseconds per message: a campaign's parts are the same
 for every recipient except a few strings. :class:`MimeTemplate` writes the MIME
 structure once (boundaries, attachments already base64-encoded) and, per
 recipient, only encodes the subject and bodies (RFC 2047, quoted-printable, both
-in C). The result is an ``EmailMessage`` with the compat32 policy whose headers
-are pre-folded (each line at most 78 characters, so the SMTP generator writes
-them as they are) and whose payload is the finished multipart body.
+in C). :meth:`MimeTemplate.build_bytes` gives the message as it goes on the wire
+(CRLF, headers pre-folded to 78 columns); :meth:`MimeTemplate.build` wraps the
+same in an ``EmailMessage`` (compat32 policy, the finished multipart body as its
+payload) whose :attr:`PreparedMessage.wire` holds those bytes, for senders that
+can skip the ``email`` package's generator.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import time
 import uuid
 from collections.abc import Sequence
@@ -74,6 +77,7 @@ class PreparedMessage(EmailMessage):
     """
 
     content_type = "text/plain"
+    wire = b""  # the whole message, serialised as :meth:`MimeTemplate.build_bytes` does
 
     def get_content_type(self) -> str:
         return self.content_type
@@ -99,6 +103,8 @@ class MimeTemplate:
         self.inner = f"==smtpdesk-alt-{token}=="
         self.attachments = [_attachment_part(*a) for a in attachments]
         self._date = (0, "")
+        self._token = uuid.uuid4().hex
+        self._serial = itertools.count(1)
 
     def date(self) -> str:
         now = int(time.time())
@@ -114,37 +120,84 @@ class MimeTemplate:
         text: str,
         html: str | None,
         headers: Sequence[tuple[str, str]] = (),
-    ) -> EmailMessage:
+    ) -> PreparedMessage:
         """One recipient's message (``to`` must be ASCII: callers fall back otherwise)."""
+        fields, content_type, body = self._parts(to, subject, text, html, headers)
         message = PreparedMessage(policy=policy.compat32)
-        message["Subject"] = encode_header("Subject", subject)
-        message["From"] = self.sender
-        message["To"] = to
-        if self.reply_to:
-            message["Reply-To"] = self.reply_to
-        message["Date"] = self.date()
-        message["Message-ID"] = f"<{uuid.uuid4().hex}@{self.domain}>"
-        for name, value in headers:
-            message[name] = encode_header(name, value)
-        message["MIME-Version"] = "1.0"
-        self._set_body(message, text, html)
+        for name, value in fields:
+            message[name] = value
+        message.content_type = content_type.partition(";")[0]
+        message.set_payload(body)
+        message.wire = _serialise(fields, body)
         return message
 
-    def _set_body(self, message: PreparedMessage, text: str, html: str | None) -> None:
+    def build_bytes(
+        self,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> bytes:
+        """The same message as :meth:`build`, serialised with CRLF line endings.
+
+        A non-ASCII ``to`` is written as UTF-8, which needs a server offering SMTPUTF8.
+        """
+        fields, _, body = self._parts(to, subject, text, html, headers)
+        return _serialise(fields, body)
+
+    def _parts(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None,
+        headers: Sequence[tuple[str, str]],
+    ) -> tuple[list[tuple[str, str]], str, str]:
+        """The header fields (values folded), the content type and the finished body."""
+        fields = [
+            ("Subject", encode_header("Subject", subject)),
+            ("From", self.sender),
+            ("To", to),
+        ]
+        if self.reply_to:
+            fields.append(("Reply-To", self.reply_to))
+        fields.append(("Date", self.date()))
+        # a random token per template and a counter: unique without a urandom call each time
+        fields.append(("Message-ID", f"<{self._token}.{next(self._serial)}@{self.domain}>"))
+        fields.extend((name, encode_header(name, value)) for name, value in headers)
+        fields.append(("MIME-Version", "1.0"))
+        content_type, body, qp = self._body(text, html)
+        if qp:
+            fields.append(("Content-Transfer-Encoding", "quoted-printable"))
+        fields.append(("Content-Type", content_type))
+        return fields, content_type, body
+
+    def _body(self, text: str, html: str | None) -> tuple[str, str, bool]:
+        """Content type, body, and whether the body itself is quoted-printable."""
         if html is None:
             content_type, body = 'text/plain; charset="utf-8"', quoted_printable(text)
-            message["Content-Transfer-Encoding"] = "quoted-printable"
+            if not self.attachments:
+                return content_type, body, True
+            first = _text_part("plain", text)
         else:
             content_type = f'multipart/alternative;{CRLF} boundary="{self.inner}"'
             body = _multipart(self.inner, [_text_part("plain", text), _text_part("html", html)])
-        if self.attachments:
-            if html is None:
-                del message["Content-Transfer-Encoding"]
-                first = _text_part("plain", text)
-            else:
-                first = f"Content-Type: {content_type}{CRLF}{CRLF}{body}"
-            content_type = f'multipart/mixed;{CRLF} boundary="{self.outer}"'
-            body = _multipart(self.outer, [first, *self.attachments])
-        message["Content-Type"] = content_type
-        message.content_type = content_type.partition(";")[0]
-        message.set_payload(body)
+            if not self.attachments:
+                return content_type, body, False
+            first = f"Content-Type: {content_type}{CRLF}{CRLF}{body}"
+        content_type = f'multipart/mixed;{CRLF} boundary="{self.outer}"'
+        return content_type, _multipart(self.outer, [first, *self.attachments]), False
+
+
+def _serialise(fields: Sequence[tuple[str, str]], body: str) -> bytes:
+    """Header lines (folds made CRLF), a blank line and the body (already CRLF)."""
+    head = "".join(f"{name}: {_crlf(value)}{CRLF}" for name, value in fields)
+    return f"{head}{CRLF}{body}".encode()
+
+
+def _crlf(value: str) -> str:
+    if "\n" not in value:
+        return value
+    return value.replace(CRLF, "\n").replace("\n", CRLF)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import copy
+import functools
+import re
 from collections.abc import Sequence
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 
-from smtpdesk.core.settings import ServerSettings
+from smtpdesk.core.settings import Headers, ServerSettings
 
 RETURN_PATH = "Return-Path"
+CRLF = "\r\n"
+_FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # RFC 5322: printable ASCII but ':'
 
 
 def prepare(
@@ -76,3 +81,88 @@ def _recipients(message: EmailMessage) -> list[str]:
             else:
                 found.extend(address for _, address in getaddresses([str(value)]) if address)
     return found
+
+
+def prepare_bytes(
+    data: bytes,
+    settings: ServerSettings,
+    sender: str,
+    recipients: Sequence[str],
+) -> tuple[bytes, str, list[str]]:
+    """:func:`prepare` for an already serialised message (CRLF line endings).
+
+    ``sender`` plays the part of the From header: a ``Return-Path`` (the server's,
+    else the message's) still becomes the envelope sender, and the message's own
+    ``Return-Path`` line is removed. The server's other headers are put in front,
+    except those the message already has.
+    """
+    rcpts = list(recipients)
+    if not rcpts:
+        raise ValueError("no recipients were given")
+    extra, server_return = _server_lines(settings.email_headers)
+    end = _header_end(data)
+    head = data[:end].lower()
+    message_return = None
+    if b"return-path" in head:
+        data, message_return = _remove_header(data, end, b"return-path")
+    if extra:
+        names = set(_RE_NAME.findall(head))
+        data = b"".join(line for name, line in extra if name not in names) + data
+    envelope_from = server_return or _address(message_return) or sender
+    return data, envelope_from, rcpts
+
+
+_RE_NAME = re.compile(rb"^([^ \t\r\n:]+)[ \t]*:", re.MULTILINE)
+
+
+def _header_end(data: bytes) -> int:
+    """Where the header block ends (at its blank line), or the whole of ``data``."""
+    if data.startswith((b"\r\n", b"\n")):
+        return 0
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        return end + 2
+    end = data.find(b"\n\n")
+    return len(data) if end < 0 else end + 1
+
+
+def _remove_header(data: bytes, end: int, name: bytes) -> tuple[bytes, str]:
+    """``data`` without each ``name`` field (with its folded lines), and the first value."""
+    lines = data[:end].splitlines(keepends=True)
+    kept: list[bytes] = []
+    values: list[bytes] = []
+    removing = False
+    for line in lines:
+        if line[:1] in (b" ", b"\t"):
+            if removing:
+                values[-1] += line
+            else:
+                kept.append(line)
+            continue
+        removing = line.split(b":", 1)[0].strip().lower() == name
+        if removing:
+            values.append(line.split(b":", 1)[1])
+        else:
+            kept.append(line)
+    first = values[0].decode("utf-8", "replace").strip() if values else ""
+    return b"".join(kept) + data[end:], first
+
+
+@functools.cache
+def _server_lines(headers: Headers) -> tuple[tuple[tuple[bytes, bytes], ...], str]:
+    """The server's headers as (lower-case name, CRLF header line), and its Return-Path."""
+    lines = []
+    server_return = ""
+    for name, value in headers:
+        if not _FIELD_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a valid header name")
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"the value of the {name} header contains a line break")
+        if name.lower() == RETURN_PATH.lower():
+            server_return = server_return or _address(value)
+            continue
+        # Header folds to 78 columns and writes RFC 2047 words for non-ASCII text
+        encoded = Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name)
+        line = f"{name}: {encoded.encode(linesep=CRLF)}{CRLF}"
+        lines.append((name.lower().encode("ascii"), line.encode("ascii")))
+    return tuple(lines), server_return

@@ -55,13 +55,16 @@ class MessengerSender:
 
     async def send(
         self,
-        message: EmailMessage,
+        message: EmailMessage | bytes,
         *,
         sender: str | None = None,
         recipients: Sequence[str] | None = None,
         eligible: Eligible | None = None,
     ) -> SendResult:
-        """Send through the next pool; after a connection failure, move on to the next one."""
+        """Send through the next pool; after a connection failure, move on to the next one.
+
+        ``message`` as bytes needs ``sender`` and ``recipients`` (see :meth:`ServerPool.send`).
+        """
         tried: set[str] = set()
         last: SendError | None = None
         while True:

@@ -4,7 +4,11 @@ The state machine (after smtppool): at most ``max_conns`` connections open or
 opening; a send borrows an idle one or opens one, waiting at most ``wait_timeout``;
 a connection idle for ``idle_timeout`` is closed with QUIT; a broken connection is
 discarded, one that got an error reply is RSET and reused. A message that fails on
-a connection is retried on another one (network errors and 4xx only).
+a connection is retried on another one (network errors and 4xx only). Senders that
+wait for a connection queue up in order and are handed one as soon as it is free.
+
+A message is an ``EmailMessage`` or its ready bytes (the campaign engine's fast path,
+which skips the email package's generator); :mod:`transaction` sends either.
 
 A send that still fails on a connection or TLS error makes the pool unhealthy for a
 back-off that doubles with each further such failure; messengers skip it meanwhile.
@@ -13,6 +17,7 @@ back-off that doubles with each further such failure; messengers skip it meanwhi
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import ssl
@@ -20,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
+from typing import Literal
 
 import aiosmtplib
 
@@ -31,8 +37,9 @@ from smtpdesk.core.smtp.connection import (
     quit_quietly,
 )
 from smtpdesk.core.smtp.diagnosis import CONNECTION_CAUSES, diagnose
-from smtpdesk.core.smtp.envelope import prepare
+from smtpdesk.core.smtp.envelope import prepare, prepare_bytes
 from smtpdesk.core.smtp.errors import PoolClosedError, PoolWaitTimeoutError
+from smtpdesk.core.smtp.transaction import send_bytes, send_message
 from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,12 @@ class _Conn:
     smtp: aiosmtplib.SMTP
     ident: int = field(default_factory=lambda: next(_ids))
     expiry: asyncio.TimerHandle | None = None
+
+
+_NEW: Literal["new"] = "new"  # a slot is reserved for the waiter: it opens a connection
+_CLOSED: Literal["closed"] = "closed"
+_Grant = _Conn | Literal["new", "closed"]
+_Waiter = tuple["asyncio.Future[_Grant]", set[int]]  # and the connections it must avoid
 
 
 @dataclass
@@ -80,7 +93,7 @@ class ServerPool:
         self._idle: list[_Conn] = []
         self._open = 0  # open plus being opened: never above max_conns
         self._busy = 0
-        self._changed = asyncio.Condition()
+        self._waiters: collections.deque[_Waiter] = collections.deque()
         self._closed = False
         self._quitting: set[asyncio.Task[None]] = set()
         self._figures = _Figures()
@@ -90,13 +103,23 @@ class ServerPool:
 
     async def send(
         self,
-        message: EmailMessage,
+        message: EmailMessage | bytes,
         *,
         sender: str | None = None,
         recipients: Sequence[str] | None = None,
     ) -> SendResult:
-        """Send one message, retrying on other connections; raise :class:`SendError`."""
-        out, envelope_from, rcpts = prepare(message, self.settings, sender, recipients)
+        """Send one message, retrying on other connections; raise :class:`SendError`.
+
+        ``message`` may be already serialised (CRLF line endings, ASCII or 8-bit): then
+        ``sender`` and ``recipients`` are required, since they are not read from it.
+        """
+        out: EmailMessage | bytes
+        if isinstance(message, bytes):
+            if sender is None or recipients is None:
+                raise ValueError("a message given as bytes needs a sender and recipients")
+            out, envelope_from, rcpts = prepare_bytes(message, self.settings, sender, recipients)
+        else:
+            out, envelope_from, rcpts = prepare(message, self.settings, sender, recipients)
         tried: set[int] = set()
         diagnosis: Diagnosis | None = None
         attempts = 0
@@ -149,11 +172,10 @@ class ServerPool:
 
     async def close(self) -> None:
         """QUIT every idle connection, and busy ones as they come back; wake all waiters."""
-        async with self._changed:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._open -= len(idle)
-            self._changed.notify_all()
+        self._closed = True
+        idle, self._idle = self._idle, []
+        self._open -= len(idle)
+        self._hand_over()
         for conn in idle:
             self._quit_later(conn)
         if self._quitting:
@@ -162,7 +184,7 @@ class ServerPool:
     # --- one try ----------------------------------------------------------------------
 
     async def _attempt(
-        self, message: EmailMessage, sender: str, rcpts: list[str], tried: set[int]
+        self, message: EmailMessage | bytes, sender: str, rcpts: list[str], tried: set[int]
     ) -> SendResult | Diagnosis:
         waited = time.perf_counter()
         try:
@@ -173,15 +195,18 @@ class ServerPool:
         self._figures.wait_seconds += time.perf_counter() - waited
         started = time.perf_counter()
         try:
-            refused, reply = await conn.smtp.send_message(message, sender=sender, recipients=rcpts)
+            if isinstance(message, bytes):
+                refused, reply = await send_bytes(conn.smtp, message, sender, rcpts)
+            else:
+                refused, reply = await send_message(conn.smtp, message, sender, rcpts)
         except Exception as exc:
             tried.add(conn.ident)
-            await self._release(conn, broken=not conn.smtp.is_connected)
+            self._release(conn, broken=not conn.smtp.is_connected)
             return self._redacted(diagnose(exc, self.settings, "send"))
         except BaseException:
-            await self._release(conn, broken=True)  # cancelled mid-message: state unknown
+            self._release(conn, broken=True)  # cancelled mid-message: state unknown
             raise
-        await self._release(conn, broken=False)
+        self._release(conn, broken=False)
         self._figures.sent += 1
         self._figures.send_seconds += time.perf_counter() - started
         return SendResult(
@@ -201,32 +226,80 @@ class ServerPool:
         return diagnosis
 
     # --- borrowing and returning --------------------------------------------------------
+    #
+    # Waiters queue up as futures (first come, first served). Whoever frees a connection
+    # or a slot hands it to the first waiter directly, so no wake-up can be lost between
+    # a notification and a time-out (asyncio.Condition can lose one before Python 3.13).
 
     async def _acquire(self, avoid: set[int]) -> _Conn:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.wait_timeout
-        async with self._changed:
-            while True:
-                if self._closed:
-                    raise PoolClosedError("the pool is closed")
-                conn = self._take_idle(avoid)
-                if conn is not None:
-                    self._busy += 1
-                    return conn
-                if self._open < self.settings.max_conns:
-                    self._open += 1
-                    self._busy += 1
-                    break
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise PoolWaitTimeoutError(
-                        f"no free connection within {self.settings.wait_timeout:g} s"
-                    )
-                try:
-                    await asyncio.wait_for(self._changed.wait(), remaining)
-                except TimeoutError:
-                    continue  # the loop re-checks, then gives up on the deadline
+        if self._closed:
+            raise PoolClosedError("the pool is closed")
+        grant = self._grant(avoid) if not self._waiters else None
+        if grant is None:
+            grant = await self._wait(avoid)
+        if isinstance(grant, _Conn):
+            return grant
+        if grant == _CLOSED:
+            raise PoolClosedError("the pool is closed")
         return await self._open_new()
+
+    def _grant(self, avoid: set[int]) -> _Grant | None:
+        """An idle connection, else a reserved slot to open one in, else None (all busy)."""
+        conn = self._take_idle(avoid)
+        if conn is not None:
+            self._busy += 1
+            return conn
+        if self._open < self.settings.max_conns:
+            self._open += 1
+            self._busy += 1
+            return _NEW
+        return None
+
+    async def _wait(self, avoid: set[int]) -> _Grant:
+        waiter: _Waiter = (asyncio.get_running_loop().create_future(), avoid)
+        self._waiters.append(waiter)
+        self._hand_over()
+        future = waiter[0]
+        try:
+            async with asyncio.timeout(self.settings.wait_timeout):
+                return await future
+        except BaseException as exc:
+            if future.done() and not future.cancelled():
+                grant = future.result()  # handed over just as the time ran out
+                if isinstance(exc, TimeoutError):
+                    return grant
+                self._give_back(grant)
+                raise
+            future.cancel()
+            if waiter in self._waiters:  # a hand-over may have dropped it, being cancelled
+                self._waiters.remove(waiter)
+            if isinstance(exc, TimeoutError):
+                raise PoolWaitTimeoutError(
+                    f"no free connection within {self.settings.wait_timeout:g} s"
+                ) from None
+            raise
+
+    def _hand_over(self) -> None:
+        """Serve the waiters in order while there is an idle connection or a free slot."""
+        while self._waiters:
+            future, avoid = self._waiters[0]
+            if future.done():  # cancelled: its owner is leaving
+                self._waiters.popleft()
+                continue
+            grant = _CLOSED if self._closed else self._grant(avoid)
+            if grant is None:
+                return
+            self._waiters.popleft()
+            future.set_result(grant)
+
+    def _give_back(self, grant: _Grant) -> None:
+        """Return what a waiter was handed but will not use."""
+        if isinstance(grant, _Conn):
+            self._release(grant, broken=False)
+        elif grant == _NEW:
+            self._open -= 1
+            self._busy -= 1
+            self._hand_over()
 
     def _take_idle(self, avoid: set[int]) -> _Conn | None:
         """The most recently used idle connection not in ``avoid``.
@@ -259,34 +332,31 @@ class ServerPool:
                 command_timeout=self._command_timeout,
             )
         except BaseException:
-            async with self._changed:
-                self._open -= 1
-                self._busy -= 1
-                self._changed.notify()
+            self._give_back(_NEW)
             raise
         return _Conn(smtp)
 
-    async def _release(self, conn: _Conn, *, broken: bool) -> None:
-        async with self._changed:
-            self._busy -= 1
-            if broken or self._closed:
-                self._open -= 1
-                if broken:
-                    conn.smtp.close()
-                else:
-                    self._quit_later(conn)
+    def _release(self, conn: _Conn, *, broken: bool) -> None:
+        self._busy -= 1
+        if broken or self._closed:
+            self._open -= 1
+            if broken:
+                conn.smtp.close()
             else:
-                self._idle.append(conn)
-                conn.expiry = asyncio.get_running_loop().call_later(
-                    self.settings.idle_timeout, self._expire, conn
-                )
-            self._changed.notify()
+                self._quit_later(conn)
+        else:
+            self._idle.append(conn)
+            conn.expiry = asyncio.get_running_loop().call_later(
+                self.settings.idle_timeout, self._expire, conn
+            )
+        self._hand_over()
 
     def _expire(self, conn: _Conn) -> None:
         if conn in self._idle:
             self._idle.remove(conn)
             self._open -= 1
             self._quit_later(conn)
+            self._hand_over()
 
     def _cancel_expiry(self, conn: _Conn) -> None:
         if conn.expiry is not None:

@@ -31,6 +31,7 @@ from smtpdesk.core.smtp.connection import (
 from smtpdesk.core.smtp.diagnosis import diagnose, tls_mismatch_on_implicit_port
 from smtpdesk.core.smtp.envelope import prepare
 from smtpdesk.core.smtp.errors import StepFailedError
+from smtpdesk.core.smtp.transaction import send_message
 from smtpdesk.core.smtp.types import Diagnosis
 
 TEST_SUBJECT = "smtpdesk test"
@@ -215,7 +216,7 @@ async def _send_test_email(
     )
     out, sender, rcpts = prepare(message, settings)
     try:
-        refused, reply = await smtp.send_message(out, sender=sender, recipients=rcpts)
+        refused, reply = await send_message(smtp, out, sender, rcpts)
     except (aiosmtplib.SMTPException, OSError) as exc:
         run.fail("send", time.perf_counter() - started, diagnose(exc, settings, "send"))
         await quit_quietly(smtp)

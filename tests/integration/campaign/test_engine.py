@@ -48,7 +48,7 @@ async def test_sends_each_recipient_once_and_records_it(
     assert sorted(received(server)) == sorted(emails)
     assert Ledger(store).counts(campaign) == Counts(sent=300)
     row = by_email(store, campaign)["u7@example.com"]
-    assert row.server_uuid == settings.uuid and "OK: queued" in row.reply
+    assert row.server_uuid == settings.uuid and row.reply == "250 2.0.0 OK: queued"
     assert row.attempts == 1 and row.sent_at is not None
     assert len(commits) < 300 / 5  # outcomes are committed in batches
     assert events[-1].state == CampaignState.FINISHED and events[-1].counts.sent == 300
@@ -291,3 +291,20 @@ async def test_missing_template_field_is_refused_before_sending(
         await CampaignRunner(store, campaign).run()
     assert server.messages == []
     assert Ledger(store).counts(campaign) == Counts(pending=4)
+
+
+async def test_server_headers_and_return_path_apply_to_campaign_messages(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain")
+    headers = (("Return-Path", "bounces@example.com"), ("X-Server", "one"))
+    add_server(store, server, email_headers=headers)
+    campaign = make_campaign(store, addresses(3))
+
+    assert await CampaignRunner(store, campaign).run() == CampaignState.FINISHED
+
+    assert {m.mail_from for m in server.messages} == {"bounces@example.com"}
+    for message in server.messages:
+        head = message.content.split(b"\r\n\r\n")[0]
+        assert b"\r\nX-Server: one" in b"\r\n" + head
+        assert b"Return-Path" not in head and b"From: News <news@example.com>" in head

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 
 from smtpdesk.core.settings import AuthProtocol
 from smtpdesk.core.smtp.pool import ServerPool
-from smtpdesk.core.smtp.types import SendError
+from smtpdesk.core.smtp.types import SendError, SendResult
 from tests.helpers.smtpd import PASSWORD, USER, Faults, SmtpdFactory, settings_for
 
 
@@ -38,7 +40,7 @@ async def test_sends_with_each_tls_mode_and_mechanism(
     assert received.login == USER
     assert received.tls is (mode != "plain")
     assert b"Subject: hello" in received.content
-    assert result.reply.startswith("2.0.0 OK")
+    assert result.reply == "250 2.0.0 OK: queued"
     assert server.stats.auth_logins == [USER]
 
 
@@ -170,3 +172,117 @@ async def test_close_quits_every_connection_and_wakes_waiters(smtpd_factory: Smt
     assert [e.diagnosis.cause for e in waiting] == ["pool_closed", "pool_closed"]
     await server.wait_until(lambda: server.stats.closed == 2)
     assert server.stats.quits == 2
+
+
+def as_bytes(message: EmailMessage) -> bytes:
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+async def test_bytes_get_server_headers_and_return_path_becomes_the_envelope_sender(
+    smtpd_factory: SmtpdFactory,
+) -> None:
+    server = await smtpd_factory("plain")
+    headers = (("X-Campaign", "spring"), ("X-Note", "été"))
+    pool = ServerPool(settings_for(server, email_headers=headers), None)
+    message = make_message()
+    message["Return-Path"] = "<bounces@example.test>"
+    message["X-Campaign"] = "own"
+    result = await pool.send(
+        as_bytes(message), sender="alice@example.test", recipients=["bob@example.test"]
+    )
+    await pool.close()
+    [received] = server.messages
+    assert received.mail_from == "bounces@example.test"
+    assert received.rcpt_tos == ["bob@example.test"]
+    parsed = email.message_from_bytes(received.content, policy=email.policy.default)
+    assert parsed["Return-Path"] is None
+    assert parsed.get_all("X-Campaign") == ["own"]  # the message's own wins
+    assert parsed["X-Note"] == "été"  # RFC 2047 on the wire, decoded here
+    assert received.content.isascii()
+    assert parsed.get_content().replace("\r\n", "\n") == "Hi Bob,\n\nthis is a test.\n"
+    assert result.reply == "250 2.0.0 OK: queued"
+
+
+async def test_bytes_need_a_sender_and_recipients(smtpd_factory: SmtpdFactory) -> None:
+    server = await smtpd_factory("plain")
+    pool = ServerPool(settings_for(server), None)
+    with pytest.raises(ValueError, match="sender and recipients"):
+        await pool.send(as_bytes(make_message()))
+    await pool.close()
+    assert server.stats.opened == 0
+
+
+async def test_bytes_partial_refusal_and_4xx_retry_keep_their_codes(
+    smtpd_factory: SmtpdFactory,
+) -> None:
+    server = await smtpd_factory(
+        "plain",
+        faults=Faults(
+            rcpt_replies={"nobody@example.test": "550 5.1.1 No such user"},
+            data_replies=["451 4.3.0 Try later"],
+        ),
+    )
+    pool = ServerPool(settings_for(server, max_conns=2), None)
+    result = await pool.send(
+        as_bytes(make_message()),
+        sender="alice@example.test",
+        recipients=["bob@example.test", "nobody@example.test"],
+    )
+    await pool.close()
+    assert result.refused == {"nobody@example.test": "550 5.1.1 No such user"}
+    assert result.attempts == 2
+    assert server.stats.resets >= 1  # the refused transaction was reset
+    assert [m.rcpt_tos for m in server.messages] == [["bob@example.test"]]
+
+
+async def test_many_more_sends_than_connections_never_time_out(
+    smtpd_factory: SmtpdFactory,
+) -> None:
+    server = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.01}))
+    # Each send waits for up to 39 others on 2 connections; 5 s is ten times what that takes.
+    pool = ServerPool(settings_for(server, max_conns=2, wait_timeout=5), None)
+    sends = [pool.send(make_message(f"r{i}@example.test")) for i in range(40)]
+    outcomes = await asyncio.gather(*sends, return_exceptions=True)
+    await pool.close()
+    failures = [o for o in outcomes if not isinstance(o, SendResult)]
+    assert failures == []
+    assert len(server.messages) == 40
+    assert server.stats.max_open == 2
+    assert pool.stats().connections_busy == 0
+
+
+async def test_waiters_are_served_in_order_and_a_cancelled_one_gives_its_turn_away(
+    smtpd_factory: SmtpdFactory,
+) -> None:
+    server = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.05}))
+    pool = ServerPool(settings_for(server, max_conns=1, wait_timeout=30), None)
+    first = asyncio.create_task(pool.send(make_message("first@example.test")))
+    await server.wait_until(lambda: server.stats.opened == 1)
+    waiting = [asyncio.create_task(pool.send(make_message(f"w{i}@example.test"))) for i in range(3)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()
+    await asyncio.gather(first, *waiting[1:])
+    await pool.close()
+    assert [m.rcpt_tos[0] for m in server.messages] == [
+        "first@example.test",
+        "w1@example.test",
+        "w2@example.test",
+    ]
+    assert waiting[0].cancelled()
+    assert pool.stats().connections_open == 0 and pool.stats().connections_busy == 0
+
+
+async def test_bytes_declare_their_size_and_8bit_content(smtpd_factory: SmtpdFactory) -> None:
+    server = await smtpd_factory("plain")
+    pool = ServerPool(settings_for(server), None)
+    data = "From: a@example.test\r\nSubject: s\r\n\r\nGrüße\r\n".encode()
+    await pool.send(data, sender="a@example.test", recipients=["b@example.test"])
+    plain = b"Subject: s\r\n\r\nplain\r\n"
+    await pool.send(plain, sender="a@example.test", recipients=["b@example.test"])
+    with pytest.raises(SendError):  # the test server does not offer SMTPUTF8
+        await pool.send(data, sender="a@example.test", recipients=["jörg@example.test"])
+    await pool.close()
+    eight_bit, seven_bit = server.messages
+    assert eight_bit.mail_options == [f"SIZE={len(data)}", "BODY=8BITMIME"]
+    assert eight_bit.content == data
+    assert seven_bit.mail_options == [f"SIZE={len(plain)}"]
