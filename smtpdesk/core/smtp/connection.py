@@ -7,6 +7,7 @@ can be reported (name, seconds, detail) so the server test shares this code.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import socket
 import ssl
@@ -136,7 +137,7 @@ async def open_connection(
             await _starttls(smtp, settings, step)
         await _authenticate(smtp, settings, password, step)
     except BaseException as exc:
-        smtp.close()
+        await discard(smtp)
         if isinstance(exc, Exception):
             raise StepFailedError(step.stage or "connect", exc, step.elapsed()) from exc
         raise
@@ -195,10 +196,26 @@ async def _authenticate(
 
 async def quit_quietly(smtp: aiosmtplib.SMTP, limit: float = 5.0) -> None:
     """Say QUIT when the connection still works; close it in every case."""
+    transport = smtp.transport
     try:
         if smtp.is_connected:
             await smtp.quit(timeout=limit)
     except (aiosmtplib.SMTPException, OSError):
         pass  # the server went away first: closing is all that is left
     finally:
-        smtp.close()
+        await discard(smtp, transport)
+
+
+async def discard(smtp: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None = None) -> None:
+    """Close the connection's socket now, not after a TLS goodbye.
+
+    ``smtp.close()`` on a TLS connection starts a shutdown handshake that can outlive
+    the event loop (``asyncio.run`` in the CLI), leaving the socket to the garbage
+    collector. Aborting closes it on the loop's next turn, which we wait for.
+    ``transport`` is the one to abort when ``smtp`` has already let go of it (after QUIT).
+    """
+    transport = transport or smtp.transport
+    smtp.close()
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+    await asyncio.sleep(0)

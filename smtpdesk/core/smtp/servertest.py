@@ -24,6 +24,7 @@ import aiosmtplib
 from smtpdesk.core.settings import ServerSettings, TlsType
 from smtpdesk.core.smtp.connection import (
     DEFAULT_TIMEOUT,
+    discard,
     make_tls_context,
     open_connection,
     quit_quietly,
@@ -182,6 +183,7 @@ async def _converse(
         ):
             diagnosis = tls_mismatch_on_implicit_port(settings, diagnosis.raw)
         return run.fail(exc.stage, exc.seconds, diagnosis)
+    transport = smtp.transport  # QUIT lets go of it; discard() still needs it
     started = time.perf_counter()
     try:
         if to:
@@ -194,7 +196,7 @@ async def _converse(
     except aiosmtplib.SMTPException as exc:
         return run.fail("QUIT", time.perf_counter() - started, diagnose(exc, settings, "QUIT"))
     finally:
-        smtp.close()
+        await discard(smtp, transport)
     return run.report
 
 
