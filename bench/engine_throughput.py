@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import smtplib
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from email.message import EmailMessage
 from pathlib import Path
+
+from _common import free_port, start_sink
 
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.engine import CampaignRunner
@@ -42,28 +43,6 @@ HTML = (
     + "<p>Your code: <b>{{ code }}</b>. See you in {{ city | default('town') }}.</p>"
     + "</body></html>"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int) -> None:
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-def start_sink(port: int) -> subprocess.Popen[bytes]:
-    sink = subprocess.Popen(["smtp-sink", "-u", "nobody", f"127.0.0.1:{port}", "256"])
-    wait_listening(port)
-    return sink
 
 
 def recipients(count: int) -> list[dict[str, object]]:

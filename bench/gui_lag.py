@@ -30,7 +30,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from engine_throughput import HTML, free_port, recipients, start_sink
+from _common import free_port, start_sink
+from engine_throughput import HTML, recipients
 
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.ledger import Ledger

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
+
+from _common import free_port, start, stop
 
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.pool import ServerPool
@@ -34,22 +35,6 @@ PARAGRAPH = (
     "We are writing to let you know about the changes to our opening hours "
     "over the coming holiday season, and to thank you for being with us. "
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int) -> None:
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def personalised(i: int) -> EmailMessage:
@@ -110,17 +95,6 @@ def source_rate(port: int, conns: int, count: int) -> float:
         stdout=subprocess.DEVNULL,
     )
     return count / (time.perf_counter() - started)
-
-
-def start(cmd: list[str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_listening(port)
-    return process
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def main() -> int:
