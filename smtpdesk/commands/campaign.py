@@ -18,6 +18,7 @@ from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.campaign.progress import Progress
+from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.settings import POOL_NAME
 from smtpdesk.core.store import Store
@@ -305,13 +306,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_suppress(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
-        ledger = Ledger(store)
+        suppressions = SuppressionList(store)
         if args.remove:
-            count = ledger.unsuppress(args.addresses)
+            count = suppressions.unsuppress(args.addresses)
         else:
-            count = ledger.suppress(args.addresses, args.reason)
+            count = suppressions.suppress(args.addresses, args.reason)
             if args.file:
-                count += ledger.import_suppressions(args.file, args.reason)
+                count += suppressions.import_suppressions(args.file, args.reason)
     finally:
         store.close()
     print(f"{count} addresses {'removed' if args.remove else 'suppressed'}", file=sys.stderr)

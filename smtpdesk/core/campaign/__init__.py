@@ -21,13 +21,16 @@ The GUI and the CLI drive campaigns only through these modules:
     ``preview(content, fields) -> Preview`` (subject, html, text, message bytes).
     ``recipient_fields(email, fields)`` makes the mapping a template sees.
 
+``suppressions``
+    ``SuppressionList(store)``: ``suppress(emails, reason)``, ``unsuppress(emails)``,
+    ``import_suppressions(path, reason) -> int``, ``suppressed() -> list[Suppression]``.
+
 ``ledger``
     ``Ledger(store)``: ``create_campaign(name, content, *, messenger, concurrency, ...) -> int``,
     ``campaign(id) -> Campaign``, ``list_campaigns()``, ``counts(id) -> Counts``,
     ``recipients(id, state=None, offset=0, limit=100) -> list[Recipient]`` (paged),
     ``recipient_count(id, state=None)``, ``retry_failed(id, temporary_only=True) -> int``,
-    ``export_csv(id, path) -> int``, ``suppress(emails, reason)``, ``unsuppress(emails)``,
-    ``import_suppressions(path, reason) -> int``, ``suppressed() -> list[Suppression]``.
+    ``export_csv(id, path) -> int``, ``page_starts``/``recipients_from`` (keyset paging).
     States: ``RecipientState`` (pending, sending, sent, failed, skipped) and
     ``CampaignState`` (draft, running, paused, finished, cancelled).
 

@@ -35,6 +35,7 @@ from smtpdesk.core.campaign.ledger import (
 from smtpdesk.core.campaign.limits import QuotaCounter, ServerGate, SlidingWindow, TokenBucket
 from smtpdesk.core.campaign.mime import PreparedMessage
 from smtpdesk.core.campaign.progress import Progress, Tally
+from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.campaign.writer import LedgerWriter
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.settings import ServerSettings
@@ -171,7 +172,7 @@ class CampaignRunner:
         await writer.call(self.ledger.recover, self.campaign_id)
         counts = await writer.call(self.ledger.counts, self.campaign_id)
         self._tally = Tally.from_counts(counts)
-        suppressed = await writer.call(self.ledger.suppressed_keys)
+        suppressed = await writer.call(SuppressionList(self.store).suppressed_keys)
         servers = self._servers if self._servers is not None else self._messenger_servers(campaign)
         sender = self._sender or self._make_sender(campaign)
         job = _Job(self, campaign, renderer, writer, sender, servers, suppressed)

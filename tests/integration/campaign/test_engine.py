@@ -14,6 +14,7 @@ from smtpdesk.core.campaign.content import CampaignContent, TemplateError
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger, RecipientState
 from smtpdesk.core.campaign.progress import Progress
+from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.store import Store
 from tests.helpers.smtpd import Faults, SmtpdFactory
 from tests.integration.campaign.helpers import (
@@ -102,7 +103,7 @@ async def test_suppressed_recipients_end_skipped(store: Store, smtpd_factory: Sm
     server = await smtpd_factory("plain")
     add_server(store, server)
     campaign = make_campaign(store, addresses(5))
-    Ledger(store).suppress(["U3@example.com"], "unsubscribed")
+    SuppressionList(store).suppress(["U3@example.com"], "unsubscribed")
     assert await CampaignRunner(store, campaign).run() == CampaignState.FINISHED
     row = by_email(store, campaign)["u3@example.com"]
     assert (row.state, row.cause) == ("skipped", "suppressed")

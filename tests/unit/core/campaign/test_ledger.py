@@ -119,26 +119,6 @@ def test_paged_recipients_and_export(ledger: Ledger, tmp_path: Path) -> None:
     assert rows[5]["state"] == "pending" and rows[5]["line"] == "7"
 
 
-def test_suppression_list(ledger: Ledger, tmp_path: Path) -> None:
-    assert ledger.suppress(["Bounce@Example.com"], "bounced") == 1
-    plain = tmp_path / "list.txt"
-    plain.write_text("a@example.com\nb@example.com\n")
-    assert ledger.import_suppressions(plain) == 2
-    with_header = tmp_path / "unsub.csv"
-    with_header.write_text("name,email\nX,c@example.com\n")
-    assert ledger.import_suppressions(with_header, "unsubscribed") == 1
-    assert ledger.suppressed_keys() == {
-        "bounce@example.com",
-        "a@example.com",
-        "b@example.com",
-        "c@example.com",
-    }
-    assert ledger.unsuppress(["A@example.com"]) == 1
-    reasons = {s.email: s.reason for s in ledger.suppressed()}
-    assert reasons["bounce@example.com"] == "bounced"
-    assert reasons["c@example.com"] == "unsubscribed"
-
-
 def test_a_second_live_runner_is_refused(ledger: Ledger) -> None:
     import os
 
