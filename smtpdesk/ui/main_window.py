@@ -252,6 +252,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._closing_confirmed or not self.servers.form.is_dirty():
             self.save_state()
+            # The panels are windows of their own: without this the app would stay open
+            # (and a campaign sending) after its main window is gone.
+            for child in self.windows.values():
+                child.close()
             event.accept()
             return
         event.ignore()

@@ -162,3 +162,11 @@ async def test_inbox_lists_and_renders_captured_messages(window: MainWindow, sto
     await until(lambda: "Hello Ada" in inbox.rendered.toPlainText(), what="the rendering")
     assert "<h2>Hello Ada</h2>" in inbox.source.toPlainText()
     inbox.close()
+
+
+async def test_closing_the_main_window_closes_its_other_windows(window: MainWindow) -> None:
+    window.open_inbox()
+    inbox = window.windows["inbox"]
+    await until(lambda: inbox.isVisible(), what="the inbox")
+    window.close()
+    assert not window.isVisible() and not inbox.isVisible()
