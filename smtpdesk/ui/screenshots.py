@@ -84,7 +84,6 @@ async def _scenario(shooter: Shooter, data: Path) -> None:
     from aiosmtpd.smtp import SMTP
 
     from smtpdesk.core.servers import save_server
-    from smtpdesk.core.smtp.sandbox import SandboxServer, ensure_sandbox_server
     from smtpdesk.core.store import open_store
     from smtpdesk.ui.app import build_main_window
     from smtpdesk.ui.prompts import ScriptedPrompts
@@ -94,14 +93,13 @@ async def _scenario(shooter: Shooter, data: Path) -> None:
         lambda: SMTP(_Sink(), hostname="sink.local"), host="127.0.0.1", port=0
     )
     sink_port = int(sink.sockets[0].getsockname()[1])
-    sandbox = SandboxServer(data)
-    sandbox_port = await sandbox.start()
     store = open_store(data)
-    ensure_sandbox_server(store, sandbox_port)
-    for values, password in _sample_servers(sink_port):
-        assert save_server(store, values, password=password).settings is not None
     prompts = ScriptedPrompts()
     window = build_main_window(store, prompts)
+    await window.sandbox.start()  # as on a first run: the sandbox and its server come first
+    for values, password in _sample_servers(sink_port):
+        assert save_server(store, values, password=password).settings is not None
+    window.servers.refresh()
     window.resize(1180, 820)
     try:
         await _shoot_all(shooter, window, prompts, data)
@@ -112,7 +110,7 @@ async def _scenario(shooter: Shooter, data: Path) -> None:
         window.close()
         await window.bridge.drain()
         window.bridge.shutdown()
-        await sandbox.stop()
+        await window.sandbox.stop()
         sink.close()
         store.close()
 
