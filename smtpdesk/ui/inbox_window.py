@@ -6,7 +6,8 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -25,6 +26,9 @@ from PySide6.QtWidgets import (
 from smtpdesk.core.smtp.sandbox import InboxMessage, list_inbox
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.sandbox_service import SandboxService
+from smtpdesk.ui.window_state import restore_window, save_window
+
+STATE_KEY = "inbox"
 
 
 def read_message(path: Path) -> tuple[str, str]:
@@ -40,10 +44,15 @@ def read_message(path: Path) -> tuple[str, str]:
 
 class InboxWindow(QWidget):
     def __init__(
-        self, bridge: Bridge, sandbox: SandboxService, parent: QWidget | None = None
+        self,
+        bridge: Bridge,
+        sandbox: SandboxService,
+        parent: QWidget | None = None,
+        ui_state: QSettings | None = None,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.bridge = bridge
+        self.ui_state = ui_state
         self.sandbox = sandbox
         self.messages: list[InboxMessage] = []
         self.setWindowTitle("smtpdesk — Sandbox inbox")
@@ -84,6 +93,8 @@ class InboxWindow(QWidget):
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
         self.resize(900, 640)
+        if ui_state is not None:
+            restore_window(self, ui_state, STATE_KEY)
         if sandbox.running:
             self._sandbox_changed(sandbox.status)
         else:
@@ -123,3 +134,8 @@ class InboxWindow(QWidget):
         self.server_button.setText(
             "Stop the sandbox &server" if self.sandbox.running else "Start the sandbox &server"
         )
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.ui_state is not None:
+            save_window(self, self.ui_state, STATE_KEY)
+        super().closeEvent(event)

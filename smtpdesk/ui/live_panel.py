@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,9 +32,11 @@ from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.campaign_control import CampaignControl
 from smtpdesk.ui.prompts import Prompts
 from smtpdesk.ui.widgets import is_dark
+from smtpdesk.ui.window_state import restore_window, save_window
 from smtpdesk.ui.wizard.review_page import format_seconds
 
 COUNTERS = ("sent", "failed", "skipped", "pending", "total", "rate", "elapsed", "eta")
+STATE_KEY = "live_panel"  # one size and splitter for every campaign's panel
 SERVER_COLUMNS = ("Server", "Busy / open", "Sent", "Failed", "Retries", "Mean send", "Health")
 
 
@@ -80,9 +82,11 @@ class LivePanel(QWidget):
         campaign_id: int,
         prompts: Prompts | None = None,
         parent: QWidget | None = None,
+        ui_state: QSettings | None = None,
     ) -> None:
         super().__init__(parent, Qt.WindowType.Window)
         self.bridge = bridge
+        self.ui_state = ui_state
         self.prompts = prompts or Prompts()
         self.campaign_id = campaign_id
         self.control = CampaignControl(bridge, campaign_id, self)
@@ -94,6 +98,8 @@ class LivePanel(QWidget):
         self.counters: dict[str, QLabel] = {}
         self._build()
         self.resize(1000, 720)
+        if ui_state is not None:
+            restore_window(self, ui_state, STATE_KEY)
 
     def _build(self) -> None:
         self.title = QLabel()
@@ -299,4 +305,6 @@ class LivePanel(QWidget):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # Closing the window does not stop the campaign: it keeps sending in the background.
+        if self.ui_state is not None:
+            save_window(self, self.ui_state, STATE_KEY)
         super().closeEvent(event)

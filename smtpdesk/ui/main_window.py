@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from smtpdesk import __version__
 from smtpdesk.core.settings import ServerSettings
@@ -18,6 +18,7 @@ from smtpdesk.ui.prompts import Prompts
 from smtpdesk.ui.sandbox_service import SandboxService
 from smtpdesk.ui.servers_page import ServersPage
 from smtpdesk.ui.widgets import tone
+from smtpdesk.ui.window_state import restore_window, save_window
 
 APP_TITLE = "smtpdesk"
 
@@ -179,7 +180,9 @@ class MainWindow(QMainWindow):
         key = f"live-{campaign_id}"
         panel = self.windows.get(key)
         if not isinstance(panel, LivePanel):
-            panel = LivePanel(self.bridge, campaign_id, self.prompts, parent=self)
+            panel = LivePanel(
+                self.bridge, campaign_id, self.prompts, parent=self, ui_state=self.ui_state
+            )
             self.windows[key] = panel
             panel.start(autorun)
         elif autorun:
@@ -198,7 +201,7 @@ class MainWindow(QMainWindow):
     def open_inbox(self) -> None:
         from smtpdesk.ui.inbox_window import InboxWindow
 
-        window = InboxWindow(self.bridge, self.sandbox, parent=self)
+        window = InboxWindow(self.bridge, self.sandbox, parent=self, ui_state=self.ui_state)
         self.windows["inbox"] = window
         window.show()
 
@@ -227,27 +230,11 @@ class MainWindow(QMainWindow):
 
     # window state
 
-    def _splitters(self) -> list[QSplitter]:
-        return [s for s in self.findChildren(QSplitter) if s.objectName()]
-
     def _restore_state(self) -> None:
-        size = self.ui_state.value("main/size")
-        if isinstance(size, QSize) and size.isValid():
-            self.resize(size)
-        if self.ui_state.value("main/maximized") in (True, "true"):
-            self.setWindowState(Qt.WindowState.WindowMaximized)
-        for splitter in self._splitters():
-            state = self.ui_state.value(f"splitters/{splitter.objectName()}")
-            if isinstance(state, QByteArray):
-                splitter.restoreState(state)
+        restore_window(self, self.ui_state, "main")
 
     def save_state(self) -> None:
-        # Size rather than saveGeometry(): it round-trips the same on every platform plugin.
-        self.ui_state.setValue("main/size", self.normalGeometry().size())
-        self.ui_state.setValue("main/maximized", self.isMaximized())
-        for splitter in self._splitters():
-            self.ui_state.setValue(f"splitters/{splitter.objectName()}", splitter.saveState())
-        self.ui_state.sync()
+        save_window(self, self.ui_state, "main")
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._closing_confirmed or not self.servers.form.is_dirty():

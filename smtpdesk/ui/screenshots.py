@@ -104,13 +104,15 @@ async def _scenario(shooter: Shooter, data: Path) -> None:
     try:
         await _shoot_all(shooter, window, prompts, data)
     finally:
+        # While the window is open (closing the last one stops the loop): stopping the
+        # sandbox refreshes the server list, which the drain then waits for.
+        await window.sandbox.stop()
+        await window.bridge.drain()
         for child in list(window.windows.values()):
             child.close()
         window._closing_confirmed = True
         window.close()
-        await window.bridge.drain()
         window.bridge.shutdown()
-        await window.sandbox.stop()
         sink.close()
         store.close()
 

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QWidget,
+)
 
 from smtpdesk.core.settings import POOL_NAME, ServerSettings
 from smtpdesk.ui.widgets import status_colour
 
 UUID_ROLE = Qt.ItemDataRole.UserRole
+_Mode = QHeaderView.ResizeMode
+COLUMN_MODES = (_Mode.ResizeToContents, _Mode.ResizeToContents, _Mode.Stretch)
 
 
 def dot_icon(colour: QColor, size: int = 12) -> QIcon:
@@ -44,6 +52,13 @@ class ServerList(QTreeWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setAccessibleName("Servers")
         self.setIconSize(QSize(12, 12))
+        # A long host name is elided in the middle (its port stays in view) rather than
+        # widening the list past its pane; the full address is in the tooltip.
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        header = self.header()
+        header.setStretchLastSection(False)
+        for column, mode in enumerate(COLUMN_MODES):
+            header.setSectionResizeMode(column, mode)
         self.status: dict[str, bool | None] = {}
         self._filling = False
         self.currentItemChanged.connect(self._current_changed)
@@ -55,7 +70,9 @@ class ServerList(QTreeWidget):
         try:
             self.clear()
             for s in servers:
-                item = QTreeWidgetItem(["", server_title(s), f"{s.host or '(no host)'}:{s.port}"])
+                address = f"{s.host or '(no host)'}:{s.port}"
+                item = QTreeWidgetItem(["", server_title(s), address])
+                item.setToolTip(2, address)
                 item.setData(0, UUID_ROLE, s.uuid)
                 item.setCheckState(
                     0, Qt.CheckState.Checked if s.enabled else Qt.CheckState.Unchecked
@@ -63,8 +80,6 @@ class ServerList(QTreeWidget):
                 item.setToolTip(0, "Enabled" if s.enabled else "Disabled")
                 self._paint_status(item, self.status.get(s.uuid))
                 self.addTopLevelItem(item)
-            for column in range(3):
-                self.resizeColumnToContents(column)
             self.select(select)
         finally:
             self.blockSignals(False)

@@ -6,6 +6,7 @@ It never saves anything; the password is the one typed in the form, else the sto
 from __future__ import annotations
 
 import asyncio
+import time
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -55,6 +56,7 @@ class TestPanel(QDialog):
         self.bridge, self.settings, self.password = bridge, settings, password
         self.task: asyncio.Task[TestReport] | None = None
         self.report: TestReport | None = None
+        self._started = 0.0
         self.setWindowTitle(f"smtpdesk — Test {settings.label}")
         self.setObjectName("test_panel")
         self._build()
@@ -132,8 +134,15 @@ class TestPanel(QDialog):
         self.verdict.setText("Testing… (nothing is saved)")
         self.run_button.setEnabled(False)
         self.cancel_button.setText("&Cancel")
-        self.task = self.bridge.start(
-            run_test(self.settings, self.password, self.to.text().strip(), self.add_step),
+        self._started = time.perf_counter()
+        task: asyncio.Task[TestReport] | None = None
+
+        def on_step(step: TestStep) -> None:
+            if task is self.task:  # a cancelled run may still be winding down
+                self.add_step(step)
+
+        task = self.task = self.bridge.start(
+            run_test(self.settings, self.password, self.to.text().strip(), on_step),
             done=self.show_report,
             failed=self._failed,
         )
@@ -176,12 +185,22 @@ class TestPanel(QDialog):
         self.cancel_button.setText("&Close")
 
     def cancel_or_close(self) -> None:
-        if self.running and self.task is not None:
-            self.task.cancel()
-            self._idle()
-            self.verdict.setText("Cancelled.")
+        if self.running:
+            self.cancel()
         else:
             self.close()
+
+    def cancel(self) -> None:
+        """Stop the test now; its connection closes as the task winds down."""
+        if self.task is not None:
+            self.task.cancel()
+        # Forgotten at once, so Run again and Close work before the old task has ended.
+        self.task = None
+        seconds = time.perf_counter() - self._started
+        self.add_step(TestStep("Cancelled", False, seconds, "stopped before the test ended"))
+        self._idle()
+        self.verdict.setStyleSheet("")
+        self.verdict.setText("Cancelled. Nothing was saved.")
 
     def reject(self) -> None:
         if self.running and self.task is not None:

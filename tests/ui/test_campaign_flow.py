@@ -17,6 +17,7 @@ from smtpdesk.core.store import Store
 from smtpdesk.ui.live_panel import LivePanel
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
+from smtpdesk.ui.wizard.review_page import format_seconds
 from smtpdesk.ui.wizard.wizard import CampaignWizard
 from tests.helpers.smtpd import Faults, SmtpdFactory, SmtpdServer, settings_for
 from tests.ui.conftest import until
@@ -193,3 +194,39 @@ async def test_live_panel_titles_error_groups_by_cause(window: MainWindow, store
     lines = [top.child(i).text(0) for i in range(top.childCount())]
     assert "Hint: Check the address; the mailbox may not exist." in lines
     assert "Recipients: bounce1363@example.com, bounce7@example.com" in lines
+
+
+async def test_elapsed_and_chart_go_on_after_resume(
+    qtbot: Any, window: MainWindow, store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.1}))
+    _add_server(store, sink)
+    ledger = Ledger(store)
+    content = CampaignContent("Hi", "news@example.com", text="Hello")
+    campaign = ledger.create_campaign("slow", content, concurrency=1, message_rate=1000)
+    rows = [{"line": i + 2, "email": f"u{i}@example.com", "fields": {}} for i in range(25)]
+    ledger.insert_recipients(campaign, rows)
+    window.open_live_panel(campaign, autorun=True)
+    panel = window.windows[f"live-{campaign}"]
+    assert isinstance(panel, LivePanel)
+    # Long enough that the chart has more than one second and a restart would show.
+    await until(
+        lambda: panel.control.last is not None and panel.control.last.elapsed > 1.2,
+        what="a second of sending",
+    )
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    await until(lambda: panel.control.state == "paused", what="the pause")
+    assert panel.control.last is not None
+    paused_elapsed = panel.control.last.elapsed
+    bins_when_paused = {x: list(v) for x, v in panel.chart._bins.items()}
+    last_second = max(bins_when_paused)
+    assert last_second >= 1
+    seen: list[float] = []
+    panel.control.progress.connect(lambda p: seen.append(p.elapsed))
+    qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    await until(lambda: panel.control.state == "finished", limit=60, what="the campaign")
+    assert seen and min(seen) >= paused_elapsed  # the clock goes on, not from zero
+    assert panel.counters["elapsed"].text() == format_seconds(seen[-1])
+    changed = [x for x, v in panel.chart._bins.items() if bins_when_paused.get(x) != v]
+    assert changed and min(changed) >= last_second  # the resumed run is drawn after it
+    assert sum(v[0] for v in panel.chart._bins.values()) == 25

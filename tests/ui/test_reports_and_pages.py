@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QSplitter
 
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.ledger import Ledger, Outcome, RecipientState
@@ -170,3 +171,45 @@ async def test_closing_the_main_window_closes_its_other_windows(window: MainWind
     await until(lambda: inbox.isVisible(), what="the inbox")
     window.close()
     assert not window.isVisible() and not inbox.isVisible()
+
+
+async def test_live_panel_and_inbox_sizes_and_splitters_are_remembered(
+    store: Store, prompts: ScriptedPrompts
+) -> None:
+    campaign = Ledger(store).create_campaign(
+        "c", CampaignContent("s", "news@example.com", text="t")
+    )
+    first = build_main_window(store, prompts)
+    first.show()
+    first.open_live_panel(campaign)
+    first.open_inbox()
+    panel, inbox = first.windows[f"live-{campaign}"], first.windows["inbox"]
+    panel.resize(820, 600)
+    inbox.resize(700, 500)
+    await until(lambda: panel.isVisible() and inbox.isVisible(), what="the windows")
+    sizes: dict[str, list[int]] = {}
+    for window, key in ((panel, "live_panel"), (inbox, "inbox")):
+        splitter = window.findChild(QSplitter)
+        assert splitter is not None
+        default = splitter.sizes()
+        splitter.setSizes([default[0] + 60, default[1] - 60, *default[2:]])
+        sizes[key] = splitter.sizes()
+        assert sizes[key] != default
+    first.close()  # closes its windows too
+    await first.bridge.drain()
+    state = QSettings(str(store.folder / "window-state.ini"), QSettings.Format.IniFormat)
+    assert state.contains("live_panel/size") and state.contains("inbox/size")
+    assert state.contains("live_panel/splitters/live_splitter")
+    second = build_main_window(store, prompts)
+    second.show()
+    second.open_live_panel(campaign)
+    second.open_inbox()
+    panel, inbox = second.windows[f"live-{campaign}"], second.windows["inbox"]
+    assert (panel.width(), panel.height()) == (820, 600)
+    assert (inbox.width(), inbox.height()) == (700, 500)
+    await until(lambda: panel.isVisible() and inbox.isVisible(), what="the windows")
+    for window, key in ((panel, "live_panel"), (inbox, "inbox")):
+        splitter = window.findChild(QSplitter)
+        assert splitter is not None and splitter.sizes() == sizes[key]
+    second.close()
+    await second.bridge.drain()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from smtpdesk.core import secrets
 from smtpdesk.core.campaign.content import CampaignContent
@@ -77,3 +78,22 @@ async def test_review_warns_about_disabled_servers_and_missing_fields(store: Sto
     text = "\n".join(result.warnings)
     assert "off.example.org:587 is disabled" in text
     assert "name" in text and "b@example.com" in text
+
+
+async def test_long_addresses_are_elided_without_a_scroll_bar(
+    window: MainWindow, store: Store
+) -> None:
+    host = "a-very-long-relay-name.email-smtp.eu-west-1.example-provider.com"
+    saved = save_server(store, {"host": host, "port": 2525}).settings
+    save_server(store, {"host": "smtp.example.org", "name": "short"})
+    assert saved is not None
+    view = window.servers.list
+    window.servers.refresh(select=saved.uuid)
+    await until(lambda: view.topLevelItemCount() == 2, what="the list")
+    QApplication.processEvents()
+    item = view.currentItem()
+    assert item is not None and item.toolTip(2) == f"{host}:2525"
+    header, width = view.header(), view.viewport().width()
+    assert view.fontMetrics().horizontalAdvance(item.text(2)) > header.sectionSize(2)
+    assert header.sectionViewportPosition(2) + header.sectionSize(2) <= width
+    assert view.horizontalScrollBar().maximum() == 0

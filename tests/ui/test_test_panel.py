@@ -10,7 +10,7 @@ from smtpdesk.core.servers import save_server
 from smtpdesk.core.store import Store
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.test_panel import TestPanel
-from tests.helpers.smtpd import PASSWORD, USER, SmtpdFactory, settings_for
+from tests.helpers.smtpd import PASSWORD, USER, Faults, SmtpdFactory, settings_for
 from tests.ui.conftest import until
 
 
@@ -70,3 +70,63 @@ async def test_test_button_failure_shows_diagnosis_and_raw_reply(
     assert "535" in panel.raw.toPlainText() or report.diagnosis.raw in panel.raw.toPlainText()
     assert window.servers.list.status[form.base.uuid] is False  # type: ignore[union-attr]
     panel.close()
+
+
+async def test_cancel_stops_a_slow_test_and_saves_nothing(
+    qtbot: Any, window: MainWindow, store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain", faults=Faults(delays={"EHLO": 60}))
+    data = settings_for(server).to_dict()
+    data.pop("uuid")
+    saved = save_server(store, data)
+    assert saved.settings is not None
+    uuid = saved.settings.uuid
+    window.servers.refresh(select=uuid)
+    await until(lambda: window.servers.form.base is not None, what="the form to load")
+    form = window.servers.form
+    form.fields.lines["hello_hostname"].clear()
+    qtbot.keyClicks(form.fields.lines["hello_hostname"], "edited.example.test")
+    qtbot.mouseClick(form.test_button, Qt.MouseButton.LeftButton)
+    panel = window.windows["test"]
+    assert isinstance(panel, TestPanel)
+    await until(lambda: _names(panel)[-1:] == ["✔ greeting"], what="the greeting")
+    assert server.stats.open == 1  # the server sits on EHLO
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert _names(panel)[-1] == "✖ Cancelled"
+    assert "Cancelled" in panel.verdict.text() and panel.report is None
+    assert panel.run_button.isEnabled() and panel.cancel_button.text() == "&Close"
+    await until(lambda: server.stats.open == 0, what="the connection to close")
+    # The dialog answers at once: Run again starts a new test, which now passes.
+    server.faults.delays.clear()
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)
+    await until(lambda: panel.report is not None, what="the second test")
+    assert panel.report is not None and panel.report.ok
+    assert "✖ Cancelled" not in _names(panel)
+    assert store.servers()[0].hello_hostname == "client.example.test"  # nothing saved
+    assert form.is_dirty()
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert not panel.isVisible()
+
+
+async def test_run_again_right_after_cancel_starts_a_new_test(
+    qtbot: Any, window: MainWindow, store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain", faults=Faults(delays={"greeting": 60}))
+    settings = settings_for(server)
+    window.open_test(settings, None)
+    panel = window.windows["test"]
+    assert isinstance(panel, TestPanel)
+    await until(lambda: "✔ TCP connect" in _names(panel), what="the connection")
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    server.faults.delays.clear()
+    qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)  # before the old task ends
+    await until(lambda: panel.report is not None, what="the second test")
+    assert panel.report is not None and panel.report.ok
+    assert window.servers.list.status.get(settings.uuid) is True  # the second test's verdict
+    assert store.servers() == []
+    panel.close()
+
+
+def _names(panel: TestPanel) -> list[str]:
+    items = (panel.steps.topLevelItem(i) for i in range(panel.steps.topLevelItemCount()))
+    return [item.text(0) for item in items if item is not None]

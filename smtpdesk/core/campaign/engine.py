@@ -49,6 +49,12 @@ NO_SERVER_WAIT = 0.25
 NO_SERVER_TRIES = 40  # about 10 s of every server backing off before a recipient fails
 Eligible = Callable[[ServerSettings], bool]
 _Item = tuple[int, str, dict[str, Any]]
+_PARTS = {  # the task names of a run, in words for a pause reason
+    "ledger-writer": "saving progress to the database",
+    "producer": "claiming recipients from the database",
+    "quotas": "counting the servers' hourly and daily limits",
+    "progress": "reporting progress",
+}
 
 
 class Sender(Protocol):
@@ -178,14 +184,14 @@ class CampaignRunner:
         job = _Job(self, campaign, renderer, writer, sender, servers, suppressed)
         self.state, self.pause_reason = CampaignState.RUNNING, ""
         await writer.call(self.ledger.set_state, self.campaign_id, CampaignState.RUNNING, "")
-        try:
-            await job.run()
-        finally:
-            await writer.flush()
-            await job.close()
+        # Each clean-up step runs even when an earlier one fails (the database may be full).
+        async with contextlib.AsyncExitStack() as cleanup:
+            cleanup.callback(writer.close)
             if self._sender is None:
-                await sender.close()
-            writer.close()
+                cleanup.push_async_callback(sender.close)
+            cleanup.push_async_callback(job.close)
+            cleanup.push_async_callback(writer.flush)
+            await job.run()
         return await self._conclude()
 
     async def _conclude(self) -> CampaignState:
@@ -298,10 +304,15 @@ class _Job:
             asyncio.create_task(self._progress(), name="progress"),
             asyncio.create_task(self._quotas(), name="quotas"),
         ]
+        for helper in helpers:
+            helper.add_done_callback(self._helper_done)
         workers = [asyncio.create_task(self._worker()) for _ in range(self.campaign.concurrency)]
         producer = asyncio.create_task(self._produce(), name="producer")
         try:
-            await producer
+            try:
+                await producer
+            except Exception as exc:  # claiming failed: let the messages in flight finish
+                self._stop_on_error(producer.get_name(), exc)
             for _ in workers:
                 await self.queue.put(None)
             await asyncio.gather(*workers)
@@ -310,6 +321,16 @@ class _Job:
                 task.cancel()
             await asyncio.gather(*helpers, producer, *workers, return_exceptions=True)
             self._release_queued()
+
+    def _helper_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._stop_on_error(task.get_name(), task.exception())
+
+    def _stop_on_error(self, part: str, exc: BaseException | None) -> None:
+        """Pause rather than go on sending with outcomes that cannot be saved."""
+        detail = getattr(exc, "orig", None) or exc  # SQLAlchemy's text repeats the SQL
+        log.error("campaign %s: %s failed", self.campaign.id, part, exc_info=exc)
+        self.runner.pause(f"stopped because {_PARTS.get(part, part)} failed: {detail}")
 
     async def _produce(self) -> None:
         after = 0

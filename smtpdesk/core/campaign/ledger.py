@@ -181,6 +181,13 @@ def _recipient(row: Any) -> Recipient:
     return Recipient(**data)
 
 
+def _taken(campaign_id: int, owner: int | None) -> KnownError:
+    return KnownError(
+        f"Campaign {campaign_id} is being sent by another process ({owner}).",
+        "Wait for it to finish or pause it there.",
+    )
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -296,14 +303,20 @@ class Ledger:
         """Mark this process as the campaign's sender, or refuse if another live one is."""
         owner = self.campaign(campaign_id).runner_pid
         if owner is not None and owner != pid and pid_alive(owner):
-            raise KnownError(
-                f"Campaign {campaign_id} is being sent by another process ({owner}).",
-                "Wait for it to finish or pause it there.",
-            )
+            raise _taken(campaign_id, owner)
+        # Only if the owner is still the one read: two processes starting at once must not
+        # both win (the second's recovery would hand the first's messages out again).
+        unchanged = (
+            campaigns.c.runner_pid.is_(None) if owner is None else campaigns.c.runner_pid == owner
+        )
         with self.engine.begin() as conn:
-            conn.execute(
-                update(campaigns).where(campaigns.c.id == campaign_id).values(runner_pid=pid)
-            )
+            claimed = conn.execute(
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id, unchanged)
+                .values(runner_pid=pid)
+            ).rowcount
+        if not claimed:
+            raise _taken(campaign_id, self.campaign(campaign_id).runner_pid)
 
     def release_runner(self, campaign_id: int) -> None:
         with self.engine.begin() as conn:

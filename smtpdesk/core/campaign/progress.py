@@ -176,13 +176,15 @@ class Tally:
 class RunTotals:
     """Per-server figures and error groups added up over a campaign's runs.
 
-    Each run (the first, each resume) sends through a new messenger and counts its
-    errors afresh; a panel that shows the campaign shows these sums instead.
+    Each run (the first, each resume) sends through a new messenger, counts its
+    errors afresh and times itself from zero; a panel that shows the campaign shows
+    these sums instead, so its elapsed time (and a chart drawn against it) goes on.
     """
 
     def __init__(self) -> None:
         self._servers: tuple[ServerStats, ...] = ()  # the sums of the runs that ended
         self._errors: tuple[ErrorGroup, ...] = ()
+        self._elapsed = 0.0  # the seconds of the runs that ended
         self._last: Progress | None = None  # the last ended run's own figures
 
     def combined(self, current: Progress) -> Progress:
@@ -193,11 +195,15 @@ class RunTotals:
         # else: no new sender yet (a run waiting for its schedule), nothing to add
         if self._last is None or current.errors != self._last.errors:
             errors = add_error_groups(errors, current.errors)
-        return replace(current, servers=servers, errors=errors)
+        elapsed = self._elapsed + current.elapsed
+        if current == self._last:  # the ended run itself, reported again: counted once
+            elapsed = self._elapsed
+        return replace(current, servers=servers, errors=errors, elapsed=elapsed)
 
     def end_run(self, final: Progress) -> None:
         total = self.combined(final)
         self._servers, self._errors, self._last = total.servers, total.errors, final
+        self._elapsed = total.elapsed
 
 
 def add_error_groups(

@@ -50,17 +50,31 @@ class LedgerWriter:
         self._full.clear()
         return taken
 
+    def _put_back(self, taken: list[Outcome]) -> None:
+        """A commit failed: keep its outcomes, ahead of newer ones, for the next try."""
+        self._buffer[:0] = taken
+        if len(self._buffer) >= FLUSH_SIZE:
+            self._full.set()
+
     async def flush(self) -> None:
         async with self._lock:
             taken = self._take()
             if taken:
-                await self.call(self.ledger.apply, taken)
+                try:
+                    await self.call(self.ledger.apply, taken)
+                except Exception:  # not CancelledError: the shielded write still goes ahead
+                    self._put_back(taken)
+                    raise
                 self.commits += 1
 
     async def claim(self, after: int, limit: int) -> list[tuple[int, str, dict[str, Any]]]:
         async with self._lock:
             taken = self._take()
-            rows = await self.call(self.ledger.claim, self.campaign_id, after, limit, taken)
+            try:
+                rows = await self.call(self.ledger.claim, self.campaign_id, after, limit, taken)
+            except Exception:  # not CancelledError: the shielded write still goes ahead
+                self._put_back(taken)
+                raise
             self.commits += 1
             return rows
 

@@ -7,10 +7,12 @@ reply or the low-level error text, which never contains the password.
 
 from __future__ import annotations
 
+import base64
 import errno
 import socket
 import ssl
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TypeVar
 
 import aiosmtplib
@@ -117,19 +119,52 @@ def _where(settings: ServerSettings | None) -> str:
 
 
 def diagnose(
-    exc: BaseException, settings: ServerSettings | None = None, stage: str = ""
+    exc: BaseException,
+    settings: ServerSettings | None = None,
+    stage: str = "",
+    password: str | None = None,
 ) -> Diagnosis:
-    """Why ``exc`` happened, for the user; ``stage`` is the step that failed, when known."""
+    """Why ``exc`` happened, for the user; ``stage`` is the step that failed, when known.
+
+    With ``password``, any trace of it in the server's words is masked (see ``redact``).
+    """
     if isinstance(exc, SendError):
-        return exc.diagnosis
+        return redact(exc.diagnosis, settings, password)
     if isinstance(exc, StepFailedError):
-        return diagnose(exc.cause, settings, stage or exc.stage)
+        return diagnose(exc.cause, settings, stage or exc.stage, password)
     raw = _raw(exc)
     for check in (_pool, _tls_setup, _auth_choice, _network, _reply):
         found = check(exc, settings, stage, raw)
         if found is not None:
-            return found
-    return Diagnosis("unknown", f"Sending failed: {raw}", (), raw, False)
+            return redact(found, settings, password)
+    return redact(
+        Diagnosis("unknown", f"Sending failed: {raw}", (), raw, False), settings, password
+    )
+
+
+def secret_forms(username: str, password: str) -> list[str]:
+    """The password as typed, and base64-encoded as AUTH LOGIN and PLAIN send it."""
+    if not password:
+        return []
+    on_wire = (password, f"\0{username}\0{password}", f"{username}\0{username}\0{password}")
+    return [password, *(base64.b64encode(text.encode()).decode() for text in on_wire)]
+
+
+def redact(
+    diagnosis: Diagnosis, settings: ServerSettings | None, password: str | None
+) -> Diagnosis:
+    """The diagnosis with every form of ``password`` replaced by ``***``.
+
+    A server may quote what it was sent (a base64 AUTH line, say) in its reply, and the
+    reply reaches the screen, the ledger and the CSV export.
+    """
+    forms = secret_forms(settings.username if settings else "", password or "")
+    if not any(f in diagnosis.raw or f in diagnosis.message for f in forms):
+        return diagnosis
+    raw, message = diagnosis.raw, diagnosis.message
+    for form in sorted(forms, key=len, reverse=True):
+        raw, message = raw.replace(form, "***"), message.replace(form, "***")
+    return replace(diagnosis, raw=raw, message=message)
 
 
 def _pool(exc: BaseException, s: ServerSettings | None, stage: str, raw: str) -> Diagnosis | None:
@@ -174,9 +209,9 @@ def _tls_setup(
         )
     cert = _find(exc, ssl.SSLCertVerificationError)
     bare = _find(exc, ssl.SSLError)
-    if cert is not None or (bare is not None and bare.reason == "CERTIFICATE_VERIFY_FAILED"):
+    if cert is not None or (bare is not None and _reason(bare) == "CERTIFICATE_VERIFY_FAILED"):
         return _certificate(cert, s, raw)
-    if bare is not None and (bare.reason or "") in _WRONG_TLS_REASONS:
+    if bare is not None and _reason(bare) in _WRONG_TLS_REASONS:
         return _tls_mismatch(s, raw, implicit_on_plain_port=True)
     if bare is not None:
         return Diagnosis(
@@ -187,6 +222,11 @@ def _tls_setup(
             False,
         )
     return None
+
+
+def _reason(error: ssl.SSLError) -> str:
+    # Only OpenSSL's own errors carry ``reason``; one raised from Python code has none.
+    return str(getattr(error, "reason", None) or "")
 
 
 def _certificate(

@@ -23,7 +23,7 @@ import logging
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Literal
 
@@ -191,7 +191,7 @@ class ServerPool:
             conn = await self._acquire(tried)
         except Exception as exc:
             self._figures.wait_seconds += time.perf_counter() - waited
-            return self._redacted(diagnose(exc, self.settings))
+            return diagnose(exc, self.settings, password=self._password)
         self._figures.wait_seconds += time.perf_counter() - waited
         started = time.perf_counter()
         try:
@@ -202,7 +202,7 @@ class ServerPool:
         except Exception as exc:
             tried.add(conn.ident)
             self._release(conn, broken=not conn.smtp.is_connected)
-            return self._redacted(diagnose(exc, self.settings, "send"))
+            return diagnose(exc, self.settings, "send", self._password)
         except BaseException:
             self._release(conn, broken=True)  # cancelled mid-message: state unknown
             raise
@@ -215,15 +215,6 @@ class ServerPool:
             1,
             {addr: f"{r.code} {r.message}" for addr, r in refused.items()},
         )
-
-    def _redacted(self, diagnosis: Diagnosis) -> Diagnosis:
-        if self._password and self._password in diagnosis.raw + diagnosis.message:
-            return replace(
-                diagnosis,
-                raw=diagnosis.raw.replace(self._password, "***"),
-                message=diagnosis.message.replace(self._password, "***"),
-            )
-        return diagnosis
 
     # --- borrowing and returning --------------------------------------------------------
     #

@@ -175,7 +175,7 @@ async def _converse(
             on_ehlo=run.capabilities,
         )
     except StepFailedError as exc:
-        diagnosis = diagnose(exc, settings)
+        diagnosis = diagnose(exc, settings, password=password)
         if (
             exc.stage == "greeting"
             and diagnosis.cause == "timeout"
@@ -194,7 +194,9 @@ async def _converse(
         reply = await smtp.quit()
         run.step("QUIT", time.perf_counter() - started, f"{reply.code} {reply.message}")
     except aiosmtplib.SMTPException as exc:
-        return run.fail("QUIT", time.perf_counter() - started, diagnose(exc, settings, "QUIT"))
+        return run.fail(
+            "QUIT", time.perf_counter() - started, diagnose(exc, settings, "QUIT", password)
+        )
     finally:
         await discard(smtp, transport)
     return run.report

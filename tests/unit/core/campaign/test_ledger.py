@@ -132,6 +132,29 @@ def test_a_second_live_runner_is_refused(ledger: Ledger) -> None:
     ledger.claim_runner(campaign, os.getpid())
 
 
+def test_two_runners_starting_at_once_do_not_both_win(
+    ledger: Ledger, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from smtpdesk.core.errors import KnownError
+
+    campaign = ledger.create_campaign("c", CONTENT)
+    read = Ledger.campaign
+
+    def read_then_lose_the_race(self: Ledger, campaign_id: int) -> Any:
+        seen = read(self, campaign_id)  # no owner yet...
+        with store.engine.begin() as conn:  # ...but another live process claims it now
+            conn.execute(update(campaigns).values(runner_pid=os.getppid()))
+        monkeypatch.setattr(Ledger, "campaign", read)
+        return seen
+
+    monkeypatch.setattr(Ledger, "campaign", read_then_lose_the_race)
+    with pytest.raises(KnownError, match=f"another process \\({os.getppid()}\\)"):
+        ledger.claim_runner(campaign, os.getpid())
+    assert ledger.campaign(campaign).runner_pid == os.getppid()
+
+
 def test_ledger_survives_reopening(data_dir: Path) -> None:
     store = open_store(data_dir)
     campaign = Ledger(store).create_campaign("c", CONTENT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from smtpdesk.core.campaign.ledger import CampaignState, Counts
 from smtpdesk.core.campaign.progress import (
     CAUSE_TITLES,
@@ -84,3 +86,16 @@ def test_run_totals_continue_the_figures_after_a_resume() -> None:
     totals.end_run(second)  # the same run reported twice counts once
     idle = totals.combined(_run(()))
     assert [s.sent for s in idle.servers] == [38, 10] and idle.errors[0].count == 3
+
+
+def test_run_totals_add_up_the_elapsed_time_of_the_runs() -> None:
+    totals = RunTotals()
+    first = replace(_run(()), elapsed=12.5)
+    assert totals.combined(first).elapsed == 12.5
+    totals.end_run(first)
+    assert totals.combined(first).elapsed == 12.5  # the ended run reported again
+    second = replace(_run(()), elapsed=0.25)  # a resume's own clock starts from zero
+    assert totals.combined(second).elapsed == 12.75
+    totals.end_run(replace(second, elapsed=3.0))
+    totals.end_run(replace(second, elapsed=3.0))  # twice counts once
+    assert totals.combined(replace(second, elapsed=1.0)).elapsed == 16.5
