@@ -134,6 +134,16 @@ class CampaignRunner:
             if not await self._wait_for_schedule(campaign):
                 return await self._finish(campaign)
             return await self._send(campaign, renderer)
+        except Exception as exc:
+            # Our bug or the machine's: never leave the campaign looking as if it still ran.
+            log.exception("campaign %s stopped by an unexpected error", self.campaign_id)
+            reason = f"stopped by an unexpected error: {exc}"
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(
+                    self.ledger.set_state, self.campaign_id, CampaignState.PAUSED, reason
+                )
+            self.state, self.pause_reason = CampaignState.PAUSED, reason
+            raise
         finally:
             await asyncio.to_thread(self.ledger.release_runner, self.campaign_id)
 
@@ -279,6 +289,7 @@ class _Job:
         self.writer = writer
         self.sender = sender
         self.suppressed = suppressed
+        self.crash: BaseException | None = None  # a worker's unexpected error
         assert runner._tally is not None
         self.tally: Tally = runner._tally
         self.queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=campaign.concurrency * 2)
@@ -308,11 +319,18 @@ class _Job:
             helper.add_done_callback(self._helper_done)
         workers = [asyncio.create_task(self._worker()) for _ in range(self.campaign.concurrency)]
         producer = asyncio.create_task(self._produce(), name="producer")
+        for worker in workers:
+            worker.add_done_callback(lambda task: self._worker_done(task, producer))
         try:
             try:
                 await producer
+            except asyncio.CancelledError:
+                if self.crash is None:
+                    raise
             except Exception as exc:  # claiming failed: let the messages in flight finish
                 self._stop_on_error(producer.get_name(), exc)
+            if self.crash is not None:
+                raise self.crash  # the finally below stops the rest; run() records why
             for _ in workers:
                 await self.queue.put(None)
             await asyncio.gather(*workers)
@@ -321,6 +339,12 @@ class _Job:
                 task.cancel()
             await asyncio.gather(*helpers, producer, *workers, return_exceptions=True)
             self._release_queued()
+
+    def _worker_done(self, task: asyncio.Task[None], producer: asyncio.Task[None]) -> None:
+        """A worker died of a bug: stop feeding the queue nobody empties any more."""
+        if not task.cancelled() and task.exception() is not None and self.crash is None:
+            self.crash = task.exception()
+            producer.cancel()
 
     def _helper_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:

@@ -72,3 +72,32 @@ async def test_a_ledger_that_stays_broken_raises_after_closing_the_connections(
     assert server.stats.opened > 0
     await server.wait_until(lambda: server.stats.open == 0 and server.stats.quits > 0)
     assert Ledger(store).campaign(campaign).runner_pid is None
+
+
+class _BrokenSender:
+    """A sender with a bug: every send raises something that is not a SendError."""
+
+    async def send(self, message: object, **_: object) -> None:
+        raise RuntimeError("a bug in the sender")
+
+    def stats(self) -> list[object]:
+        return []
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_an_unexpected_error_leaves_the_campaign_paused_not_running(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    emails = addresses(20)
+    campaign = make_campaign(store, emails, concurrency=2, message_rate=1000)
+    runner = CampaignRunner(store, campaign, sender=_BrokenSender(), servers=[])  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="a bug in the sender"):
+        await runner.run()
+    stored = Ledger(store).campaign(campaign)
+    assert stored.state == CampaignState.PAUSED
+    assert "unexpected error: a bug in the sender" in stored.pause_reason
+    assert "stopped by an unexpected error" in caplog.text
+    counts = Ledger(store).counts(campaign)
+    assert counts.sent == 0 and counts.pending + counts.sending == len(emails)  # none lost
