@@ -395,7 +395,8 @@ def _reply(exc: BaseException, s: ServerSettings | None, stage: str, raw: str) -
     if not isinstance(exc, aiosmtplib.SMTPResponseException):
         return None
     code, text = exc.code, exc.message.lower()
-    if code == 530 and "tls" in text:
+    # 538 is RFC 4954's "encryption required for requested authentication mechanism".
+    if (code == 530 and "tls" in text) or code == 538:
         return Diagnosis(
             "starttls_required",
             f"{_where(s)} requires STARTTLS before sending.",

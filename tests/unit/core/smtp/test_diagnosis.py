@@ -36,3 +36,10 @@ def test_every_form_of_the_password_is_masked() -> None:
     # Masking needs the password; the raw reply is otherwise kept word for word.
     echoing = aiosmtplib.SMTPAuthenticationError(535, f"bad: {password}")
     assert password in diagnose(echoing, settings, "AUTH").raw
+
+
+def test_538_encryption_required_asks_for_tls() -> None:
+    exc = aiosmtplib.SMTPAuthenticationError(
+        538, "5.7.11 Encryption required for requested authentication mechanism"
+    )
+    assert diagnose(exc, None, "AUTH").cause == "starttls_required"
