@@ -95,12 +95,14 @@ class LagMeter:
 
 def gui_run(folder: Path, campaign: int) -> tuple[list[float], float]:
     """Send ``campaign`` from the GUI; (lateness samples in ms, wall seconds)."""
+    import keyring
     import qasync
 
+    from smtpdesk.core.memory_keyring import MemoryKeyring
     from smtpdesk.ui.app import build_main_window, create_application
-    from smtpdesk.ui.screenshots import _MemoryKeyring, _quiet_offscreen_warnings
+    from smtpdesk.ui.screenshots import _quiet_offscreen_warnings
 
-    _MemoryKeyring.install()
+    keyring.set_keyring(MemoryKeyring())
     _quiet_offscreen_warnings()
     app = create_application([sys.argv[0]])
     loop = qasync.QEventLoop(app)
