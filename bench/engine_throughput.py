@@ -45,6 +45,14 @@ HTML = (
 )
 
 
+CONTENT = CampaignContent(
+    subject="Our holiday hours, {{ name }}",
+    from_address="news@example.com",
+    from_name="News",
+    html=HTML,
+)
+
+
 def recipients(count: int) -> list[dict[str, object]]:
     return [
         {
@@ -73,14 +81,8 @@ def engine_run(
         )
         store.put_server(server)
         ledger = Ledger(store)
-        content = CampaignContent(
-            subject="Our holiday hours, {{ name }}",
-            from_address="news@example.com",
-            from_name="News",
-            html=HTML,
-        )
         campaign = ledger.create_campaign(
-            "bench", content, message_rate=rate, concurrency=concurrency, max_send_errors=0
+            "bench", CONTENT, message_rate=rate, concurrency=concurrency, max_send_errors=0
         )
         ledger.insert_recipients(campaign, recipients(count))
         started = time.perf_counter()
@@ -89,7 +91,7 @@ def engine_run(
         counts = ledger.counts(campaign)
         assert counts.sent == count, counts
         times = sorted(r.sent_at or 0.0 for r in ledger.recipients(campaign, limit=count))
-        size = len(preview_bytes(content))
+        size = len(preview_bytes(CONTENT))
         store.delete_server(server.uuid)
         return count / elapsed, (count - 1) / (times[-1] - times[0]), size
     finally:

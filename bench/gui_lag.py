@@ -31,9 +31,8 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from _common import free_port, start_sink
-from engine_throughput import HTML, recipients
+from engine_throughput import CONTENT, recipients
 
-from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.store import Store, open_store
@@ -45,14 +44,8 @@ CONNS = 8
 
 def make_campaign(store: Store, count: int, name: str) -> int:
     ledger = Ledger(store)
-    content = CampaignContent(
-        subject="Our holiday hours, {{ name }}",
-        from_address="news@example.com",
-        from_name="News",
-        html=HTML,
-    )
     campaign = ledger.create_campaign(
-        name, content, message_rate=100000.0, concurrency=CONNS * 2, max_send_errors=0
+        name, CONTENT, message_rate=100000.0, concurrency=CONNS * 2, max_send_errors=0
     )
     ledger.insert_recipients(campaign, recipients(count))
     return campaign
