@@ -12,7 +12,7 @@ import mimetypes
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -387,29 +387,6 @@ def template_requirements(content: CampaignContent) -> dict[str, set[str]]:
         part: required_fields(source, part=part) - {ADDRESS_FIELD} for part, source in parts.items()
     }
     return {part: names for part, names in found.items() if names}
-
-
-def find_missing(
-    content: CampaignContent, rows: Iterable[tuple[int, str, Mapping[str, Any]]]
-) -> list[MissingField]:
-    """Check ``rows`` of (line, email, fields): each needed field some recipient lacks."""
-    needs = template_requirements(content)
-    if not needs:
-        return []
-    first: dict[tuple[str, str], tuple[str, int]] = {}
-    counts: dict[tuple[str, str], int] = {}
-    for line, email, fields in rows:
-        for part, names in needs.items():
-            for name in names:
-                if name in fields:
-                    continue
-                key = (name, part)
-                counts[key] = counts.get(key, 0) + 1
-                first.setdefault(key, (email, line))
-    return [
-        MissingField(name, part, counts[(name, part)], *first[(name, part)])
-        for name, part in sorted(counts)
-    ]
 
 
 class _RecipientSource(Protocol):

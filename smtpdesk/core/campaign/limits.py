@@ -60,11 +60,6 @@ class TokenBucket:
     def due_in(self) -> float:
         return max(0.0, self._next - self._clock())
 
-    async def acquire(self) -> None:
-        wait = self.reserve()
-        if wait > 0:
-            await asyncio.sleep(wait)
-
 
 class SlidingWindow:
     """At most ``limit`` messages in any ``duration`` seconds (listmonk's sliding window)."""
@@ -85,11 +80,6 @@ class SlidingWindow:
 
     def record(self) -> None:
         self._times.append(self._clock())
-
-    async def acquire(self) -> None:
-        while (wait := self.wait_time()) > 0:  # noqa: ASYNC110 - the wait is known exactly
-            await asyncio.sleep(wait)
-        self.record()
 
 
 @dataclass

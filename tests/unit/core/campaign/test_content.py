@@ -13,12 +13,14 @@ from smtpdesk.core.campaign.content import (
     ContentError,
     Renderer,
     TemplateError,
-    find_missing,
+    check_fields,
     html_to_text,
     preview,
     required_fields,
     validate_content,
 )
+from smtpdesk.core.campaign.ledger import Ledger
+from smtpdesk.core.store import Store
 
 BASE = CampaignContent(
     subject="Hello {{ name }} – news",
@@ -129,7 +131,16 @@ def test_default_filter_and_required_fields() -> None:
     assert Renderer(content).render_parts({"email": "a@example.com"})[1] == "Hi friend"
 
 
-def test_missing_fields_name_the_first_recipient() -> None:
+def missing_for(store: Store, content: CampaignContent, rows: list[tuple[int, str, dict]]) -> list:
+    ledger = Ledger(store)
+    campaign = ledger.create_campaign("c", content)
+    ledger.insert_recipients(
+        campaign, [{"line": line, "email": email, "fields": f} for line, email, f in rows]
+    )
+    return check_fields(content, ledger, campaign)
+
+
+def test_missing_fields_name_the_first_recipient(store: Store) -> None:
     content = CampaignContent(
         subject="For {{ name }}",
         from_address="a@example.com",
@@ -140,7 +151,7 @@ def test_missing_fields_name_the_first_recipient() -> None:
         (3, "b@example.com", {"code": "2"}),
         (4, "c@example.com", {}),
     ]
-    missing = find_missing(content, rows)
+    missing = missing_for(store, content, rows)
     assert [(m.field, m.template, m.count, m.first_email, m.first_line) for m in missing] == [
         ("code", "text", 1, "c@example.com", 4),
         ("name", "subject", 2, "b@example.com", 3),
@@ -200,13 +211,13 @@ def test_content_round_trips_through_dict() -> None:
     assert CampaignContent.from_dict(content.to_dict()) == content
 
 
-def test_tested_fields_may_be_missing() -> None:
+def test_tested_fields_may_be_missing(store: Store) -> None:
     content = CampaignContent(
         subject="s",
         from_address="a@example.com",
         text="{% if city %}in {{ city }}{% endif %}{{ ' vip' if vip is defined else '' }}",
     )
-    assert find_missing(content, [(2, "a@example.com", {})]) == []
+    assert missing_for(store, content, [(2, "a@example.com", {})]) == []
     renderer = Renderer(content)
     assert renderer.render_parts({"email": "a@example.com"})[2] == ""
     assert (
