@@ -53,6 +53,19 @@ CONTENT = CampaignContent(
 )
 
 
+def sink_server(port: int) -> ServerSettings:
+    """The server settings for smtp-sink on 127.0.0.1:``port``, with CONNS connections."""
+    return ServerSettings(
+        host="127.0.0.1",
+        port=port,
+        tls_type=TlsType.NONE,
+        auth_protocol=AuthProtocol.NONE,
+        max_conns=CONNS,
+        hello_hostname="bench.example.com",
+        wait_timeout=60,
+    )
+
+
 def recipients(count: int) -> list[dict[str, object]]:
     return [
         {
@@ -70,15 +83,7 @@ def engine_run(
     """(messages per second over the run, over first-to-last sent_at, message size)."""
     store = open_store(folder)
     try:
-        server = ServerSettings(
-            host="127.0.0.1",
-            port=port,
-            tls_type=TlsType.NONE,
-            auth_protocol=AuthProtocol.NONE,
-            max_conns=CONNS,
-            hello_hostname="bench.example.com",
-            wait_timeout=60,
-        )
+        server = sink_server(port)
         store.put_server(server)
         ledger = Ledger(store)
         campaign = ledger.create_campaign(

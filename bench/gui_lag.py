@@ -31,10 +31,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from _common import free_port, start_sink
-from engine_throughput import CONTENT, recipients
+from engine_throughput import CONTENT, recipients, sink_server
 
 from smtpdesk.core.campaign.ledger import Ledger
-from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.store import Store, open_store
 
 HERE = Path(__file__).resolve().parent
@@ -228,17 +227,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="smtpdesk-guilag-") as tmp:
             folder = Path(tmp)
             store = open_store(folder)
-            store.put_server(
-                ServerSettings(
-                    host="127.0.0.1",
-                    port=port,
-                    tls_type=TlsType.NONE,
-                    auth_protocol=AuthProtocol.NONE,
-                    max_conns=CONNS,
-                    hello_hostname="bench.example.com",
-                    wait_timeout=60,
-                )
-            )
+            store.put_server(sink_server(port))
             gui_campaign = make_campaign(store, count, "gui")
             cli_campaign = make_campaign(store, count, "cli")
             samples, gui_wall = gui_run(folder, gui_campaign)
