@@ -2,37 +2,53 @@
 
 The engine runs on the engine thread's own asyncio loop (see ``engine_thread``);
 its ``on_progress`` calls, at most ten a second, cross to the GUI as a queued signal.
+What the controls offer follows the campaign's *stored* state (read from the ledger
+through ``core.campaign.actions``), so a campaign paused by an earlier run of the app,
+or interrupted by a crash, can be resumed here; only while this process sends it does
+the run's own state take over.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from PySide6.QtCore import QObject, Signal
 
+from smtpdesk.core.campaign import actions
+from smtpdesk.core.campaign.actions import Action, CampaignStatus
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.campaign.progress import Progress, RunTotals
+from smtpdesk.core.errors import KnownError
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.engine_thread import ENGINE
+
+USER_PAUSE = "paused by the user"
+QUIT_PAUSE = "paused when smtpdesk was closed"
 
 
 class CampaignControl(QObject):
     progress = Signal(object)  # Progress
-    state_changed = Signal(str)  # a CampaignState value
+    state_changed = Signal(str)  # a CampaignState value, or "interrupted"
     running_changed = Signal(bool)
+    status_changed = Signal(object)  # CampaignStatus, as stored
+    ended = Signal(int, str, str)  # campaign id, state, reason: a run of this process stopped
 
     def __init__(self, bridge: Bridge, campaign_id: int, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.campaign_id = campaign_id
+        self.ledger = Ledger(bridge.store)
         self.runner = CampaignRunner(bridge.store, campaign_id, on_progress=self._engine_progress)
         # Each run has a new messenger and error tally; the figures go on across runs.
         # Written only between runs, read by the engine thread during one.
         self.totals = RunTotals()
         self.task: asyncio.Task[CampaignState] | None = None
         self.state = ""
+        self.status: CampaignStatus | None = None
+        self.problem = ""  # why the last start failed, shown beside the state
         self.last: Progress | None = None
         self.progress.connect(self._remember)
 
@@ -50,40 +66,65 @@ class CampaignControl(QObject):
     def running(self) -> bool:
         return self.task is not None and not self.task.done()
 
+    def allowed(self) -> frozenset[Action]:
+        """What the controls may offer now: from the stored state, or the run's while it runs."""
+        if self.running:
+            return actions.allowed_actions(str(self.state), sender=actions.Sender.HERE)
+        if self.status is None:
+            return frozenset()
+        return self.status.allowed()
+
+    def refresh(self, then: Callable[[CampaignStatus], None] | None = None) -> None:
+        """Read the stored state and counts again."""
+
+        def stored(status: CampaignStatus) -> None:
+            self.status = status
+            if not self.running:
+                self._set_state(status.state)
+            self.status_changed.emit(status)
+            if then is not None:
+                then(status)
+
+        self.bridge.start(
+            self.bridge.read(actions.campaign_status, self.ledger, self.campaign_id), done=stored
+        )
+
     def run(self) -> None:
-        """Start, or resume after a pause."""
+        """Start, or resume after a pause or an interruption."""
         if self.running:
             return
+        self.problem = ""
         self._set_state(CampaignState.RUNNING)
         future = ENGINE.submit(self.runner.run())
         self.task = self.bridge.start(_wait(future), done=self._ended, failed=self._failed)
         self.running_changed.emit(True)
 
-    def pause(self) -> None:
+    def pause(self, reason: str = USER_PAUSE) -> None:
         if self.running:
-            ENGINE.call(self.runner.pause)
+            ENGINE.call(self.runner.pause, reason)
 
     def cancel(self) -> None:
+        """Cancel (the caller has asked the user): through the runner if it runs here."""
         if self.running:
             ENGINE.call(self.runner.cancel)
-        else:
-            ledger = Ledger(self.bridge.store)
-            self.bridge.start(
-                self.bridge.write(ledger.set_state, self.campaign_id, CampaignState.CANCELLED),
-                done=lambda _r: self._set_state(CampaignState.CANCELLED),
-            )
+            return
+        self.bridge.start(
+            self.bridge.write(actions.cancel_campaign, self.ledger, self.campaign_id),
+            done=lambda _r: self.refresh(),
+        )
 
     def retry_failed(self) -> None:
         """Make every failed recipient pending again, then send to them."""
-        ledger = Ledger(self.bridge.store)
 
         def retried(count: int) -> None:
             self.bridge.notifier.info(f"{count:,} failed recipient(s) will be tried again.")
             if count and not self.running:
                 self.run()
+            else:
+                self.refresh()
 
         self.bridge.start(
-            self.bridge.write(ledger.retry_failed, self.campaign_id, temporary_only=False),
+            self.bridge.write(actions.retry_failed, self.ledger, self.campaign_id),
             done=retried,
         )
 
@@ -97,11 +138,17 @@ class CampaignControl(QObject):
             self.progress.emit(self._continued(final))
             self.totals.end_run(final)
         self._set_state(state)
+        self.ended.emit(self.campaign_id, str(state), self.runner.pause_reason)
+        self.refresh()
 
     def _failed(self, exc: BaseException) -> None:
+        # The run could not start (a template error, no server...) or stopped on our bug:
+        # the stored state says which, the reason stays beside it.
         self.running_changed.emit(False)
-        self._set_state(CampaignState.PAUSED)
+        self.problem = exc.message if isinstance(exc, KnownError) else f"{exc!r}"
         self.bridge.report(exc)
+        self.ended.emit(self.campaign_id, "", self.problem)
+        self.refresh()
 
     def _set_state(self, state: CampaignState | str) -> None:
         self.state = str(state)

@@ -1,43 +1,64 @@
-"""The campaigns list: every campaign with its state and progress; opens panels and reports."""
+"""The campaigns list: every campaign with its stored state; opens panels, reports and actions.
+
+What each button and menu entry offers follows the selected campaign's stored state
+(``core.campaign.actions``), whether or not this process sent it.
+"""
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
+    QLabel,
+    QMenu,
     QPushButton,
+    QStackedLayout,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from smtpdesk.core.campaign.ledger import Campaign, Counts, Ledger
-from smtpdesk.core.store import Store
+from smtpdesk.core.campaign import actions
+from smtpdesk.core.campaign.actions import Action, CampaignStatus
+from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
 
 COLUMNS = ("#", "Name", "State", "Messenger", "Sent", "Failed", "Total", "Created")
+EMPTY_HINT = (
+    "<p><b>No campaigns yet.</b></p>"
+    "<p>Click <b>New campaign…</b> to choose a recipients file, write the message and "
+    "send it through your servers. Every campaign you send is listed here.</p>"
+)
 
 
-def load_campaigns(store: Store) -> list[tuple[Campaign, Counts]]:
-    ledger = Ledger(store)
-    return [(c, ledger.counts(c.id)) for c in reversed(ledger.list_campaigns())]
+def state_text(status: CampaignStatus) -> str:
+    send_at = status.campaign.send_at
+    if status.state == CampaignState.SCHEDULED and send_at:
+        return f"scheduled for {format_when(send_at)}"
+    return status.state
 
 
 class CampaignsView(QWidget):
     open_campaign = Signal(int)
     new_campaign = Signal()
+    edit_campaign = Signal(int)
+    deleted = Signal(int)
 
     def __init__(self, bridge: Bridge, prompts: Prompts, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bridge, self.prompts = bridge, prompts
-        self.ids: list[int] = []
+        self.ledger = Ledger(bridge.store)
+        self.rows: list[CampaignStatus] = []
+        self.edit_available = False  # set by the main window when the wizard can edit
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.setAccessibleName("Campaigns")
@@ -45,28 +66,58 @@ class CampaignsView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda _i: self._open())
+        self.table.itemSelectionChanged.connect(self._update_actions)
+        self.empty = QLabel(EMPTY_HINT)
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setAccessibleName("No campaigns")
+        self.stack = QStackedLayout()
+        self.stack.addWidget(self.table)
+        self.stack.addWidget(self.empty)
+        self._make_actions()
         new = QPushButton("&New campaign…")
         new.clicked.connect(self.new_campaign)
-        self.open_button = QPushButton("&Open live panel")
-        self.open_button.clicked.connect(self._open)
-        self.report_button = QPushButton("Recipient &report…")
-        self.report_button.clicked.connect(self._report)
         buttons = QHBoxLayout()
         buttons.addWidget(new)
         buttons.addStretch(1)
-        buttons.addWidget(self.open_button)
-        buttons.addWidget(self.report_button)
+        for action in (
+            self.open_action,
+            self.report_action,
+            self.edit_action,
+            self.duplicate_action,
+            self.delete_action,
+        ):
+            button = QToolButton()
+            button.setDefaultAction(action)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+            buttons.addWidget(button)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.table)
+        layout.addLayout(self.stack, 1)
         layout.addLayout(buttons)
         self._timer = QTimer(self)
         self._timer.setInterval(2000)
         self._timer.timeout.connect(self.refresh)
         self._busy = False
+        self._report_window: QWidget | None = None
+        self._update_actions()
+
+    def _make_actions(self) -> None:
+        def action(text: str, slot: Any) -> QAction:
+            made = QAction(text, self)
+            made.triggered.connect(slot)
+            return made
+
+        self.open_action = action("&Open live panel", self._open)
+        self.report_action = action("Recipient &report…", self._report)
+        self.edit_action = action("&Edit…", self._edit)
+        self.duplicate_action = action("D&uplicate…", self.duplicate)
+        self.delete_action = action("&Delete…", self.delete)
 
     def showEvent(self, event: Any) -> None:
         self.refresh()
@@ -82,7 +133,7 @@ class CampaignsView(QWidget):
             return
         self._busy = True
         self.bridge.start(
-            self.bridge.read(load_campaigns, self.bridge.store),
+            self.bridge.read(actions.list_statuses, self.ledger),
             done=self._show,
             failed=self._failed,
         )
@@ -91,22 +142,23 @@ class CampaignsView(QWidget):
         self._busy = False
         self.bridge.report(exc)
 
-    def _show(self, rows: list[tuple[Campaign, Counts]]) -> None:
+    def _show(self, rows: list[CampaignStatus]) -> None:
         self._busy = False
         selected = self.selected_id()
-        self.ids = [c.id for c, _n in rows]
+        self.rows = rows
+        self.stack.setCurrentWidget(self.table if rows else self.empty)
         self.table.setRowCount(len(rows))
-        for row, (c, n) in enumerate(rows):
-            created = datetime.datetime.fromtimestamp(c.created_at).strftime("%Y-%m-%d %H:%M")
+        for row, status in enumerate(rows):
+            c, n = status.campaign, status.counts
             cells = (
                 str(c.id),
                 c.name,
-                str(c.state),
+                state_text(status),
                 c.messenger,
                 f"{n.sent:,}",
                 f"{n.failed:,}",
                 f"{n.total:,}",
-                created,
+                format_when(c.created_at),
             )
             for column, text in enumerate(cells):
                 item = self.table.item(row, column)
@@ -118,17 +170,64 @@ class CampaignsView(QWidget):
                     item.setTextAlignment(
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
-        if selected in self.ids:
-            self.table.selectRow(self.ids.index(selected))
+        ids = [s.id for s in rows]
+        if selected in ids:
+            self.table.selectRow(ids.index(selected))
+        self._update_actions()
+
+    def select(self, campaign_id: int) -> None:
+        ids = [s.id for s in self.rows]
+        if campaign_id in ids:
+            self.table.selectRow(ids.index(campaign_id))
+
+    def selected(self) -> CampaignStatus | None:
+        rows = self.table.selectionModel().selectedRows()
+        row = rows[0].row() if rows else -1
+        return self.rows[row] if 0 <= row < len(self.rows) else None
 
     def selected_id(self) -> int | None:
-        row = self.table.currentRow()
-        return self.ids[row] if 0 <= row < len(self.ids) else None
+        status = self.selected()
+        return status.id if status is not None else None
+
+    def _update_actions(self) -> None:
+        status = self.selected()
+        allowed = status.allowed() if status is not None else frozenset()
+        self.open_action.setEnabled(status is not None)
+        self.report_action.setEnabled(status is not None)
+        self.edit_action.setEnabled(self.edit_available and Action.EDIT in allowed)
+        self.edit_action.setToolTip(
+            "Reopen the wizard on a draft or scheduled campaign"
+            if self.edit_available
+            else "Editing in the wizard is not available in this version"
+        )
+        self.duplicate_action.setEnabled(Action.DUPLICATE in allowed)
+        self.delete_action.setEnabled(Action.DELETE in allowed)
+        self.delete_action.setToolTip(
+            "Delete the campaign and its recipient report"
+            if Action.DELETE in allowed
+            else "Only a draft, finished or cancelled campaign can be deleted"
+        )
+
+    def _context_menu(self, position: QPoint) -> None:
+        if self.selected() is None:
+            return
+        menu = QMenu(self)
+        for action in (self.open_action, self.report_action):
+            menu.addAction(action)
+        menu.addSeparator()
+        for action in (self.edit_action, self.duplicate_action, self.delete_action):
+            menu.addAction(action)
+        menu.popup(self.table.viewport().mapToGlobal(position))
 
     def _open(self) -> None:
         campaign_id = self.selected_id()
         if campaign_id is not None:
             self.open_campaign.emit(campaign_id)
+
+    def _edit(self) -> None:
+        campaign_id = self.selected_id()
+        if campaign_id is not None:
+            self.edit_campaign.emit(campaign_id)
 
     def _report(self) -> None:
         from smtpdesk.ui.recipient_report import RecipientReport
@@ -139,3 +238,77 @@ class CampaignsView(QWidget):
         report = RecipientReport(self.bridge, campaign_id, self.prompts, parent=self)
         report.show()
         self._report_window = report
+
+    # actions
+
+    def duplicate(self) -> None:
+        """Copy the selected campaign as a draft, to the same or a new recipients file."""
+        status = self.selected()
+        if status is None:
+            return
+
+        def chosen(answer: str) -> None:
+            if answer == "same":
+                self._duplicate(status.id, None)
+            elif answer == "file":
+                self.prompts.open_file(
+                    self,
+                    "Recipients of the copy",
+                    "Recipient files (*.csv *.tsv *.txt);;All files (*)",
+                    lambda path: self._duplicate(status.id, path) if path else None,
+                )
+
+        self.prompts.choose(
+            self,
+            "Duplicate campaign",
+            f"Copy {status.campaign.name!r} (its content and delivery settings) as a new "
+            "draft, to send to the same recipients or to those of another file?",
+            [("same", "Same recipients"), ("file", "Other file…"), ("cancel", "Cancel")],
+            chosen,
+        )
+
+    def _duplicate(self, campaign_id: int, path: str | None) -> None:
+        def done(copy: actions.Duplicate) -> None:
+            self.bridge.notifier.info(
+                f"Campaign {copy.campaign_id} is a draft copy with {copy.recipients:,} "
+                "recipient(s)."
+            )
+
+            def listed(rows: list[CampaignStatus]) -> None:
+                self._show(rows)
+                self.select(copy.campaign_id)
+
+            self.bridge.start(self.bridge.read(actions.list_statuses, self.ledger), done=listed)
+
+        self.bridge.start(
+            self.bridge.write(
+                actions.duplicate_campaign, self.ledger, campaign_id, recipients_file=path
+            ),
+            done=done,
+        )
+
+    def delete(self) -> None:
+        status = self.selected()
+        if status is None or Action.DELETE not in status.allowed():
+            return
+        total = status.counts.total
+
+        def deleted(_result: None) -> None:
+            self.deleted.emit(status.id)
+            self.refresh()
+
+        def answered(yes: bool) -> None:
+            if yes:
+                self.bridge.start(
+                    self.bridge.write(actions.delete_campaign, self.ledger, status.id),
+                    done=deleted,
+                )
+
+        self.prompts.confirm(
+            self,
+            "Delete campaign",
+            f"Delete {status.campaign.name!r} ({status.state}) and the report of its "
+            f"{total:,} recipient(s)? This cannot be undone.",
+            answered,
+            action="Delete",
+        )

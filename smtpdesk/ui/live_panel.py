@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import time
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialogButtonBox,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -25,11 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from smtpdesk.core.campaign.ledger import Campaign, CampaignState, Counts, Ledger
+from smtpdesk.core.campaign.actions import INTERRUPTED, Action, CampaignStatus, cancel_consequence
+from smtpdesk.core.campaign.ledger import CampaignState, Counts
 from smtpdesk.core.campaign.progress import ErrorGroup, Progress
 from smtpdesk.core.smtp.types import ServerStats
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.campaign_control import CampaignControl
+from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
 from smtpdesk.ui.widgets import is_dark
 from smtpdesk.ui.window_state import restore_window, save_window
@@ -37,6 +41,14 @@ from smtpdesk.ui.wizard.review_page import format_seconds
 
 COUNTERS = ("sent", "failed", "skipped", "pending", "total", "rate", "elapsed", "eta")
 STATE_KEY = "live_panel"  # one size and splitter for every campaign's panel
+STATE_COLOURS = {
+    "running": "#43a047",
+    "scheduled": "#43a047",
+    "paused": "#fb8c00",
+    INTERRUPTED: "#fb8c00",
+    "finished": "#1e88e5",
+    "cancelled": "#9e9e9e",
+}
 SERVER_COLUMNS = ("Server", "Busy / open", "Sent", "Failed", "Retries", "Mean send", "Health")
 
 
@@ -51,9 +63,14 @@ class ThroughputChart(pg.PlotWidget):  # type: ignore[misc]
         self.setLabel("left", "messages/s")
         self.setLabel("bottom", "seconds")
         self.setMouseEnabled(x=False, y=False)
-        self.addLegend(offset=(10, 5))
-        self.sent_curve = self.plot([], [], name="sent", pen=pg.mkPen("#43a047", width=2))
-        self.failed_curve = self.plot([], [], name="failed", pen=pg.mkPen("#e53935", width=2))
+        # The key sits in the title, above the plot: a legend inside it covers the lines.
+        self.setTitle(
+            '<span style="color:#43a047">━ sent</span>&nbsp;&nbsp;'
+            '<span style="color:#e53935">━ failed</span>',
+            size="9pt",
+        )
+        self.sent_curve = self.plot([], [], pen=pg.mkPen("#43a047", width=2))
+        self.failed_curve = self.plot([], [], pen=pg.mkPen("#e53935", width=2))
         self.setMinimumHeight(160)
         self._bins: dict[int, list[int]] = {}
         self._last: tuple[float, int, int] | None = None
@@ -93,6 +110,7 @@ class LivePanel(QWidget):
         self.control.progress.connect(self.show_progress)
         self.control.state_changed.connect(self.show_state)
         self.control.running_changed.connect(self._update_buttons)
+        self.control.status_changed.connect(self._show_status)
         self.setWindowTitle(f"smtpdesk — Campaign {campaign_id}")
         self.setObjectName("live_panel")
         self.counters: dict[str, QLabel] = {}
@@ -100,6 +118,8 @@ class LivePanel(QWidget):
         self.resize(1000, 720)
         if ui_state is not None:
             restore_window(self, ui_state, STATE_KEY)
+        for keys in (QKeySequence(QKeySequence.StandardKey.Close), QKeySequence("Esc")):
+            QShortcut(keys, self, self._close)
 
     def _build(self) -> None:
         self.title = QLabel()
@@ -118,7 +138,7 @@ class LivePanel(QWidget):
         for button, slot in (
             (self.pause_button, self.control.pause),
             (self.resume_button, self.control.run),
-            (self.cancel_button, self.control.cancel),
+            (self.cancel_button, self.confirm_cancel),
             (self.retry_button, self.control.retry_failed),
             (self.report_button, self.open_report),
         ):
@@ -139,6 +159,10 @@ class LivePanel(QWidget):
         layout.addLayout(self._counters())
         layout.addWidget(self.bar)
         layout.addWidget(splitter, 1)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self._close)
+        layout.addWidget(close)
+        self._update_buttons()
 
     def _counters(self) -> QGridLayout:
         grid = QGridLayout()
@@ -181,23 +205,43 @@ class LivePanel(QWidget):
     # data
 
     def start(self, autorun: bool = False) -> None:
-        """Show the stored figures; with ``autorun``, start sending too."""
-        ledger = Ledger(self.bridge.store)
+        """Show the stored state and figures; with ``autorun``, start sending too."""
 
-        def load() -> tuple[Campaign, Counts]:
-            return ledger.campaign(self.campaign_id), ledger.counts(self.campaign_id)
-
-        def loaded(result: tuple[Campaign, Counts]) -> None:
-            campaign, counts = result
-            self.title.setText(campaign.name)
-            self.setWindowTitle(f"smtpdesk — {campaign.name}")
-            self.show_counts(counts)
-            if not self.control.state:
-                self.show_state(str(campaign.state))
-            if autorun:
+        def loaded(status: CampaignStatus) -> None:
+            if not self.control.running:
+                self.show_counts(status.counts)
+            if autorun and Action.START in self.control.allowed():
                 self.control.run()
 
-        self.bridge.start(self.bridge.read(load), done=loaded)
+        self.control.refresh(then=loaded)
+
+    def _show_status(self, status: CampaignStatus) -> None:
+        self.title.setText(status.campaign.name)
+        self.setWindowTitle(f"smtpdesk — {status.campaign.name}")
+        if not self.control.running:
+            last = self.control.latest()  # the run's clock stays, the counts are as stored
+            self.show_counts(status.counts, elapsed=last.elapsed if last else None)
+        self.show_state(self.control.state)
+
+    def confirm_cancel(self) -> None:
+        """Cancel after the user has read what happens to the recipients not sent yet."""
+        latest = self.control.latest()
+        status = self.control.status
+        counts = latest.counts if self.control.running and latest else None
+        if counts is None:
+            counts = status.counts if status is not None else Counts()
+
+        def answered(yes: bool) -> None:
+            if yes and Action.CANCEL in self.control.allowed():
+                self.control.cancel()
+
+        self.prompts.confirm(
+            self,
+            "Cancel campaign",
+            cancel_consequence(counts),
+            answered,
+            action="Cancel campaign",
+        )
 
     def show_counts(
         self,
@@ -215,7 +259,8 @@ class LivePanel(QWidget):
         }
         for key, number in values.items():
             self.counters[key].setText(f"{number:,}")
-        self.counters["rate"].setText(f"{rate:,.1f}")
+        # Only a running campaign has a rate: paused, the last one would be a stale figure.
+        self.counters["rate"].setText(f"{rate:,.1f}" if self.control.running else "–")
         self.counters["elapsed"].setText(format_seconds(elapsed) if elapsed is not None else "–")
         self.counters["eta"].setText(format_seconds(eta) if eta is not None else "–")
         self.bar.setMaximum(max(counts.total, 1))
@@ -228,7 +273,7 @@ class LivePanel(QWidget):
         self._show_servers(p.servers)
         self._show_errors(p.errors)
         if p.waiting:
-            self.state_label.setText(f"{p.state} — waiting: {p.waiting}")
+            self.state_label.setText(html.escape(f"● {p.state} — waiting: {p.waiting}"))
 
     def _show_servers(self, stats: tuple[ServerStats, ...]) -> None:
         self.servers.setRowCount(len(stats))
@@ -270,31 +315,44 @@ class LivePanel(QWidget):
             top.setExpanded(True)
 
     def show_state(self, state: str) -> None:
-        colour = {
-            "running": "#43a047",
-            "paused": "#fb8c00",
-            "finished": "#1e88e5",
-            "cancelled": "#9e9e9e",
-        }.get(state, "#9e9e9e")
+        colour = STATE_COLOURS.get(state, "#9e9e9e")
         if is_dark() and state == "finished":
             colour = "#64b5f6"
-        reason = ""
-        latest = self.control.latest()
-        if state == CampaignState.PAUSED and latest is not None and latest.pause_reason:
-            reason = f" ({latest.pause_reason})"
-        self.state_label.setText(f'<span style="color:{colour}">● {state}{reason}</span>')
+        reason = self._reason(state)
+        text = html.escape(f"● {state}" + (f" ({reason})" if reason else ""))
+        self.state_label.setText(f'<span style="color:{colour}">{text}</span>')
+        self.state_label.setToolTip(reason)
         self._update_buttons()
 
+    def _reason(self, state: str) -> str:
+        if self.control.problem and not self.control.running:
+            return f"cannot start: {self.control.problem}"
+        if state == INTERRUPTED:
+            return "the app sending it stopped; Resume sends the rest"
+        latest = self.control.latest()
+        if state == CampaignState.PAUSED and latest is not None and latest.pause_reason:
+            return latest.pause_reason
+        status = self.control.status
+        if status is None:
+            return ""
+        if state == CampaignState.SCHEDULED and status.campaign.send_at:
+            return f"sends at {format_when(status.campaign.send_at)}"
+        if not self.control.running and state == CampaignState.PAUSED:
+            return status.campaign.pause_reason
+        return ""
+
     def _update_buttons(self, *_args: object) -> None:
-        running = self.control.running
-        state = self.control.state
-        done = state in (CampaignState.FINISHED, CampaignState.CANCELLED)
-        self.pause_button.setEnabled(running)
-        self.resume_button.setEnabled(
-            not running and state in (CampaignState.PAUSED, CampaignState.DRAFT)
+        allowed = self.control.allowed()
+        self.pause_button.setEnabled(Action.PAUSE in allowed)
+        self.resume_button.setEnabled(Action.START in allowed)
+        fresh = self.control.state in (CampaignState.DRAFT, CampaignState.SCHEDULED)
+        self.resume_button.setText("&Start" if fresh else "&Resume")
+        self.cancel_button.setEnabled(Action.CANCEL in allowed)
+        self.retry_button.setEnabled(Action.RETRY_FAILED in allowed)
+        failed = self.control.status.counts.failed if self.control.status else 0
+        self.retry_button.setToolTip(
+            f"Send again to the {failed:,} failed recipient(s)" if failed else "Nothing failed"
         )
-        self.cancel_button.setEnabled(not done)
-        self.retry_button.setEnabled(state != CampaignState.CANCELLED)
 
     def open_report(self) -> None:
         from smtpdesk.ui.recipient_report import RecipientReport
@@ -302,6 +360,9 @@ class LivePanel(QWidget):
         report = RecipientReport(self.bridge, self.campaign_id, self.prompts, parent=self)
         report.show()
         self._report = report
+
+    def _close(self) -> None:
+        self.close()  # (a slot that returns nothing: Qt's close() returns a bool)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # Closing the window does not stop the campaign: it keeps sending in the background.

@@ -8,19 +8,25 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
 
 from smtpdesk import __version__
+from smtpdesk.core.campaign import actions
+from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.settings import ServerSettings
 from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.desktop_notifier import DesktopNotifier
 from smtpdesk.ui.performance_page import PerformancePage
 from smtpdesk.ui.prompts import Prompts
+from smtpdesk.ui.resume_bar import ResumeBar
 from smtpdesk.ui.sandbox_service import SandboxService
 from smtpdesk.ui.servers_page import ServersPage
 from smtpdesk.ui.widgets import tone
 from smtpdesk.ui.window_state import restore_window, save_window
 
 APP_TITLE = "smtpdesk"
+# The wizard can reopen an existing draft or scheduled campaign (Edit).
+EDIT_AVAILABLE = False
 
 
 class LazyTab(QWidget):
@@ -82,7 +88,18 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.performance, "&Performance")
         self.tabs.addTab(self.campaigns_tab, "&Campaigns")
         self.tabs.currentChanged.connect(self._tab_changed)
-        self.setCentralWidget(self.tabs)
+        self.resume_bar = ResumeBar()
+        self.resume_bar.resume.connect(lambda i: self.open_live_panel(i, autorun=True))
+        self.resume_bar.open_campaign.connect(self.open_live_panel)
+        self.resume_bar.show_all.connect(lambda: self.tabs.setCurrentWidget(self.campaigns_tab))
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.resume_bar)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.desktop = DesktopNotifier(self)
+        self.app_is_active: Callable[[], bool] = lambda: QApplication.activeWindow() is not None
         self.message_bar = MessageBar()
         self.statusBar().addWidget(self.message_bar, 1)
         bridge.notifier.message.connect(self.message_bar.show_message)
@@ -95,6 +112,7 @@ class MainWindow(QMainWindow):
         self._restore_state()
         self.servers.refresh()
         self.performance.load()
+        self.load_unfinished()
 
     # actions
 
@@ -121,15 +139,22 @@ class MainWindow(QMainWindow):
         self.test_action = self._action("&Test server…", "Ctrl+T", self.test_server)
         self.campaign_action = self._action("New &campaign…", "Ctrl+Shift+N", self.new_campaign)
         self.inbox_action = self._action("Sandbox &inbox", "Ctrl+I", self.open_inbox)
+        self.suppressions_action = self._action("Su&ppression list…", None, self.open_suppressions)
+        self.import_action = self._action("&Import configuration…", None, self.import_config)
+        self.export_action = self._action("&Export configuration…", None, self.export_config)
         self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self._quit)
         file_menu = self.menuBar().addMenu("&File")
         for action in (self.new_server_action, self.save_action, self.test_action):
             file_menu.addAction(action)
         file_menu.addSeparator()
+        file_menu.addAction(self.import_action)
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         campaign_menu = self.menuBar().addMenu("C&ampaigns")
         campaign_menu.addAction(self.campaign_action)
         campaign_menu.addAction(self.inbox_action)
+        campaign_menu.addAction(self.suppressions_action)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction(self._action("&About smtpdesk", None, self.about))
         toolbar = self.addToolBar("Main")
@@ -162,6 +187,7 @@ class MainWindow(QMainWindow):
 
         panel = TestPanel(self.bridge, settings, password, parent=self)
         panel.finished_test.connect(self.servers.list.set_status)
+        panel.trust_requested.connect(self.servers.trust_certificate)
         self.windows["test"] = panel
         panel.open()
         panel.start()
@@ -183,6 +209,11 @@ class MainWindow(QMainWindow):
             panel = LivePanel(
                 self.bridge, campaign_id, self.prompts, parent=self, ui_state=self.ui_state
             )
+            panel.control.status_changed.connect(self.resume_bar.update_status)
+            panel.control.running_changed.connect(
+                lambda running, i=campaign_id: self.resume_bar.drop(i) if running else None
+            )
+            panel.control.ended.connect(self._run_ended)
             self.windows[key] = panel
             panel.start(autorun)
         elif autorun:
@@ -196,7 +227,69 @@ class MainWindow(QMainWindow):
         view = CampaignsView(self.bridge, self.prompts)
         view.open_campaign.connect(self.open_live_panel)
         view.new_campaign.connect(self.new_campaign)
+        view.edit_campaign.connect(self.edit_campaign)
+        view.deleted.connect(self._campaign_deleted)
+        view.edit_available = EDIT_AVAILABLE
         return view
+
+    def campaigns_view(self) -> Any:
+        """The Campaigns tab's list (built on first use)."""
+        return self.campaigns_tab.ensure()
+
+    def edit_campaign(self, campaign_id: int) -> None:
+        """Reopen the wizard on a draft or scheduled campaign."""
+        if not EDIT_AVAILABLE:
+            return
+
+    def _campaign_deleted(self, campaign_id: int) -> None:
+        panel = self.windows.pop(f"live-{campaign_id}", None)
+        if panel is not None:
+            panel.close()
+            panel.deleteLater()
+        self.resume_bar.drop(campaign_id)
+
+    def load_unfinished(self) -> None:
+        """Offer to resume campaigns left paused or interrupted (by a quit, a crash...)."""
+        self.bridge.start(
+            self.bridge.read(actions.unfinished, Ledger(self.bridge.store)),
+            done=self.resume_bar.show_statuses,
+        )
+
+    def _run_ended(self, campaign_id: int, state: str, reason: str) -> None:
+        """Tell the user through the desktop when they are looking elsewhere."""
+        if self._closing_confirmed or self.app_is_active():
+            return
+        panel = self.windows.get(f"live-{campaign_id}")
+        status = getattr(getattr(panel, "control", None), "status", None)
+        name = status.campaign.name if status is not None else f"Campaign {campaign_id}"
+        if state == "finished":
+            self.desktop.notify(f"{name} finished", "Every recipient has been sent to.")
+        elif state == "paused":
+            self.desktop.notify(f"{name} paused", reason or "Open it to resume.")
+        elif not state:
+            self.desktop.notify(f"{name} could not start", reason)
+
+    def open_suppressions(self) -> None:
+        from smtpdesk.ui.suppressions_window import SuppressionsWindow
+
+        window = self.windows.get("suppressions")
+        if not isinstance(window, SuppressionsWindow):
+            window = SuppressionsWindow(self.bridge, self.prompts, parent=self)
+            self.windows["suppressions"] = window
+        window.show()
+        window.raise_()
+
+    def import_config(self) -> None:
+        from smtpdesk.ui.config_transfer import ConfigTransfer
+
+        ConfigTransfer(self.bridge, self.prompts, self).import_file(
+            done=lambda: self.servers.refresh(reload_form=not self.servers.form.is_dirty())
+        )
+
+    def export_config(self) -> None:
+        from smtpdesk.ui.config_transfer import ConfigTransfer
+
+        ConfigTransfer(self.bridge, self.prompts, self).export_file()
 
     def open_inbox(self) -> None:
         from smtpdesk.ui.inbox_window import InboxWindow
@@ -216,14 +309,20 @@ class MainWindow(QMainWindow):
             "SMTP servers. AGPL-3.0-or-later."
         )
 
-    async def pause_campaigns(self, limit: float = 15.0) -> None:
-        """Pause every campaign this window is sending, so in-flight messages are recorded."""
+    def sending(self) -> list[Any]:
+        """The CampaignControls of the campaigns this window is sending now."""
         from smtpdesk.ui.campaign_control import CampaignControl
 
         found = (getattr(w, "control", None) for w in self.windows.values())
-        controls = [c for c in found if isinstance(c, CampaignControl) and c.running]
+        return [c for c in found if isinstance(c, CampaignControl) and c.running]
+
+    async def pause_campaigns(self, limit: float = 15.0) -> None:
+        """Pause every campaign this window is sending, so in-flight messages are recorded."""
+        from smtpdesk.ui.campaign_control import QUIT_PAUSE
+
+        controls = self.sending()
         for control in controls:
-            control.pause()
+            control.pause(QUIT_PAUSE)
         tasks = [c.task for c in controls if c.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=limit)
@@ -237,18 +336,49 @@ class MainWindow(QMainWindow):
         save_window(self, self.ui_state, "main")
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self._closing_confirmed or not self.servers.form.is_dirty():
+        if self._closing_confirmed or not (self.sending() or self.servers.form.is_dirty()):
+            self._closing_confirmed = True
             self.save_state()
             # The panels are windows of their own: without this the app would stay open
             # (and a campaign sending) after its main window is gone.
             for child in self.windows.values():
                 child.close()
+            self.desktop.close()
             event.accept()
             return
         event.ignore()
+        self._ask_before_quitting()
+
+    def _ask_before_quitting(self) -> None:
+        """Campaigns sending: pause them or stay; then unsaved server edits: save or not."""
 
         def close_now() -> None:
             self._closing_confirmed = True
-            self.close()
+            QTimer.singleShot(0, self.close)  # not from inside this closeEvent
 
-        self.servers.when_saved(close_now)
+        sending = self.sending()
+        if not sending:
+            self.servers.when_saved(close_now)
+            return
+        names = ", ".join(
+            repr(c.status.campaign.name) if c.status else f"{c.campaign_id}" for c in sending
+        )
+
+        def answered(choice: str) -> None:
+            if choice != "pause":
+                return
+            from smtpdesk.ui.campaign_control import QUIT_PAUSE
+
+            for control in self.sending():
+                control.pause(QUIT_PAUSE)
+            self.servers.when_saved(close_now)
+
+        # A background sender that outlives the window does not exist yet: pause or stay.
+        self.prompts.choose(
+            self,
+            "Campaigns are sending",
+            f"{len(sending)} campaign(s) are being sent: {names}. Quitting pauses them: the "
+            "messages in flight finish and are recorded, and the next start offers to resume.",
+            [("pause", "Pause and quit"), ("stay", "Don't quit")],
+            answered,
+        )

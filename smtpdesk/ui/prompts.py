@@ -7,7 +7,7 @@ Tests swap in :class:`ScriptedPrompts`, which answers from a list.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
@@ -32,6 +32,29 @@ class Prompts:
         box.addButton(QMessageBox.StandardButton.Cancel)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.finished.connect(lambda _r: on_answer(box.clickedButton() is ok))
+        box.open()
+
+    def choose(
+        self,
+        parent: QWidget,
+        title: str,
+        text: str,
+        choices: Sequence[tuple[str, str]],
+        on_answer: Callable[[str], None],
+    ) -> None:
+        """One of ``choices`` (key, button text; the last is the safe default), or ""."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
+        buttons = [
+            (box.addButton(label, QMessageBox.ButtonRole.AcceptRole), key) for key, label in choices
+        ]
+        box.setDefaultButton(buttons[-1][0])
+        box.setEscapeButton(buttons[-1][0])
+
+        def answer(_result: int) -> None:
+            clicked = box.clickedButton()
+            on_answer(next((key for button, key in buttons if button is clicked), ""))
+
+        box.finished.connect(answer)
         box.open()
 
     def unsaved(self, parent: QWidget, what: str, on_answer: Callable[[Unsaved], None]) -> None:
@@ -94,6 +117,18 @@ class ScriptedPrompts(Prompts):
         action: str = "OK",
     ) -> None:
         on_answer(bool(self._next(f"{title}: {text}")))
+
+    def choose(
+        self,
+        parent: QWidget,
+        title: str,
+        text: str,
+        choices: Sequence[tuple[str, str]],
+        on_answer: Callable[[str], None],
+    ) -> None:
+        answer = self._next(f"{title}: {text}")
+        assert answer in [key for key, _ in choices], (answer, choices)
+        on_answer(str(answer))
 
     def unsaved(self, parent: QWidget, what: str, on_answer: Callable[[Unsaved], None]) -> None:
         answer = self._next(f"unsaved: {what}")

@@ -8,13 +8,14 @@ filter); from then on any page, however deep, is one index seek by recipient id.
 
 from __future__ import annotations
 
-import datetime
 from collections import OrderedDict
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
+    QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -26,12 +27,17 @@ from PySide6.QtWidgets import (
 
 from smtpdesk.core.campaign.ledger import Ledger, Recipient, RecipientState
 from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
 
 PAGE = 200
 CACHED_PAGES = 50
 OFFSET_PAGES = 20  # pages this near the top are read by OFFSET while the page index loads
 COLUMNS = ("Line", "Email", "State", "Attempts", "Error", "Server reply", "Sent at")
+ERROR, REPLY = 4, 5
+# Short values: as wide as their longest possible text (no scan of a lazy model).
+LONGEST = {0: "99999999", 2: "skipped", 3: "Attempts", 6: "2026-12-31 23:59:59 PM"}
+WIDEST_ERROR = 420  # an Error column grows to its content up to this, then elides
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -48,11 +54,7 @@ def _cell(r: Recipient, column: int) -> str:
         return r.error
     if column == 5:
         return r.reply
-    return (
-        datetime.datetime.fromtimestamp(r.sent_at).strftime("%Y-%m-%d %H:%M:%S")
-        if r.sent_at
-        else ""
-    )
+    return format_when(r.sent_at, seconds=True) if r.sent_at else ""
 
 
 class RecipientModel(QAbstractTableModel):
@@ -190,10 +192,19 @@ class RecipientReport(QWidget):
         self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        for column, width in enumerate((60, 220, 70, 70, 440, 160)):
-            self.table.setColumnWidth(column, width)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        metrics = self.table.fontMetrics()
+        for column, longest in LONGEST.items():
+            longest = max(longest, format_when(0, seconds=True), COLUMNS[column], key=len)
+            self.table.setColumnWidth(column, metrics.horizontalAdvance(longest) + 24)
+        header.setSectionResizeMode(REPLY, QHeaderView.ResizeMode.Stretch)
+        self.table.setColumnWidth(1, 240)
+        self._error_fitted = False
+        self._fit_error_column()
+        self.model.modelReset.connect(self._refit)
+        self.model.dataChanged.connect(lambda *_a: self._fit_error_column())
         self.filter = QComboBox()
         self.filter.setAccessibleName("Filter by state")
         self.filter.addItem("All states", None)
@@ -208,6 +219,10 @@ class RecipientReport(QWidget):
         )
         export = QPushButton("&Export CSV…")
         export.clicked.connect(self.export)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self._close)
+        for keys in (QKeySequence(QKeySequence.StandardKey.Close), QKeySequence("Esc")):
+            QShortcut(keys, self, self._close)
         top = QHBoxLayout()
         label = QLabel("&Show:")
         label.setBuddy(self.filter)
@@ -219,8 +234,27 @@ class RecipientReport(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.table)
+        layout.addWidget(close)
         self.resize(1000, 600)
         self.model.reload()
+
+    def _refit(self) -> None:
+        self._error_fitted = False
+
+    def _fit_error_column(self) -> None:
+        """Once per filter, with the first rows: as wide as their errors, at most WIDEST_ERROR.
+
+        Narrow when nothing failed, so the server's reply and the time are not cut.
+        """
+        if self._error_fitted:
+            return
+        self._error_fitted = bool(self.model.pages)
+        header = self.table.horizontalHeader()
+        wanted = max(header.sectionSizeHint(ERROR), self.table.sizeHintForColumn(ERROR))
+        self.table.setColumnWidth(ERROR, min(wanted, WIDEST_ERROR))
+
+    def _close(self) -> None:
+        self.close()  # (a slot that returns nothing: Qt's close() returns a bool)
 
     def export(self) -> None:
         self.prompts.save_file(self, "Export recipients", "CSV files (*.csv)", self._export_to)

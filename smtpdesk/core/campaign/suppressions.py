@@ -5,6 +5,7 @@ It spans campaigns; the engine marks a suppressed recipient ``skipped``, never d
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +23,21 @@ class Suppression:
     email: str
     reason: str
     added_at: float
+
+
+def split_addresses(text: str) -> tuple[list[str], list[str]]:
+    """(valid, invalid) addresses typed by hand, separated by commas, spaces or lines."""
+    from smtpdesk.core.campaign.recipients import check_address
+
+    valid, invalid = [], []
+    for word in re.split(r"[\s,;]+", text):
+        if not word:
+            continue
+        try:
+            valid.append(check_address(word))
+        except ValueError:
+            invalid.append(word)
+    return valid, invalid
 
 
 class SuppressionList:
