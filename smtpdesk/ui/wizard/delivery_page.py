@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from PySide6.QtCore import QDateTime
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -35,11 +37,14 @@ def limits_line(s: ServerSettings) -> str:
 
 
 class DeliveryPage(QWizardPage):
+    """The servers are read again on every visit; the user's choices are never reset."""
+
     def __init__(self, state: WizardState) -> None:
         super().__init__()
         self.state = state
         self.servers: list[ServerSettings] = []
         self.messengers: list[Messenger] = []
+        self.filled = False  # the defaults (or the edited campaign's values) are shown
         self.setTitle("Delivery")
         self.setSubTitle("Which servers send, how fast, and when.")
         self.messenger = QComboBox()
@@ -56,7 +61,7 @@ class DeliveryPage(QWizardPage):
         self.limits = QLabel()
         self.limits.setWordWrap(True)
         self.limits.setAccessibleName("Per-server limits")
-        self.scheduled = QCheckBox("Send later, at")
+        self.scheduled = QCheckBox("Send &later, at")
         self.when = QDateTimeEdit(QDateTime.currentDateTime().addSecs(3600))
         self.when.setCalendarPopup(True)
         self.when.setAccessibleName("Send at")
@@ -73,8 +78,18 @@ class DeliveryPage(QWizardPage):
         )
         form.addRow("&Concurrency", self.concurrency)
         form.addRow("Message &rate", self.rate)
-        form.addRow("&Schedule", self.scheduled)
+        form.addRow("Schedule", self.scheduled)
         form.addRow("", self.when)
+
+    def fill(self, delivery: dict[str, Any], send_at: float | None) -> None:
+        """Show a stored campaign's delivery settings (editing it)."""
+        self.state.delivery = dict(delivery)
+        self.concurrency.setValue(int(delivery["concurrency"]))
+        self.rate.setValue(float(delivery["message_rate"]))
+        self.scheduled.setChecked(send_at is not None)
+        if send_at is not None:
+            self.when.setDateTime(QDateTime.fromSecsSinceEpoch(int(send_at)))
+        self.filled = True
 
     def initializePage(self) -> None:
         bridge = self.state.bridge
@@ -82,15 +97,24 @@ class DeliveryPage(QWizardPage):
 
     def _loaded(self, result: tuple[list[ServerSettings], AppSettings]) -> None:
         self.servers, app = result
+        # The messenger shown now, else the one saved: a server list reloaded keeps it.
+        current = self.messenger.currentData() or self.state.delivery.get("messenger")
         self.messengers = list_messengers(self.servers)
+        self.messenger.blockSignals(True)
         self.messenger.clear()
         for m in self.messengers:
             label = f"email — pool of {len(m.servers)} server(s)" if m.is_pool else m.name
             self.messenger.addItem(label, m.name)
+        if current is not None and self.messenger.findData(current) >= 0:
+            self.messenger.setCurrentIndex(self.messenger.findData(current))
+        self.messenger.blockSignals(False)
+        self._show_limits()
         if not self.messengers:
             self.limits.setText("There is no enabled server: add or enable one first.")
-        self.concurrency.setValue(app.concurrency)
-        self.rate.setValue(app.message_rate)
+        if not self.filled:
+            self.concurrency.setValue(app.concurrency)
+            self.rate.setValue(app.message_rate)
+            self.filled = True
         self.completeChanged.emit()
 
     def chosen(self) -> Messenger | None:
@@ -107,7 +131,7 @@ class DeliveryPage(QWizardPage):
 
     def validatePage(self) -> bool:
         m = self.chosen()
-        if m is None or self.state.campaign_id is None:
+        if m is None:
             return False
         send_at = self.when.dateTime().toSecsSinceEpoch() if self.scheduled.isChecked() else None
         self.state.send_at = float(send_at) if send_at is not None else None
@@ -116,13 +140,4 @@ class DeliveryPage(QWizardPage):
             "concurrency": self.concurrency.value(),
             "message_rate": self.rate.value(),
         }
-        bridge = self.state.bridge
-        bridge.start(
-            bridge.write(
-                self.state.ledger.update_campaign,
-                self.state.campaign_id,
-                send_at=self.state.send_at,
-                **self.state.delivery,
-            )
-        )
         return True

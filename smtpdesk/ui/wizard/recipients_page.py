@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -16,22 +17,12 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from smtpdesk.core.campaign.ledger import Ledger
-from smtpdesk.core.campaign.recipients import FileInfo, ImportReport, import_file, inspect_file
+from smtpdesk.core.campaign.drafts import Draft, Imported, import_into_draft
+from smtpdesk.core.campaign.recipients import FileInfo, inspect_file
+from smtpdesk.ui.widgets import caption
 from smtpdesk.ui.wizard.state import WizardState
 
 FILE_FILTER = "Recipient lists (*.csv *.tsv *.txt);;All files (*)"
-
-
-def import_into_draft(
-    ledger: Ledger, old_id: int | None, name: str, info: FileInfo, column: str
-) -> tuple[int, ImportReport, list]:  # type: ignore[type-arg]
-    """A fresh draft campaign holding the rows of ``info`` (the previous draft is dropped)."""
-    if old_id is not None:
-        ledger.delete_campaign(old_id)
-    campaign_id = ledger.create_campaign(name or info.path.stem, None)  # content: next page
-    report = import_file(ledger, campaign_id, info.path, column, info=info)
-    return campaign_id, report, ledger.recipients(campaign_id, limit=50)
 
 
 class RecipientsPage(QWizardPage):
@@ -40,10 +31,15 @@ class RecipientsPage(QWizardPage):
         self.state = state
         self.setTitle("Recipients")
         self.setSubTitle("A CSV or TSV file with a header row and one recipient per line.")
+        self.reason = caption("", "error")  # why a stored campaign could not start
+        self.reason.setAccessibleName("Why the campaign did not start")
+        self.reason.setVisible(False)
         self.name = QLineEdit()
         self.name.setAccessibleName("Campaign name")
+        self.name.textChanged.connect(self.completeChanged)
         self.path = QLineEdit()
         self.path.setReadOnly(True)
+        self.path.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # read-only: out of the tab order
         self.path.setAccessibleName("Recipient file")
         self.choose = QPushButton("&Choose file…")
         self.choose.clicked.connect(self.choose_file)
@@ -64,11 +60,26 @@ class RecipientsPage(QWizardPage):
         self.problems.setAccessibleName("Invalid and duplicate lines")
         self.problems.setPlaceholderText("Invalid and duplicate lines appear here.")
         form = QFormLayout(self)
-        form.addRow("Campaign &name", self.name)
-        form.addRow("&File", holder)
+        form.addRow(self.reason)
+        form.addRow("Campaign na&me", self.name)
+        form.addRow("File", holder)
         form.addRow("&Address column", self.column)
         form.addRow("Result", self.summary)
         form.addRow("Problems", self.problems)
+
+    def show_reason(self, reason: str) -> None:
+        self.reason.setText(f"✖ This campaign could not start: {reason}" if reason else "")
+        self.reason.setVisible(bool(reason))
+
+    def fill(self, draft: Draft) -> None:
+        """Show a stored campaign's name and recipients (editing it)."""
+        self.name.setText(draft.campaign.name)
+        self.path.setPlaceholderText("the recipients imported earlier")
+        self.summary.setText(
+            f"{draft.recipients:,} recipients imported earlier. Choose a file to replace them.\n"
+            f"Template fields: {', '.join(draft.columns) or 'none'}."
+        )
+        self.completeChanged.emit()
 
     def choose_file(self) -> None:
         self.state.prompts.open_file(self, "Choose a recipient file", FILE_FILTER, self.load_file)
@@ -99,13 +110,14 @@ class RecipientsPage(QWizardPage):
             return
         self.summary.setText("Importing…")
         self.state.imported = None
+        self.state.recipient_count = 0
         self.completeChanged.emit()
         bridge = self.state.bridge
         bridge.start(
             bridge.write(
                 import_into_draft,
                 self.state.ledger,
-                self.state.campaign_id,
+                self.state.scratch_id,
                 self.name.text(),
                 info,
                 self.column.currentText(),
@@ -114,14 +126,13 @@ class RecipientsPage(QWizardPage):
             failed=self._failed,
         )
 
-    def _imported(self, result: tuple[int, ImportReport, list]) -> None:  # type: ignore[type-arg]
-        campaign_id, report, sample = result
-        state = self.state
-        state.campaign_id, state.imported, state.sample = campaign_id, report, sample
-        info = state.info
-        state.fields = tuple(
-            c for c in (info.columns if info else ()) if c != self.column.currentText()
-        )
+    def _imported(self, result: Imported) -> None:
+        state, report = self.state, result.report
+        state.recipients_id = result.campaign_id
+        if not state.editing:
+            state.campaign_id = result.campaign_id
+        state.imported, state.sample, state.fields = report, result.sample, result.columns
+        state.recipient_count = report.valid
         fields = ", ".join(state.fields) or "none"
         self.summary.setText(
             f"{report.valid:,} valid · {report.invalid:,} invalid · "
@@ -144,16 +155,8 @@ class RecipientsPage(QWizardPage):
         self.state.bridge.report(exc)
 
     def isComplete(self) -> bool:
-        return bool(self.state.imported and self.state.imported.valid and self.name.text().strip())
+        return bool(self.state.recipient_count and self.name.text().strip())
 
     def validatePage(self) -> bool:
-        if self.state.campaign_id is not None:
-            bridge = self.state.bridge
-            bridge.start(
-                bridge.write(
-                    self.state.ledger.update_campaign,
-                    self.state.campaign_id,
-                    name=self.name.text().strip(),
-                )
-            )
+        self.state.name = self.name.text().strip()
         return True

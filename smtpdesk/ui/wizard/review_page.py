@@ -1,64 +1,28 @@
-"""Review: counts, estimated duration at the chosen rate, and what deserves a second look."""
+"""Review: the figures, every recipient's message rendered once, and what blocks Send.
+
+The review runs on a worker thread (it renders every recipient); the page polls its
+progress. A field that is no column, a message that cannot be rendered or a
+messenger without servers is an error: Send stays disabled until it is corrected.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import html
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWizardPage
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWizardPage
 
-from smtpdesk.core.campaign.content import CampaignContent, check_fields
-from smtpdesk.core.campaign.ledger import Ledger
-from smtpdesk.core.settings import POOL_NAME, ServerSettings
-from smtpdesk.core.store import Store
+from smtpdesk.core.campaign.review import (
+    RenderProgress,
+    RenderStopped,
+    Review,
+    format_seconds,
+    review,
+)
 from smtpdesk.ui.widgets import tone
 from smtpdesk.ui.wizard.state import WizardState
 
-
-@dataclass
-class Review:
-    recipients: int
-    seconds: float
-    warnings: list[str] = field(default_factory=list)
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
-def effective_rate(rate: float, servers: list[ServerSettings]) -> float:
-    """The campaign's rate, capped by the servers' own per-second limits when all have one."""
-    caps = [s.max_per_second for s in servers]
-    if servers and all(c is not None for c in caps):
-        return min(rate, sum(c for c in caps if c is not None))
-    return rate
-
-
-def review(
-    store: Store, campaign_id: int, content: CampaignContent, messenger: str, rate: float
-) -> Review:
-    """Blocking (reads every recipient's fields): run it on a thread."""
-    ledger = Ledger(store)
-    total = ledger.recipient_count(campaign_id)
-    servers = store.servers()
-    chosen = [s for s in servers if s.enabled and (s.name or POOL_NAME) == messenger]
-    result = Review(total, total / max(effective_rate(rate, chosen), 1e-9))
-    for s in servers:
-        if not s.enabled and (s.name or POOL_NAME) == messenger:
-            result.warnings.append(f"{s.label} is disabled and will not send.")
-    for s in chosen:
-        if s.max_per_day is not None and total > s.max_per_day:
-            result.warnings.append(
-                f"{s.label} allows {s.max_per_day:,} messages a day; the "
-                f"campaign has {total:,} recipients."
-            )
-    for missing in check_fields(content, ledger, campaign_id):
-        result.warnings.append(str(missing))
-    return result
+__all__ = ["ReviewPage", "format_seconds"]
 
 
 class ReviewPage(QWizardPage):
@@ -66,38 +30,88 @@ class ReviewPage(QWizardPage):
         super().__init__()
         self.state = state
         self.review: Review | None = None
+        self.progress = RenderProgress()
         self.setTitle("Review")
         self.setSubTitle("Check the figures, then Send.")
         self.summary = QLabel("Counting…")
         self.summary.setWordWrap(True)
         self.summary.setAccessibleName("Summary")
+        self.bar = QProgressBar()
+        self.bar.setAccessibleName("Rendering progress")
+        self.bar.setVisible(False)
+        self.rendered = QLabel()
+        self.rendered.setAccessibleName("Rendered")
+        self.errors = QLabel()
+        self.errors.setWordWrap(True)
+        self.errors.setAccessibleName("Errors")
         self.warnings = QLabel()
         self.warnings.setWordWrap(True)
         self.warnings.setAccessibleName("Warnings")
+        self._poll = QTimer(self)
+        self._poll.setInterval(100)
+        self._poll.timeout.connect(self._show_progress)
         layout = QVBoxLayout(self)
         layout.addWidget(self.summary)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.rendered)
+        layout.addWidget(self.errors)
         layout.addWidget(self.warnings)
         layout.addStretch(1)
 
     def initializePage(self) -> None:
         state = self.state
-        assert state.campaign_id is not None
+        assert state.recipients_id is not None
+        self.stop()
         self.review = None
+        self.progress = progress = RenderProgress()
+        for label in (self.rendered, self.errors, self.warnings):
+            label.clear()
+        self.summary.setText("Checking the templates and rendering every message…")
         self.completeChanged.emit()
+        self._poll.start()
         bridge = state.bridge
         bridge.start(
             bridge.read(
                 review,
                 state.store,
-                state.campaign_id,
+                state.recipients_id,
                 state.content,
                 str(state.delivery["messenger"]),
                 float(state.delivery["message_rate"]),
+                progress,
             ),
-            done=self._reviewed,
+            done=lambda result: self._reviewed(progress, result),
+            failed=lambda exc: self._failed(progress, exc),
         )
 
-    def _reviewed(self, result: Review) -> None:
+    def cleanupPage(self) -> None:
+        self.stop()  # Back: the render in progress is not wanted any more
+
+    def stop(self) -> None:
+        self.progress.stop.set()
+        self._poll.stop()
+        self.bar.setVisible(False)
+
+    def _show_progress(self) -> None:
+        p = self.progress
+        if p.total and p.done < p.total:
+            self.bar.setVisible(True)
+            self.bar.setRange(0, p.total)
+            self.bar.setValue(p.done)
+            self.bar.setFormat(f"Rendering %v of {p.total:,}…")
+
+    def _failed(self, progress: RenderProgress, exc: BaseException) -> None:
+        if progress is not self.progress or isinstance(exc, RenderStopped):
+            return
+        self.stop()
+        self.summary.setText("")
+        self.errors.setText(f'<span style="color:{tone("error")}">✖ {html.escape(str(exc))}</span>')
+        self.state.bridge.report(exc)
+
+    def _reviewed(self, progress: RenderProgress, result: Review) -> None:
+        if progress is not self.progress:
+            return  # a newer review replaced this one
+        self.stop()
         self.review = result
         state = self.state
         imported = state.imported
@@ -105,25 +119,49 @@ class ReviewPage(QWizardPage):
         when = "now" if state.send_at is None else "at the scheduled time"
         self.summary.setText(
             f"<b>{result.recipients:,}</b> recipients ({left_out:,} rows left out)<br>"
-            f"Subject: {_escape(state.content.subject)}<br>"
-            f"From: {_escape(state.content.from_address)} · messenger "
-            f"<b>{state.delivery['messenger']}</b><br>"
+            f"Subject: {html.escape(state.content.subject)}<br>"
+            f"From: {html.escape(state.content.from_address)} · messenger "
+            f"<b>{html.escape(str(state.delivery['messenger']))}</b><br>"
             f"{state.delivery['concurrency']} at a time, at most "
             f"{state.delivery['message_rate']:g} messages/s: about "
             f"<b>{format_seconds(result.seconds)}</b>, starting {when}."
         )
+        if result.rendered is not None:
+            ok = not result.rendered.errors
+            mark = "✔" if ok else "✖"
+            self.rendered.setText(
+                f'<span style="color:{tone("ok" if ok else "error")}">'
+                f"{mark} {result.rendered}</span>"
+            )
+        self.show_errors(result.errors)
         if result.warnings:
-            items = "".join(f"<li>{_escape(w)}</li>" for w in result.warnings)
+            items = "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings)
             self.warnings.setText(
                 f'<span style="color:{tone("warning")}">⚠ Warnings:</span><ul>{items}</ul>'
             )
-        else:
+        elif result.ready:
             self.warnings.setText(f'<span style="color:{tone("ok")}">✔ No warnings.</span>')
         self.completeChanged.emit()
 
+    def show_errors(self, errors: list[str]) -> None:
+        """Errors that block Send, each with what to change."""
+        if not errors:
+            self.errors.clear()
+            return
+        items = "".join(f"<li>{html.escape(e)}</li>" for e in errors)
+        self.errors.setText(
+            f'<span style="color:{tone("error")}">✖ Send is blocked until these are '
+            f"corrected (Back to the page concerned):</span><ul>{items}</ul>"
+        )
+
+    def refuse(self, reason: str) -> None:
+        """The campaign could not start: say why, and keep Send disabled."""
+        if self.review is not None:
+            self.review.errors.append(reason)
+            self.show_errors(self.review.errors)
+        else:
+            self.show_errors([reason])
+        self.completeChanged.emit()
+
     def isComplete(self) -> bool:
-        return self.review is not None and self.review.recipients > 0
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return self.review is not None and self.review.ready
