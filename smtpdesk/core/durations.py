@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -11,19 +12,29 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 def parse_duration(value: object) -> float:
     """Return seconds from a number or a Go-style duration string.
 
-    Raises ValueError with a sentence fit for the user.
+    Raises ValueError with a sentence fit for the user; ``nan`` and ``inf`` are refused.
     """
+    seconds = _seconds(value)
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is not a finite duration")
+    return seconds
+
+
+def _seconds(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 15s, 500ms or 2m")
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf
     if not isinstance(value, str):
         raise ValueError("expected a duration such as 15s, 500ms or 2m")
     text = value.strip().lower().replace(" ", "")
     if not text:
         raise ValueError("a duration is required")
     try:
-        return float(text)
+        return float(text)  # "nan" and "inf" too: the caller refuses them
     except ValueError:
         pass
     pos, total = 0, 0.0

@@ -4,30 +4,49 @@ Templates see the recipient's ``email`` and every other column of the imported f
 An empty cell is a missing field, so ``{{ name | default("friend") }}`` covers both.
 A field used without ``default`` (or an ``is defined`` test) must be present for every
 recipient: :func:`check_fields` finds those that lack one before anything is sent.
+
+Rendering runs under the limits of :mod:`render_limits` (time and size per message),
+and what it puts in a header is made safe there: text flattened to one line, values
+in the unsubscribe URL percent-encoded (``| safe`` keeps one as it is).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import mimetypes
 import re
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import html2text
 from email_validator import EmailNotValidError, validate_email
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
 
-from smtpdesk.core.campaign.mime import MimeTemplate
+from smtpdesk.core.campaign.mime import (
+    FIELD_NAME,
+    MimeTemplate,
+    UnsafeHeaderError,
+    check_header,
+    header_text,
+)
+from smtpdesk.core.campaign.render_limits import (
+    LimitedEnvironment,
+    RenderLimitError,
+    collect,
+    message_limits,
+)
 from smtpdesk.core.errors import InvalidSettingsError, KnownError
 from smtpdesk.core.settings import RESERVED_HEADERS, Problem
 
@@ -35,10 +54,15 @@ ADDRESS_FIELD = "email"
 _GUARD_FILTERS = frozenset({"default", "d"})
 _GUARD_TESTS = frozenset({"defined", "undefined", "none"})
 _JINJA_RE = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.DOTALL)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_URL_SAFE = "/:?#[]@!$&'()*+,;=%~"  # what stays as it is in a URL; the rest is %-encoded
+RENDER_THREADS = 4
 
 
 class TemplateError(KnownError):
     """A template that does not compile or cannot be rendered for a recipient."""
+
+    cause = "template_error"
 
 
 class ContentError(InvalidSettingsError):
@@ -64,7 +88,9 @@ class CampaignContent:
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[str, ...] = ()  # file paths, read once when sending starts
     unsubscribe_mailto: str = ""  # an address, e.g. unsubscribe@example.com
-    unsubscribe_url: str = ""  # may use fields, e.g. https://x.test/u?e={{ email }}
+    # may use fields, e.g. https://x.test/u?e={{ email }}; their values are percent-encoded
+    # (``{{ link | safe }}`` puts one in as it is, though never a space or a line break)
+    unsubscribe_url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -124,6 +150,37 @@ def validate_content(content: CampaignContent) -> list[Problem]:
             problems.append(
                 Problem("headers", "error", f"{name} is set by the campaign, not a custom header")
             )
+    return problems + _one_line_problems(content)
+
+
+def _one_line_problems(content: CampaignContent) -> list[Problem]:
+    """Header parts whose own text has a line break: it would start another header."""
+    problems = []
+    lines = {
+        "subject": ("subject", content.subject),
+        "from_name": ("From name", content.from_name),
+        "reply_to": ("Reply-To", content.reply_to),
+        "unsubscribe_url": ("unsubscribe URL", content.unsubscribe_url),
+    }
+    for name, (label, text) in lines.items():
+        if _CONTROL_RE.search(text.replace("\t", " ")):
+            problems.append(
+                Problem(name, "error", f"the {label} must be one line, without control characters")
+            )
+    for name, value in content.headers:
+        if not FIELD_NAME.fullmatch(name):
+            problems.append(
+                Problem(
+                    "headers",
+                    "error",
+                    f"{name!r} is not a valid header name",
+                    "printable ASCII without spaces or colons, such as X-Campaign",
+                )
+            )
+        if _CONTROL_RE.search(value.replace("\t", " ")):
+            problems.append(
+                Problem("headers", "error", f"the value of {name[:60]} must be one line")
+            )
     return problems
 
 
@@ -180,13 +237,22 @@ class _Undefined(StrictUndefined):
         return False
 
 
-def _environment(autoescape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+def _environment(autoescape: bool) -> LimitedEnvironment:
+    return LimitedEnvironment(
         undefined=_Undefined, autoescape=autoescape, keep_trailing_newline=True
     )
 
 
+def _url_value(value: Any) -> str:
+    """A field's value inside a URL: percent-encoded, unless marked ``| safe``."""
+    if isinstance(value, Markup):
+        return str(value)
+    return quote(str(value), safe="")
+
+
 _ENVS = {True: _environment(True), False: _environment(False)}
+_URL_ENV = LimitedEnvironment(undefined=_Undefined, finalize=_url_value)
+TEMPLATE_GLOBALS = frozenset(_URL_ENV.globals)  # range, lipsum, cycler...: never a missing field
 
 
 def html_to_text(html: str) -> str:
@@ -235,6 +301,7 @@ def required_fields(source: str, *, part: str = "template") -> set[str]:
         and id(n) not in defaulted
         and n.name not in assigned
         and n.name not in tested
+        and n.name not in TEMPLATE_GLOBALS
     }
 
 
@@ -260,11 +327,11 @@ class Renderer:
         self._subject = self._compile(content.subject, "subject", escape=False)
         self._html = self._compile(content.html, "HTML body", escape=True) if content.html else None
         self._text = self._compile(text_source, "text body", escape=False)
-        self._unsubscribe = self._compile(content.unsubscribe_url, "unsubscribe URL", escape=False)
+        self._unsubscribe = self._compile(content.unsubscribe_url, "unsubscribe URL", url=True)
         self._headers = [
             (n, self._compile(v, f"header {n}", escape=False)) for n, v in content.headers
         ]
-        self._sender = Address(content.from_name, addr_spec=content.from_address)
+        self._sender = Address(header_text(content.from_name), addr_spec=content.from_address)
         self._domain = content.from_address.rpartition("@")[2] or "smtpdesk.invalid"
         self._attachments = [_read_attachment(Path(p)) for p in content.attachments]
         self._mime = MimeTemplate(
@@ -275,9 +342,9 @@ class Renderer:
         )
 
     @staticmethod
-    def _compile(source: str, part: str, *, escape: bool) -> Any:
+    def _compile(source: str, part: str, *, escape: bool = False, url: bool = False) -> Any:
         try:
-            return _ENVS[escape].from_string(source)
+            return (_URL_ENV if url else _ENVS[escape]).from_string(source)
         except TemplateSyntaxError as exc:
             raise TemplateError(
                 f"The {part} has a template error on line {exc.lineno}: {exc.message}",
@@ -286,25 +353,29 @@ class Renderer:
 
     def render_parts(self, fields: Mapping[str, Any]) -> tuple[str, str | None, str]:
         """Subject, HTML (or None) and text for one recipient."""
-        try:
-            subject = " ".join(self._subject.render(fields).split())
-            html = self._html.render(fields) if self._html is not None else None
-            return subject, html, self._text.render(fields)
-        except (UndefinedError, SecurityError, TypeError, ValueError) as exc:
-            raise TemplateError(
-                f"The template cannot be rendered for {fields.get(ADDRESS_FIELD)}: {exc}",
-                "Add a default, e.g. {{ name | default('') }}.",
-            ) from exc
+        with _rendering(fields):
+            subject = header_text(collect(self._subject.generate(fields)))
+            html = collect(self._html.generate(fields)) if self._html is not None else None
+            return subject, html, collect(self._text.generate(fields))
 
     def render(self, fields: Mapping[str, Any]) -> EmailMessage:
-        """The complete message for the recipient whose fields (with ``email``) are given."""
+        """The complete message for the recipient whose fields (with ``email``) are given.
+
+        Raises :class:`TemplateError` (a template fails or breaks a limit) or
+        :class:`UnsafeHeaderError` (a header would not be one header line).
+        """
         to = str(fields[ADDRESS_FIELD])
         if not to.isascii() or not self.content.from_address.isascii():
             return self.render_standard(fields)  # SMTPUTF8 addresses: the email package's way
-        subject, html, text = self.render_parts(fields)
-        return self._mime.build(
-            to=to, subject=subject, text=text, html=html, headers=self._extra_headers(fields)
-        )
+        with _rendering(fields):
+            subject, html, text = self.render_parts(fields)
+            headers = self._extra_headers(fields)
+        return self._mime.build(to=to, subject=subject, text=text, html=html, headers=headers)
+
+    async def render_async(self, fields: Mapping[str, Any]) -> EmailMessage:
+        """:meth:`render` in a worker thread: the event loop stays free for signals and Pause."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_render_pool(), self.render, fields)
 
     def _extra_headers(self, fields: Mapping[str, Any]) -> list[tuple[str, str]]:
         extra = []
@@ -314,7 +385,8 @@ class Renderer:
         if self.content.unsubscribe_url:
             extra.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         extra.extend(
-            (name, " ".join(template.render(fields).split())) for name, template in self._headers
+            (name, header_text(collect(template.generate(fields))))
+            for name, template in self._headers
         )
         return extra
 
@@ -323,23 +395,33 @@ class Renderer:
         if self.content.unsubscribe_mailto:
             targets.append(f"<mailto:{self.content.unsubscribe_mailto}>")
         if self.content.unsubscribe_url:
-            targets.append(f"<{self._unsubscribe.render(fields).strip()}>")
+            url = collect(self._unsubscribe.generate(fields)).strip()
+            targets.append(f"<{quote(url, safe=_URL_SAFE)}>")  # no space, break or <> left
         return targets
 
     def render_standard(self, fields: Mapping[str, Any]) -> EmailMessage:
         """The same message built by the ``email`` package (slower; any address)."""
-        subject, html, text = self.render_parts(fields)
+        with _rendering(fields):
+            subject, html, text = self.render_parts(fields)
+            headers = [
+                (name, header_text(collect(template.generate(fields))))
+                for name, template in self._headers
+            ]
+            unsubscribe = self._unsubscribe_targets(fields)
         msg = EmailMessage()
-        msg["Subject"] = subject
+        _set(msg, "Subject", subject)
         msg["From"] = self._sender
-        msg["To"] = str(fields[ADDRESS_FIELD])
+        _set(msg, "To", str(fields[ADDRESS_FIELD]))
         if self.content.reply_to:
-            msg["Reply-To"] = self.content.reply_to
+            _set(msg, "Reply-To", self.content.reply_to)
         msg["Date"] = formatdate(time.time(), localtime=True)
         msg["Message-ID"] = f"<{uuid.uuid4().hex}@{self._domain}>"
-        self._add_unsubscribe(msg, fields)
-        for name, template in self._headers:
-            msg[name] = " ".join(template.render(fields).split())
+        if unsubscribe:
+            _set(msg, "List-Unsubscribe", ", ".join(unsubscribe))
+        if self.content.unsubscribe_url:  # RFC 8058 one-click needs an HTTPS URL to POST to
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        for name, value in headers:
+            _set(msg, name, value)
         msg.set_content(text, cte="quoted-printable")
         if html is not None:
             msg.add_alternative(html, subtype="html", cte="quoted-printable")
@@ -347,12 +429,49 @@ class Renderer:
             msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
         return msg
 
-    def _add_unsubscribe(self, msg: EmailMessage, fields: Mapping[str, Any]) -> None:
-        targets = self._unsubscribe_targets(fields)
-        if targets:
-            msg["List-Unsubscribe"] = ", ".join(targets)
-        if self.content.unsubscribe_url:  # RFC 8058 one-click needs an HTTPS URL to POST to
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+
+def _set(msg: EmailMessage, name: str, value: str) -> None:
+    """Add a header through the last guard; the ``email`` package's own refusals likewise."""
+    check_header(name, value)
+    try:
+        msg[name] = value
+    except (ValueError, HeaderParseError) as exc:
+        raise UnsafeHeaderError(name) from exc
+
+
+@contextlib.contextmanager
+def _rendering(fields: Mapping[str, Any]) -> Iterator[None]:
+    """One message's limits; any failure of a template becomes a :class:`TemplateError`."""
+    try:
+        with message_limits():
+            yield
+    except (TemplateError, UnsafeHeaderError):
+        raise
+    except RenderLimitError as exc:
+        raise TemplateError(
+            f"The template cannot be rendered for {fields.get(ADDRESS_FIELD)}: {exc}",
+            "Simplify the template: loops, repeats and values must stay small.",
+        ) from exc
+    except UndefinedError as exc:
+        raise TemplateError(
+            f"The template cannot be rendered for {fields.get(ADDRESS_FIELD)}: {exc}",
+            "Add a default, e.g. {{ name | default('') }}.",
+        ) from exc
+    except Exception as exc:  # the template's own code failed: OverflowError, ZeroDivision...
+        raise TemplateError(
+            f"The template cannot be rendered for {fields.get(ADDRESS_FIELD)}: "
+            f"{type(exc).__name__}: {exc}",
+            "Check the template's expressions for this recipient's values.",
+        ) from exc
+
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _render_pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(RENDER_THREADS, thread_name_prefix="smtpdesk-render"))
+    return _POOL[0]
 
 
 def _read_attachment(path: Path) -> tuple[str, bytes, tuple[str, str]]:

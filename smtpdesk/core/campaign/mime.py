@@ -10,6 +10,11 @@ in C). :meth:`MimeTemplate.build_bytes` gives the message as it goes on the wire
 same in an ``EmailMessage`` (compat32 policy, the finished multipart body as its
 payload) whose :attr:`PreparedMessage.wire` holds those bytes, for senders that
 can skip the ``email`` package's generator.
+
+No header line leaves here with a line break of its own: :func:`header_text`
+flattens rendered text, and :func:`check_header` (the last guard, in
+:func:`_serialise`) refuses a name or value that could start another header or end
+the header block, so a recipient's field can never add a ``Bcc:`` or a body.
 """
 
 from __future__ import annotations
@@ -17,17 +22,51 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
+import re
 import time
 import uuid
 from collections.abc import Sequence
 from email import policy
+from email.errors import HeaderParseError
 from email.header import Header
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
+from smtpdesk.core.errors import KnownError
+
 MAX_LINE = 78
 CRLF = "\r\n"
 Attachment = tuple[str, bytes, tuple[str, str]]  # filename, data, (maintype, subtype)
+FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # RFC 5322: printable ASCII but ':'
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_BREAK = re.compile(r"\n(?![ \t]+\S)")  # a break that is not a fold before more text
+
+
+class UnsafeHeaderError(KnownError):
+    """A header line would carry a line break or NUL of its own: the message is not sent."""
+
+    cause = "unsafe_header"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The {name[:60]!r} header would contain a line break or a control character, "
+            "which could add headers to the message; it was not sent.",
+            "Check this recipient's fields for line breaks.",
+        )
+
+
+def header_text(value: str) -> str:
+    """Rendered text fit for one header: control characters and runs of space made one space."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def check_header(name: str, value: str) -> None:
+    """Raise :class:`UnsafeHeaderError` unless the field is one header: folds only."""
+    if not FIELD_NAME.fullmatch(name):
+        raise UnsafeHeaderError(name)
+    unfolded = value.replace(CRLF, "\n")
+    if _BAD_BREAK.search(unfolded) or _CONTROL.search(unfolded.replace("\n", "").replace("\t", "")):
+        raise UnsafeHeaderError(name)
 
 
 def encode_header(name: str, value: str) -> str:
@@ -35,7 +74,10 @@ def encode_header(name: str, value: str) -> str:
     if value.isascii() and len(name) + 2 + len(value) <= MAX_LINE:
         return value
     charset = "us-ascii" if value.isascii() else "utf-8"
-    return Header(value, charset, header_name=name, maxlinelen=MAX_LINE - 2).encode()
+    try:
+        return Header(value, charset, header_name=name, maxlinelen=MAX_LINE - 2).encode()
+    except HeaderParseError as exc:  # "appears to contain an embedded header"
+        raise UnsafeHeaderError(name) from exc
 
 
 def quoted_printable(text: str) -> str:
@@ -94,7 +136,8 @@ class MimeTemplate:
         reply_to: str = "",
         attachments: Sequence[Attachment] = (),
     ) -> None:
-        self.sender = encode_header("From", formataddr((from_name, from_address), charset="utf-8"))
+        name = header_text(from_name)
+        self.sender = encode_header("From", formataddr((name, from_address), charset="utf-8"))
         self.reply_to = reply_to
         self.domain = from_address.rpartition("@")[2] or "smtpdesk.invalid"
         token = uuid.uuid4().hex
@@ -192,7 +235,12 @@ class MimeTemplate:
 
 
 def _serialise(fields: Sequence[tuple[str, str]], body: str) -> bytes:
-    """Header lines (folds made CRLF), a blank line and the body (already CRLF)."""
+    """Header lines (folds made CRLF), a blank line and the body (already CRLF).
+
+    Raises :class:`UnsafeHeaderError` for a field :func:`check_header` refuses.
+    """
+    for name, value in fields:
+        check_header(name, value)
     head = "".join(f"{name}: {_crlf(value)}{CRLF}" for name, value in fields)
     return f"{head}{CRLF}{body}".encode()
 

@@ -84,7 +84,7 @@ def test_unsubscribe_headers_rfc8058() -> None:
     )
     message = parse(Renderer(content).render({"email": "x@example.com"}).as_bytes())
     assert message["List-Unsubscribe"] == (
-        "<mailto:unsub@example.com>, <https://example.com/u?e=x@example.com>"
+        "<mailto:unsub@example.com>, <https://example.com/u?e=x%40example.com>"
     )
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     mail_only = Renderer(
