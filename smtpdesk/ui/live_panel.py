@@ -7,7 +7,7 @@ import time
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialogButtonBox,
@@ -33,6 +33,7 @@ from smtpdesk.core.campaign.progress import ErrorGroup, Progress
 from smtpdesk.core.smtp.types import ServerStats
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.campaign_control import CampaignControl
+from smtpdesk.ui.close_keys import add_close_keys
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
 from smtpdesk.ui.widgets import is_dark
@@ -118,8 +119,7 @@ class LivePanel(QWidget):
         self.resize(1000, 720)
         if ui_state is not None:
             restore_window(self, ui_state, STATE_KEY)
-        for keys in (QKeySequence(QKeySequence.StandardKey.Close), QKeySequence("Esc")):
-            QShortcut(keys, self, self._close)
+        add_close_keys(self, self._close)
 
     def _build(self) -> None:
         self.title = QLabel()

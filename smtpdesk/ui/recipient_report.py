@@ -12,7 +12,6 @@ from collections import OrderedDict
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QDialogButtonBox,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from smtpdesk.core.campaign.ledger import Ledger, Recipient, RecipientState
 from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.close_keys import add_close_keys
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
 
@@ -221,8 +221,7 @@ class RecipientReport(QWidget):
         export.clicked.connect(self.export)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self._close)
-        for keys in (QKeySequence(QKeySequence.StandardKey.Close), QKeySequence("Esc")):
-            QShortcut(keys, self, self._close)
+        add_close_keys(self, self._close)
         top = QHBoxLayout()
         label = QLabel("&Show:")
         label.setBuddy(self.filter)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from smtpdesk.core.campaign.suppressions import Suppression, SuppressionList, split_addresses
 from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.close_keys import add_close_keys
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
 
@@ -109,8 +110,7 @@ class SuppressionsWindow(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
         self._build()
-        for keys in (QKeySequence(QKeySequence.StandardKey.Close), QKeySequence("Esc")):
-            QShortcut(keys, self, self._close)
+        add_close_keys(self, self._close)
         self.resize(720, 520)
         self._update_buttons()
         self.reload()

@@ -1,0 +1,359 @@
+"""Campaigns across restarts: build the main window, act, close it, build a new one on the
+same data folder, and check that every control follows the campaign's stored state."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import QApplication, QLabel
+from sqlalchemy import update
+
+from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.campaign.ledger import CampaignState, Ledger, Outcome, RecipientState
+from smtpdesk.core.servers import save_server
+from smtpdesk.core.store import Store
+from smtpdesk.core.store.schema import campaigns
+from smtpdesk.ui.app import build_main_window
+from smtpdesk.ui.campaigns_window import CampaignsView
+from smtpdesk.ui.live_panel import LivePanel
+from smtpdesk.ui.main_window import MainWindow
+from smtpdesk.ui.prompts import ScriptedPrompts
+from tests.helpers.smtpd import Faults, SmtpdFactory, SmtpdServer, settings_for
+from tests.ui.conftest import until
+
+CONTENT = CampaignContent("Hello {{ name }}", "news@example.com", text="Hi {{ name }}")
+
+
+@asynccontextmanager
+async def running_app(store: Store, prompts: ScriptedPrompts) -> AsyncIterator[MainWindow]:
+    """One start of the app on ``store``'s data folder; closing it is part of the test."""
+    win = build_main_window(store, prompts)
+    win.show()
+    await until(lambda: win.bridge.pending == 0, what="the first load")
+    try:
+        yield win
+    finally:
+        await win.bridge.drain()
+        win._closing_confirmed = True
+        for child in list(win.windows.values()):
+            child.close()
+        win.close()
+        win.deleteLater()
+        win.bridge.shutdown()
+        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
+
+
+def _add_server(store: Store, server: SmtpdServer) -> None:
+    data = settings_for(server).to_dict()
+    data.pop("uuid")
+    assert save_server(store, data).settings is not None
+
+
+def _campaign(store: Store, count: int, **settings: Any) -> int:
+    ledger = Ledger(store)
+    settings.setdefault("message_rate", 1000)
+    campaign = ledger.create_campaign("Spring news", CONTENT, **settings)
+    ledger.insert_recipients(
+        campaign,
+        [
+            {"line": i + 2, "email": f"u{i}@example.com", "fields": {"name": f"N{i}"}}
+            for i in range(count)
+        ],
+    )
+    ledger.add_fields(campaign, ["name"])
+    return campaign
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def _panel(window: MainWindow, campaign: int) -> LivePanel:
+    panel = window.windows[f"live-{campaign}"]
+    assert isinstance(panel, LivePanel)
+    return panel
+
+
+def _campaigns_view(window: MainWindow) -> CampaignsView:
+    window.tabs.setCurrentWidget(window.campaigns_tab)
+    view = window.campaigns_view()
+    assert isinstance(view, CampaignsView)
+    return view
+
+
+async def _select(view: CampaignsView, campaign: int) -> None:
+    await until(lambda: campaign in [s.id for s in view.rows], what="the campaign in the list")
+    view.select(campaign)
+    assert view.selected_id() == campaign
+
+
+def _buttons(panel: LivePanel) -> dict[str, bool]:
+    return {
+        "pause": panel.pause_button.isEnabled(),
+        "resume": panel.resume_button.isEnabled(),
+        "cancel": panel.cancel_button.isEnabled(),
+        "retry": panel.retry_button.isEnabled(),
+    }
+
+
+async def test_quit_while_sending_pauses_and_the_next_start_resumes_from_the_panel(
+    qtbot: Any, store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.05}))
+    _add_server(store, sink)
+    campaign = _campaign(store, 40, concurrency=1)
+    prompts = ScriptedPrompts()
+    async with running_app(store, prompts) as first:
+        first.open_live_panel(campaign, autorun=True)
+        panel = _panel(first, campaign)
+        await until(lambda: len(sink.messages) >= 3, what="some messages")
+        prompts.answers = ["stay"]
+        first.quit_action.trigger()
+        assert prompts.asked[-1].startswith("Campaigns are sending: 1 campaign(s)")
+        assert "'Spring news'" in prompts.asked[-1]
+        assert first.isVisible() and panel.control.running  # stayed: still sending
+
+        prompts.answers = ["pause"]
+        first.quit_action.trigger()
+        await until(lambda: not first.isVisible(), what="the window to close")
+        await until(lambda: not panel.control.running, what="the pause")
+    stored = Ledger(store).campaign(campaign)
+    assert stored.state == CampaignState.PAUSED
+    assert stored.pause_reason == "paused when smtpdesk was closed"
+    sent_before = Ledger(store).counts(campaign).sent
+    assert 0 < sent_before < 40
+
+    async with running_app(store, ScriptedPrompts()) as second:  # the restart
+        bar = second.resume_bar
+        await until(lambda: campaign in bar.resume_buttons, what="the resume bar")
+        assert bar.isVisibleTo(second)
+        view = _campaigns_view(second)
+        await _select(view, campaign)
+        view.open_action.trigger()
+        panel = _panel(second, campaign)
+        await until(lambda: panel.resume_button.isEnabled(), what="the stored state")
+        assert _buttons(panel) == {"pause": False, "resume": True, "cancel": True, "retry": False}
+        assert "paused when smtpdesk was closed" in panel.state_label.text()
+        assert panel.counters["sent"].text() == f"{sent_before:,}"
+        assert panel.counters["rate"].text() == "–"  # not a stale figure while paused
+        qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+        await until(lambda: panel.control.state == "finished", limit=60, what="the campaign")
+        assert campaign not in bar.resume_buttons and not bar.isVisibleTo(second)
+        assert _buttons(panel) == {"pause": False, "resume": False, "cancel": False, "retry": False}
+    assert Ledger(store).counts(campaign).sent == 40
+    assert sorted({r for m in sink.messages for r in m.rcpt_tos}) == sorted(
+        f"u{i}@example.com" for i in range(40)
+    )
+
+
+async def test_resume_bar_resumes_an_interrupted_campaign(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain")
+    _add_server(store, sink)
+    campaign = _campaign(store, 12)
+    ledger = Ledger(store)
+    claimed = ledger.recipients(campaign, limit=3)
+    ledger.apply([Outcome(r.id, RecipientState.SENDING) for r in claimed])  # as at a kill -9
+    ledger.set_state(campaign, CampaignState.RUNNING)
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(campaigns).where(campaigns.c.id == campaign).values(runner_pid=_dead_pid())
+        )
+
+    async with running_app(store, ScriptedPrompts()) as window:
+        bar = window.resume_bar
+        await until(lambda: campaign in bar.resume_buttons, what="the resume bar")
+        labels = [w.text() for w in bar.findChildren(QLabel)]
+        assert any("was interrupted" in text and "0 of 12" in text for text in labels)
+        bar.resume_buttons[campaign].click()
+        panel = _panel(window, campaign)
+        await until(lambda: panel.control.state == "finished", limit=60, what="the campaign")
+        assert not bar.isVisibleTo(window)
+    assert Ledger(store).counts(campaign).sent == 12
+
+
+async def test_a_finished_campaign_offers_no_cancel_after_a_restart(store: Store) -> None:
+    campaign = _campaign(store, 3)
+    ledger = Ledger(store)
+    first, *others = ledger.recipients(campaign)
+    ledger.apply([Outcome(first.id, RecipientState.FAILED, attempts=1, error="550 no such user")])
+    ledger.apply([Outcome(r.id, RecipientState.SENT, attempts=1) for r in others])
+    ledger.set_state(campaign, CampaignState.FINISHED)
+
+    async with running_app(store, ScriptedPrompts()) as window:
+        window.open_live_panel(campaign)
+        panel = _panel(window, campaign)
+        await until(lambda: panel.control.status is not None, what="the stored state")
+        assert "finished" in panel.state_label.text()
+        # Final: no cancel, no resume; Retry failed because one recipient failed.
+        assert _buttons(panel) == {"pause": False, "resume": False, "cancel": False, "retry": True}
+        view = _campaigns_view(window)
+        await _select(view, campaign)
+        assert view.delete_action.isEnabled() and view.duplicate_action.isEnabled()
+        assert not view.edit_action.isEnabled()
+    assert Ledger(store).campaign(campaign).state == CampaignState.FINISHED
+
+
+async def test_cancel_asks_and_says_what_happens_to_the_recipients_left(store: Store) -> None:
+    campaign = _campaign(store, 5)
+    ledger = Ledger(store)
+    sent = ledger.recipients(campaign, limit=2)
+    ledger.apply([Outcome(r.id, RecipientState.SENT, attempts=1) for r in sent])
+    ledger.set_state(campaign, CampaignState.PAUSED, "paused by the user")
+    prompts = ScriptedPrompts([False])
+
+    async with running_app(store, prompts) as window:
+        window.open_live_panel(campaign)
+        panel = _panel(window, campaign)
+        await until(lambda: panel.cancel_button.isEnabled(), what="the stored state")
+        panel.cancel_button.click()
+        assert "3 recipient(s) not sent yet will never get this message" in prompts.asked[-1]
+        assert "2 already sent" in prompts.asked[-1]
+        await window.bridge.drain()
+        assert Ledger(store).campaign(campaign).state == CampaignState.PAUSED
+
+        prompts.answers = [True]
+        panel.cancel_button.click()
+        await until(lambda: panel.control.state == "cancelled", what="the cancel")
+        assert _buttons(panel) == {"pause": False, "resume": False, "cancel": False, "retry": False}
+    assert Ledger(store).campaign(campaign).state == CampaignState.CANCELLED
+
+
+async def test_duplicate_and_delete_from_the_list_then_restart(store: Store) -> None:
+    campaign = _campaign(store, 4, concurrency=3, message_rate=42)
+    ledger = Ledger(store)
+    ledger.apply(
+        [Outcome(r.id, RecipientState.SENT, attempts=1) for r in ledger.recipients(campaign)]
+    )
+    ledger.set_state(campaign, CampaignState.FINISHED)
+    paused = _campaign(store, 2)
+    ledger.set_state(paused, CampaignState.PAUSED)
+    prompts = ScriptedPrompts()
+
+    async with running_app(store, prompts) as window:
+        view = _campaigns_view(window)
+        await _select(view, paused)
+        assert not view.delete_action.isEnabled()  # paused: cancel it first
+        await _select(view, campaign)
+        prompts.answers = ["same"]
+        view.duplicate_action.trigger()
+        await until(lambda: len(view.rows) == 3, what="the copy in the list")
+        copy = max(s.id for s in view.rows)
+        await until(lambda: view.selected_id() == copy, what="the copy selected")
+        row = next(s for s in view.rows if s.id == copy)
+        assert (row.state, row.counts.pending, row.campaign.name) == (
+            "draft",
+            4,
+            "Spring news (copy)",
+        )
+        assert (row.campaign.concurrency, row.campaign.message_rate) == (3, 42)
+
+        window.open_live_panel(campaign)
+        await _select(view, campaign)
+        prompts.answers = [True]
+        view.delete_action.trigger()
+        assert (
+            "Delete 'Spring news' (finished) and the report of its 4 recipient(s)?"
+            in (prompts.asked[-1])
+        )
+        await until(lambda: len(view.rows) == 2, what="the deletion")
+        assert f"live-{campaign}" not in window.windows  # its panel went with it
+
+    async with running_app(store, ScriptedPrompts()) as window:  # the restart
+        view = _campaigns_view(window)
+        await until(lambda: len(view.rows) == 2, what="the list")
+        assert {s.id for s in view.rows} == {copy, paused}
+        assert Ledger(store).recipient_count(campaign) == 0
+        assert Ledger(store).recipient_count(copy) == 4
+
+
+async def test_empty_list_explains_and_disables_what_needs_a_selection(store: Store) -> None:
+    async with running_app(store, ScriptedPrompts()) as window:
+        view = _campaigns_view(window)
+        await until(lambda: view.stack.currentWidget() is view.empty, what="the hint")
+        assert "No campaigns yet" in view.empty.text()
+        assert not view.open_action.isEnabled() and not view.report_action.isEnabled()
+        _campaign(store, 1)
+        view.refresh()
+        await until(lambda: view.stack.currentWidget() is view.table, what="the list")
+        assert not view.open_action.isEnabled()  # nothing selected yet
+        view.table.selectRow(0)
+        assert view.open_action.isEnabled() and view.report_action.isEnabled()
+
+
+async def test_desktop_notification_only_while_the_app_is_not_active(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain")
+    _add_server(store, sink)
+    shown: list[tuple[str, str]] = []
+
+    class Recorder:
+        def notify(self, title: str, text: str) -> None:
+            shown.append((title, text))
+
+        def close(self) -> None:
+            pass
+
+    async with running_app(store, ScriptedPrompts()) as window:
+        window.desktop = Recorder()  # type: ignore[assignment]
+        active = [True]
+        window.app_is_active = lambda: active[0]
+        first = _campaign(store, 2)
+        window.open_live_panel(first, autorun=True)
+        await until(lambda: _panel(window, first).control.state == "finished", what="the first")
+        assert shown == []  # the user is looking at the app
+        active[0] = False
+        second = _campaign(store, 2)
+        window.open_live_panel(second, autorun=True)
+        await until(lambda: _panel(window, second).control.state == "finished", what="the second")
+        assert shown == [("Spring news finished", "Every recipient has been sent to.")]
+
+
+async def test_panel_and_report_close_with_a_button_esc_and_ctrl_w(
+    qtbot: Any, store: Store
+) -> None:
+    campaign = _campaign(store, 2)
+    async with running_app(store, ScriptedPrompts()) as window:
+        window.open_live_panel(campaign)
+        panel = _panel(window, campaign)
+        for close in _closers(qtbot):
+            panel.show()
+            panel.activateWindow()
+            await until(lambda: QApplication.activeWindow() is panel, what="the panel active")
+            close(panel)
+            await until(lambda: not panel.isVisible(), what="the panel to close")
+        panel.show()
+        panel.report_button.click()
+        report = panel._report
+        assert report is not None
+        for close in _closers(qtbot):
+            report.show()
+            report.activateWindow()
+            await until(lambda: QApplication.activeWindow() is report, what="the report active")
+            close(report)
+            await until(lambda: not report.isVisible(), what="the report to close")
+
+
+def _closers(qtbot: Any) -> list[Callable[[Any], None]]:
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    def button(window: Any) -> None:
+        box = window.findChild(QDialogButtonBox)
+        box.button(QDialogButtonBox.StandardButton.Close).click()
+
+    return [
+        button,
+        lambda w: qtbot.keyClick(w, Qt.Key.Key_Escape),
+        lambda w: qtbot.keyClick(w, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier),
+    ]
