@@ -63,6 +63,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--reason", default="manual", help="unsubscribed, bounced, manual...")
     p.add_argument("--remove", action="store_true", help="remove them from the list")
     p.set_defaults(func=cmd_suppress)
+    from smtpdesk.commands import campaign_actions  # edit, duplicate, delete
+
+    campaign_actions.register(sub)
 
 
 def _register_create(sub: Any) -> None:
