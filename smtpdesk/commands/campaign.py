@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import signal
 import sys
 import time
@@ -12,18 +13,23 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from sqlalchemy.exc import DBAPIError
+
 from smtpdesk.commands.common import store_from
 from smtpdesk.core.campaign import recipients as recipient_files
-from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.campaign import review
+from smtpdesk.core.campaign.content import CampaignContent, require_valid
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.campaign.suppressions import SuppressionList
-from smtpdesk.core.errors import KnownError
+from smtpdesk.core.errors import BadInputError
 from smtpdesk.core.settings import POOL_NAME
 from smtpdesk.core.store import Store
+from smtpdesk.core.store.db import storage_error
 
 EXIT_OK, EXIT_STOPPED = 0, 1
+EXIT_NO_SERVER = 3  # paused because no server of the messenger could take any message
 SHOWN_PROBLEMS = 10
 BAR_WIDTH = 30
 
@@ -51,6 +57,11 @@ def register(subparsers: Any) -> None:
         "--all",
         action="store_true",
         help="also permanent failures (by default only temporary ones)",
+    )
+    p.add_argument(
+        "--include-unknown",
+        action="store_true",
+        help="also messages sent without a final reply (they may arrive twice)",
     )
     p.set_defaults(func=cmd_retry)
     p = sub.add_parser("export", help="write a per-recipient CSV report")
@@ -105,7 +116,26 @@ def _read(path: str | None) -> str:
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise KnownError(f"{path} cannot be read: {exc.strerror}.") from exc
+        raise BadInputError(f"{path} cannot be read: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            f"{path} is not UTF-8 text (byte {exc.start}).", "Save it as UTF-8."
+        ) from exc
+
+
+def _send_at(text: str | None) -> float | None:
+    """--send-at as epoch seconds; a date without a zone is local time."""
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.strip()).timestamp()
+    except (ValueError, OverflowError, OSError) as exc:
+        raise BadInputError(
+            f"--send-at: {text!r} is not a date and time.", "For example 2030-01-31T09:00."
+        ) from exc
+    if not math.isfinite(when):
+        raise BadInputError(f"--send-at: {text!r} is not a date and time.")
+    return when
 
 
 def _window(text: str | None) -> dict[str, Any]:
@@ -131,14 +161,17 @@ def cmd_create(args: argparse.Namespace) -> int:
         unsubscribe_mailto=args.unsubscribe_mailto,
         unsubscribe_url=args.unsubscribe_url,
     )
-    send_at = datetime.fromisoformat(args.send_at).timestamp() if args.send_at else None
-    info = recipient_files.inspect_file(args.recipients)
+    send_at = _send_at(args.send_at)
+    require_valid(content)  # everything is checked before anything is written
     store = _store(args)
     try:
-        ledger = Ledger(store)
-        campaign_id = ledger.create_campaign(
+        store.require_writable()
+        campaign_id, report = recipient_files.import_new_campaign(
+            Ledger(store),
             args.name,
             content,
+            args.recipients,
+            args.address_column,
             messenger=args.messenger,
             send_at=send_at,
             concurrency=args.concurrency,
@@ -146,14 +179,35 @@ def cmd_create(args: argparse.Namespace) -> int:
             max_send_errors=args.max_send_errors,
             **_window(args.sliding_window),
         )
-        report = recipient_files.import_file(
-            ledger, campaign_id, args.recipients, args.address_column, info=info
-        )
+        findings = _review(store, campaign_id)
+    except DBAPIError as exc:
+        needed = 3 * Path(args.recipients).stat().st_size  # the rows, their index, the WAL
+        raise storage_error(exc, store.folder, needed) or exc from exc
     finally:
         store.close()
     _print_import(report)
+    _print_review(findings)
     print(campaign_id)
     return EXIT_OK
+
+
+def _review(store: Store, campaign_id: int) -> review.Review:
+    """What the wizard's Review says about the stored campaign (its messages rendered)."""
+    campaign = Ledger(store).campaign(campaign_id)
+    return review.review(
+        store, campaign_id, campaign.content, campaign.messenger, campaign.message_rate
+    )
+
+
+def _print_review(found: review.Review) -> None:
+    if found.rendered is not None:
+        print(str(found.rendered), file=sys.stderr)
+    for error in found.errors:
+        print(f"error: {error}", file=sys.stderr)
+    for warning in found.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if found.errors:
+        print("The campaign stays a draft until these are corrected.", file=sys.stderr)
 
 
 def _print_import(report: recipient_files.ImportReport) -> None:
@@ -216,14 +270,23 @@ def cmd_send(args: argparse.Namespace) -> int:
         _print_summary(runner, Ledger(store), args.id)
     finally:
         store.close()
-    return EXIT_OK if state == CampaignState.FINISHED else EXIT_STOPPED
+    if state == CampaignState.FINISHED:
+        return EXIT_OK
+    return EXIT_NO_SERVER if runner.blocked is not None else EXIT_STOPPED
 
 
 async def _run(runner: CampaignRunner) -> CampaignState:
     loop = asyncio.get_running_loop()
     # Ctrl-C or SIGTERM pause cleanly: messages in flight finish and are recorded.
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, runner.pause, "interrupted")
+        try:
+            loop.add_signal_handler(signum, runner.pause, "interrupted")
+        except (NotImplementedError, RuntimeError):
+            # Windows' event loops have no signal handlers: a plain one hands the pause over.
+            def pause(*_: object) -> None:
+                loop.call_soon_threadsafe(runner.pause, "interrupted")
+
+            signal.signal(signum, pause)
     return await runner.run()
 
 
@@ -234,6 +297,7 @@ def _print_summary(runner: CampaignRunner, ledger: Ledger, campaign_id: int) -> 
     print(
         f"campaign {campaign_id} {campaign.state}{reason}; sent {counts.sent}, "
         f"failed {counts.failed}, skipped {counts.skipped}, pending {counts.pending}"
+        + (f", unknown {counts.unknown}" if counts.unknown else "")
     )
     progress = runner.progress()
     for group in progress.errors if progress else ():
@@ -251,11 +315,18 @@ def cmd_status(args: argparse.Namespace) -> int:
         counts = ledger.counts(args.id)
     finally:
         store.close()
+    state, reason = str(campaign.state), campaign.pause_reason
+    if campaign.interrupted:  # stored as running, but its process is gone (kill -9, crash)
+        state = "interrupted"
+        reason = (
+            "the process sending it stopped without pausing (killed or crashed); "
+            f"'smtpdesk campaign resume {campaign.id}' goes on"
+        )
     data = {
         "id": campaign.id,
         "name": campaign.name,
-        "state": str(campaign.state),
-        "pause_reason": campaign.pause_reason,
+        "state": state,
+        "pause_reason": reason,
         **counts.to_dict(),
         "messenger": campaign.messenger,
         "send_at": campaign.send_at,
@@ -289,10 +360,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
-        count = Ledger(store).retry_failed(args.id, temporary_only=not args.all)
+        ledger = Ledger(store)
+        count = ledger.retry_failed(
+            args.id, temporary_only=not args.all, include_unknown=args.include_unknown
+        )
+        running = ledger.runner_active(args.id)
     finally:
         store.close()
-    print(f"{count} recipients will be sent again; run 'smtpdesk campaign resume {args.id}'.")
+    if running:
+        print(f"{count} recipients will be sent again by the run that is sending the campaign.")
+    else:
+        print(f"{count} recipients will be sent again; run 'smtpdesk campaign resume {args.id}'.")
     return EXIT_OK
 
 

@@ -5,6 +5,13 @@ before any of them is sent), ``concurrency`` workers render and send them throug
 the messenger, and :class:`LedgerWriter` commits their outcomes every 250 ms. A
 pause or cancel stops the claiming, lets the messages in flight finish and puts the
 claimed but unsent recipients back to ``pending``.
+
+Only a recipient the server refused ends ``failed``. A message the server never got
+(no connection, TLS or login refused, no free connection) goes back to the queue; when
+every server of the messenger is failing so, the run pauses with the servers' own
+words (:attr:`CampaignRunner.blocked`) and leaves the rest ``pending``. A message sent
+without a final reply ends ``unknown``. A 421 or rate limit waits for the server's
+back-off; a greylisted message is sent again after ``greylist_delay``.
 """
 
 from __future__ import annotations
@@ -19,13 +26,10 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from smtpdesk.core.campaign.content import (
-    Renderer,
-    TemplateError,
-    check_fields,
-    recipient_fields,
-)
+from smtpdesk.core.campaign import review
+from smtpdesk.core.campaign.content import Renderer, TemplateError
 from smtpdesk.core.campaign.ledger import (
+    HEARTBEAT_SECONDS,
     Campaign,
     CampaignState,
     Ledger,
@@ -39,6 +43,7 @@ from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.campaign.writer import LedgerWriter
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.settings import ServerSettings
+from smtpdesk.core.smtp.diagnosis import SERVER_CAUSES
 from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
 from smtpdesk.core.store import Store
 
@@ -46,7 +51,12 @@ log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1  # at most 10 progress events a second
 MAX_CLAIM = 500
 NO_SERVER_WAIT = 0.25
-NO_SERVER_TRIES = 40  # about 10 s of every server backing off before a recipient fails
+SYSTEMATIC_FAILURES = 3  # the first this many renders of a run fail: pause, it is the template
+RATE_LIMIT_TRIES = 5  # a message refused with 421 or a rate limit this often fails (temporary)
+GREYLIST_DELAY = 300.0  # seconds before a greylisted message is sent again (servers want 5-15 min)
+GREYLIST_TRIES = 3  # greylisted this often, the recipient fails (temporary: retry-failed)
+# Causes for which the server never took the message: it goes back to the queue.
+_NOT_SENT = SERVER_CAUSES | {"no_server_available", "pool_wait_timeout", "pool_closed"}
 Eligible = Callable[[ServerSettings], bool]
 _Item = tuple[int, str, dict[str, Any]]
 _PARTS = {  # the task names of a run, in words for a pause reason
@@ -91,6 +101,8 @@ class CampaignRunner:
         on_progress: Callable[[Progress], None] | None = None,
         sender: Sender | None = None,
         servers: list[ServerSettings] | None = None,
+        greylist_delay: float = GREYLIST_DELAY,
+        pool_options: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
         self.ledger = Ledger(store)
@@ -103,6 +115,11 @@ class CampaignRunner:
         self._stop: _Stop | None = None
         self._wake = asyncio.Event()
         self._waiting = ""
+        self.greylist_delay = greylist_delay
+        self._pool_options = pool_options or {}  # ServerPool's time-outs and back-offs
+        # Why the last run paused because no server could take any message, if it did.
+        self.blocked: Diagnosis | None = None
+        self.columns: tuple[str, ...] = ()  # the recipient file's, read when starting
         self._tally: Tally | None = None
 
     # --- control -------------------------------------------------------------------
@@ -123,6 +140,7 @@ class CampaignRunner:
     async def run(self) -> CampaignState:
         """Send until finished, paused or cancelled; return that state. Resumes a paused one."""
         self._stop = None
+        self.blocked = None
         self._wake.clear()
         campaign = await asyncio.to_thread(self.ledger.campaign, self.campaign_id)
         self.state = campaign.state
@@ -130,6 +148,7 @@ class CampaignRunner:
             return campaign.state
         renderer = await asyncio.to_thread(self._prepare, campaign)
         await asyncio.to_thread(self.ledger.claim_runner, self.campaign_id, os.getpid())
+        heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
         try:
             if not await self._wait_for_schedule(campaign):
                 return await self._finish(campaign)
@@ -145,16 +164,34 @@ class CampaignRunner:
             self.state, self.pause_reason = CampaignState.PAUSED, reason
             raise
         finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
             await asyncio.to_thread(self.ledger.release_runner, self.campaign_id)
 
+    async def _heartbeat(self) -> None:
+        """Renew the lease that shows this run is alive (to ``status`` and other processes)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                held = await asyncio.to_thread(
+                    self.ledger.renew_lease, self.campaign_id, os.getpid()
+                )
+            except Exception:  # the next renewal may work; the lease lasts several
+                log.warning("campaign %s: renewing the lease failed", self.campaign_id)
+                continue
+            if not held:
+                self.pause("another process took the campaign over after this one stalled")
+
     def _prepare(self, campaign: Campaign) -> Renderer:
-        """Compile the templates and refuse to start if some recipient lacks a field."""
+        """Compile the templates and refuse to start if one uses a field that is no column."""
         renderer = Renderer(campaign.content)
-        missing = check_fields(campaign.content, self.ledger, self.campaign_id)
+        self.columns = review.campaign_columns(self.ledger, self.campaign_id)
+        missing = [
+            p for p in review.field_problems(campaign.content, self.columns) if not p.guarded
+        ]
         if missing:
             raise TemplateError(
-                f"The template uses fields some recipients lack: {missing[0]}.",
-                "Add the column, fill it, or use a default, e.g. {{ name | default('') }}.",
+                str(missing[0]), "Correct the field's name in the template, or add the column."
             )
         return renderer
 
@@ -230,7 +267,7 @@ class CampaignRunner:
         from smtpdesk.core.smtp.messenger import MessengerSender
 
         messenger = resolve_messenger(self.store.servers(), campaign.messenger)
-        sender: Sender = MessengerSender(messenger)
+        sender: Sender = MessengerSender(messenger, **self._pool_options)
         return sender
 
     # --- progress ------------------------------------------------------------------
@@ -290,6 +327,8 @@ class _Job:
         self.sender = sender
         self.suppressed = suppressed
         self.crash: BaseException | None = None  # a worker's unexpected error
+        self.greylisted: dict[int, _Item] = {}  # recipients waiting to be sent again
+        self.later: set[asyncio.Task[None]] = set()  # their timers
         assert runner._tally is not None
         self.tally: Tally = runner._tally
         self.queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=campaign.concurrency * 2)
@@ -303,6 +342,7 @@ class _Job:
         self.counter = QuotaCounter(runner.store.engine)
         self.claim_size = max(campaign.concurrency, min(MAX_CLAIM, int(campaign.message_rate / 4)))
         self.from_address = campaign.content.from_address
+        self.blanks = review.blank_fields(runner.columns)  # empty cells render empty
         runner._sender_stats = sender.stats
 
     @property
@@ -334,10 +374,12 @@ class _Job:
             for _ in workers:
                 await self.queue.put(None)
             await asyncio.gather(*workers)
+            while self.later:  # greylisted messages, sent again after the delay
+                await asyncio.gather(*self.later)
         finally:
-            for task in (*helpers, producer, *workers):
+            for task in (*helpers, producer, *workers, *self.later):
                 task.cancel()
-            await asyncio.gather(*helpers, producer, *workers, return_exceptions=True)
+            await asyncio.gather(*helpers, producer, *workers, *self.later, return_exceptions=True)
             self._release_queued()
 
     def _worker_done(self, task: asyncio.Task[None], producer: asyncio.Task[None]) -> None:
@@ -357,12 +399,21 @@ class _Job:
         self.runner.pause(f"stopped because {_PARTS.get(part, part)} failed: {detail}")
 
     async def _produce(self) -> None:
-        after = 0
+        """Claim in id order; at the end once more from the start, for recipients made
+        pending again while the run went on (retry-failed), until nothing is left."""
+        after, again = 0, False
         while not self.stopping:
             rows = await self.writer.claim(after, self.claim_size)
             if not rows:
-                break
-            self.tally.move(RecipientState.PENDING, RecipientState.SENDING, len(rows))
+                if after == 0:
+                    break
+                after, again = 0, True
+                continue
+            if again:  # retried meanwhile: recount, the tally still has them failed
+                counts = await self.writer.call(self.runner.ledger.counts, self.campaign.id)
+                self.tally.counts = Tally.from_counts(counts).counts
+            else:
+                self.tally.move(RecipientState.PENDING, RecipientState.SENDING, len(rows))
             after = rows[-1][0]
             for item in rows:
                 await self._offer(item)
@@ -411,18 +462,24 @@ class _Job:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.runner._wake.wait(), seconds)
 
-    async def _deliver(self, item: _Item) -> None:
+    async def _deliver(self, item: _Item, greylisted: int = 0) -> None:
         recipient_id, email, fields = item
-        try:
-            message = self.renderer.render(recipient_fields(email, fields))
+        try:  # in a thread, under time and size limits: signals and Pause still work
+            message = await self.renderer.render_async(
+                review.template_fields(email, fields, self.blanks)
+            )
         except (TemplateError, KnownError) as exc:
-            hints = (exc.hint,) if exc.hint else ()
-            self._fail(item, Diagnosis("template_error", exc.message, hints), attempts=0)
+            self._render_failed(item, exc)
             return
+        self.rendered = True
         try:
             result = await self._send(message, email)
         except SendError as exc:
-            self._fail(item, exc.diagnosis, attempts=exc.attempts, server=exc.server_uuid)
+            diagnosis = exc.diagnosis
+            if diagnosis.cause == "greylisted" and greylisted + 1 < GREYLIST_TRIES:
+                self._send_later(item, greylisted + 1)
+                return
+            self._fail(item, diagnosis, attempts=exc.attempts, server=exc.server_uuid)
             return
         refused = result.refused.get(email)
         if refused:
@@ -455,7 +512,7 @@ class _Job:
         sender = None  # the From header, which is the campaign's address
         if isinstance(message, PreparedMessage) and message.wire:
             payload, sender = message.wire, self.from_address
-        tries = 0
+        rate_limited = 0
         while True:
             try:
                 return await self.sender.send(
@@ -465,13 +522,16 @@ class _Job:
                     eligible=self.gate.try_take,
                 )
             except SendError as exc:
-                if exc.diagnosis.cause != "no_server_available":
-                    raise
-                if not any(s.healthy for s in self.sender.stats()) or not self.gate.servers:
-                    tries += 1
-                    if tries >= NO_SERVER_TRIES:
+                cause = exc.diagnosis.cause
+                if exc.diagnosis.unconfirmed:
+                    raise  # it may have arrived: never sent again without asking
+                if cause == "rate_limited":
+                    rate_limited += 1
+                    if rate_limited >= RATE_LIMIT_TRIES:
                         raise
-                await self._wait_for_server()
+                elif cause not in _NOT_SENT:
+                    raise  # the server refused this message: its outcome
+                await self._wait_for_server(exc.diagnosis)
             if self.stopping:
                 raise SendError(
                     Diagnosis(
@@ -481,12 +541,68 @@ class _Job:
                     )
                 )
 
-    async def _wait_for_server(self) -> None:
+    async def _wait_for_server(self, diagnosis: Diagnosis) -> None:
+        """Wait for a server to take messages again; pause if none will without help."""
+        stats = self.sender.stats()
+        if not stats or not any(s.healthy for s in stats):
+            down = [s.last_error for s in stats if s.last_error is not None]
+            if len(down) < len(stats) or any(d.cause not in SERVER_CAUSES for d in down):
+                # some server asked to slow down (421, a rate limit): its back-off ends
+                soonest = min((s.backoff for s in stats), default=NO_SERVER_WAIT)
+                self.runner._waiting = f"a server asked to slow down; next try in {soonest:.0f} s"
+                await self._sleep(max(soonest, 0.002))
+                self.runner._waiting = ""
+                return
+            self._block(down or [diagnosis])
+            return
         exhausted = self.gate.exhausted()
         if exhausted and len(exhausted) == len(self.gate.servers):
             self.runner._waiting = "every server has reached its hourly or daily limit"
         await self._sleep(max(self.gate.next_due(), 0.002) if not exhausted else NO_SERVER_WAIT)
         self.runner._waiting = ""
+
+    def _block(self, diagnoses: list[Diagnosis]) -> None:
+        """Every server is failing for a reason of its own (connection, TLS, login): pause."""
+        if self.runner.blocked is None:
+            self.runner.blocked = diagnoses[0]
+        messages = dict.fromkeys(d.message for d in diagnoses)  # each once, in order
+        self.runner.pause(f"no server can send: {' '.join(messages)}")
+
+    def _send_later(self, item: _Item, greylisted: int) -> None:
+        """Send a greylisted message again after the delay greylisting servers expect."""
+        self.greylisted[item[0]] = item
+        task = asyncio.create_task(self._greylist_wait(item, greylisted))
+        self.later.add(task)
+        task.add_done_callback(self.later.discard)
+
+    async def _greylist_wait(self, item: _Item, greylisted: int) -> None:
+        self.runner._waiting = "greylisted messages wait to be sent again"
+        await self._sleep(self.runner.greylist_delay)
+        self.greylisted.pop(item[0], None)
+        if not self.greylisted:
+            self.runner._waiting = ""
+        if self.stopping:
+            self._release(item)
+            return
+        await self._limit()
+        await self._deliver(item, greylisted)
+
+    rendered = False  # some message of this run was rendered
+    render_failures = 0
+
+    def _render_failed(self, item: _Item, exc: KnownError) -> None:
+        """Fail the recipient ("template_error" or "unsafe_header"); pause if none renders."""
+        cause = getattr(exc, "cause", "template_error")
+        hints = (exc.hint,) if exc.hint else ()
+        self._fail(item, Diagnosis(cause, exc.message, hints), attempts=0)
+        if cause != "template_error" or self.rendered:
+            return
+        self.render_failures += 1
+        if self.render_failures >= SYSTEMATIC_FAILURES:
+            self.runner.pause(
+                f"the template fails for the first {self.render_failures} recipients: "
+                f"{exc.message}"
+            )
 
     def _fail(self, item: _Item, diagnosis: Diagnosis, *, attempts: int, server: str = "") -> None:
         if diagnosis.cause == "stopped":
@@ -497,7 +613,7 @@ class _Job:
             item,
             Outcome(
                 item[0],
-                RecipientState.FAILED,
+                RecipientState.UNKNOWN if diagnosis.unconfirmed else RecipientState.FAILED,
                 attempts=attempts,
                 error=_error_text(diagnosis),
                 cause=diagnosis.cause,
@@ -524,6 +640,9 @@ class _Job:
             item = self.queue.get_nowait()
             if item is not None:
                 self._release(item)
+        for item in self.greylisted.values():  # stopped while they waited
+            self._release(item)
+        self.greylisted.clear()
 
     async def _progress(self) -> None:
         while True:

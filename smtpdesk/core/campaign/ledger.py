@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 
 from smtpdesk.core.campaign.content import CampaignContent, require_valid
 from smtpdesk.core.errors import InvalidSettingsError, KnownError, NotFoundError
@@ -36,9 +36,13 @@ class RecipientState(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # The message went out (DATA sent) but the server's final reply never came: it may
+    # have been delivered. Not sent again unless asked (retry_failed include_unknown).
+    UNKNOWN = "unknown"
 
 
 class CampaignState(StrEnum):
+    IMPORTING = "importing"  # being created: never sent; removed if its import is cut short
     DRAFT = "draft"
     SCHEDULED = "scheduled"  # waiting for send_at
     RUNNING = "running"
@@ -67,6 +71,13 @@ class Campaign:
     started_at: float | None
     finished_at: float | None
     runner_pid: int | None
+    runner_heartbeat: float | None = None  # the runner's last lease renewal (epoch seconds)
+
+    @property
+    def interrupted(self) -> bool:
+        """Stored as running (or scheduled) but no live process holds its lease any more."""
+        active = self.state in (CampaignState.RUNNING, CampaignState.SCHEDULED)
+        return active and not lease_alive(self.runner_pid, self.runner_heartbeat)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -83,14 +94,15 @@ class Counts:
     sent: int = 0
     failed: int = 0
     skipped: int = 0
+    unknown: int = 0  # sent, but the server's final reply never came
 
     @property
     def total(self) -> int:
-        return self.pending + self.sending + self.sent + self.failed + self.skipped
+        return self.pending + self.sending + self.done
 
     @property
     def done(self) -> int:
-        return self.sent + self.failed + self.skipped
+        return self.sent + self.failed + self.skipped + self.unknown
 
     def to_dict(self) -> dict[str, int]:
         return {"total": self.total, **{f.name: getattr(self, f.name) for f in fields(self)}}
@@ -188,7 +200,31 @@ def _taken(campaign_id: int, owner: int | None) -> KnownError:
     )
 
 
+LEASE_SECONDS = 30.0  # a runner's lease not renewed for this long: the runner is gone
+HEARTBEAT_SECONDS = 5.0  # how often a runner renews it
+
+
+def lease_alive(pid: int | None, heartbeat: float | None, now: float | None = None) -> bool:
+    """Whether the runner ``pid`` that renewed its lease at ``heartbeat`` may still be sending.
+
+    The lease decides on every platform. Where a process can be probed without side
+    effects (POSIX), a dead ``pid`` ends the lease at once, so a campaign killed with
+    SIGKILL can be resumed straight away rather than after ``LEASE_SECONDS``.
+    """
+    if pid is None or heartbeat is None:
+        return False
+    if (now if now is not None else time.time()) - heartbeat > LEASE_SECONDS:
+        return False
+    return pid == os.getpid() or pid_alive(pid)
+
+
 def pid_alive(pid: int) -> bool:
+    """False only when ``pid`` is surely gone; True where that cannot be told (Windows).
+
+    On Windows ``os.kill(pid, 0)`` would send CTRL_C_EVENT, so it is never called there.
+    """
+    if os.name != "posix":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -214,12 +250,16 @@ class Ledger:
         *,
         messenger: str = POOL_NAME,
         send_at: float | None = None,
+        importing: bool = False,
         **settings: Any,
     ) -> int:
         """A new draft campaign; ``settings`` (concurrency, message_rate, ...) over the app's.
 
         ``content`` must pass :func:`validate_content` (InvalidSettingsError lists each
         problem); None makes a draft whose content comes later through ``update_campaign``.
+        ``importing``: the campaign stays ``importing`` (owned by this process, never sent)
+        until :meth:`finish_import`; if the process dies first, the next store open
+        removes it (:meth:`discard_abandoned_imports`).
         """
         values = self._settings(settings, self.store.app_settings())
         if not name.strip():
@@ -230,7 +270,8 @@ class Ledger:
             result = conn.execute(
                 insert(campaigns).values(
                     name=name.strip(),
-                    state=CampaignState.DRAFT,
+                    state=CampaignState.IMPORTING if importing else CampaignState.DRAFT,
+                    runner_pid=os.getpid() if importing else None,
                     pause_reason="",
                     content=(content or CampaignContent("", "")).to_dict(),
                     messenger=messenger,
@@ -244,6 +285,27 @@ class Ledger:
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def finish_import(self, campaign_id: int) -> None:
+        """The import is complete: the campaign becomes a normal draft."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id, campaigns.c.state == CampaignState.IMPORTING)
+                .values(state=CampaignState.DRAFT, runner_pid=None)
+            )
+
+    def discard_abandoned_imports(self) -> int:
+        """Delete the campaigns left ``importing`` by a process that is gone."""
+        query = select(campaigns.c.id, campaigns.c.runner_pid).where(
+            campaigns.c.state == CampaignState.IMPORTING
+        )
+        with self.engine.connect() as conn:
+            found = conn.execute(query).all()
+        gone = [row.id for row in found if row.runner_pid is None or not pid_alive(row.runner_pid)]
+        for campaign_id in gone:
+            self.delete_campaign(campaign_id)
+        return len(gone)
 
     @staticmethod
     def _settings(changes: dict[str, Any], base: AppSettings) -> dict[str, Any]:
@@ -300,9 +362,14 @@ class Ledger:
             conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(values))
 
     def claim_runner(self, campaign_id: int, pid: int) -> None:
-        """Mark this process as the campaign's sender, or refuse if another live one is."""
-        owner = self.campaign(campaign_id).runner_pid
-        if owner is not None and owner != pid and pid_alive(owner):
+        """Take the campaign's lease for process ``pid``, or refuse if another live one holds it."""
+        current = self.campaign(campaign_id)
+        if current.state == CampaignState.IMPORTING:
+            raise KnownError(
+                f"Campaign {campaign_id} is still being imported.", "Wait for the import to end."
+            )
+        owner = current.runner_pid
+        if owner is not None and owner != pid and lease_alive(owner, current.runner_heartbeat):
             raise _taken(campaign_id, owner)
         # Only if the owner is still the one read: two processes starting at once must not
         # both win (the second's recovery would hand the first's messages out again).
@@ -313,15 +380,32 @@ class Ledger:
             claimed = conn.execute(
                 update(campaigns)
                 .where(campaigns.c.id == campaign_id, unchanged)
-                .values(runner_pid=pid)
+                .values(runner_pid=pid, runner_heartbeat=time.time())
             ).rowcount
         if not claimed:
             raise _taken(campaign_id, self.campaign(campaign_id).runner_pid)
 
+    def renew_lease(self, campaign_id: int, pid: int) -> bool:
+        """Renew ``pid``'s lease; False if another process has taken the campaign over."""
+        with self.engine.begin() as conn:
+            renewed = conn.execute(
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id, campaigns.c.runner_pid == pid)
+                .values(runner_heartbeat=time.time())
+            ).rowcount
+        return bool(renewed)
+
+    def runner_active(self, campaign_id: int) -> bool:
+        """Whether a live process holds the campaign's lease (is sending or waiting to)."""
+        current = self.campaign(campaign_id)
+        return lease_alive(current.runner_pid, current.runner_heartbeat)
+
     def release_runner(self, campaign_id: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                update(campaigns).where(campaigns.c.id == campaign_id).values(runner_pid=None)
+                update(campaigns)
+                .where(campaigns.c.id == campaign_id)
+                .values(runner_pid=None, runner_heartbeat=None)
             )
 
     # --- recipients --------------------------------------------------------------------
@@ -502,11 +586,19 @@ class Ledger:
                 update(campaigns).where(campaigns.c.id == campaign_id).values(fields=merged)
             )
 
-    def retry_failed(self, campaign_id: int, *, temporary_only: bool = True) -> int:
-        """Make failed recipients pending again (by default only temporary failures)."""
+    def retry_failed(
+        self, campaign_id: int, *, temporary_only: bool = True, include_unknown: bool = False
+    ) -> int:
+        """Make failed recipients pending again (by default only temporary failures).
+
+        ``include_unknown`` also sends again the messages whose delivery is unknown
+        (which may then arrive twice). A run that is going picks them up before it ends.
+        """
         condition = self._filter(campaign_id, RecipientState.FAILED)
         if temporary_only:
             condition = and_(condition, recipients.c.temporary.is_(True))
+        if include_unknown:
+            condition = or_(condition, self._filter(campaign_id, RecipientState.UNKNOWN))
         with self.engine.begin() as conn:
             count = conn.execute(
                 update(recipients)

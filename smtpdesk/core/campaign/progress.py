@@ -31,6 +31,7 @@ CAUSE_TITLES = {
     "sender_refused": "Sender refused",
     "recipient_refused": "Recipient refused",
     "rate_limited": "Rate limited by the server",
+    "greylisted": "Greylisted by the server",
     "temporary_failure": "Temporary failure",
     "connection_dropped": "Connection dropped",
     "pool_wait_timeout": "No free connection in time",
@@ -135,10 +136,7 @@ class Tally:
 
     def rate(self) -> float:
         now = time.monotonic()
-        done = sum(
-            self.counts[s]
-            for s in (RecipientState.SENT, RecipientState.FAILED, RecipientState.SKIPPED)
-        )
+        done = self.as_counts().done
         self._history.append((now, done))
         while len(self._history) > 2 and self._history[0][0] < now - RATE_WINDOW:
             self._history.popleft()

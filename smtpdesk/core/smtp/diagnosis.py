@@ -18,15 +18,25 @@ from typing import TypeVar
 import aiosmtplib
 
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.smtp.certificate import format_fingerprint
 from smtpdesk.core.smtp.errors import (
     AuthNotOfferedError,
+    CertificateChangedError,
     NoServerAvailableError,
     PoolClosedError,
     PoolWaitTimeoutError,
     StartTlsNotOfferedError,
     StepFailedError,
+    UnconfirmedError,
+)
+from smtpdesk.core.smtp.oauth_diagnosis import (
+    OAUTH_CAUSES,
+    OAUTH_SERVER_CAUSES,
+    oauth_failure,
+    provider_auth,
 )
 from smtpdesk.core.smtp.types import Diagnosis, SendError
+from smtpdesk.core.smtp.xoauth2 import wire_form
 
 CAUSES = (
     "dns_not_found",
@@ -34,14 +44,17 @@ CAUSES = (
     "timeout",
     "tls_mismatch",
     "certificate_invalid",
+    "certificate_changed",
     "starttls_not_offered",
     "starttls_required",
     "auth_mechanism_not_offered",
     "auth_failed",
+    "login_required",
     "relay_denied",
     "sender_refused",
     "recipient_refused",
     "rate_limited",
+    "greylisted",
     "temporary_failure",
     "connection_dropped",
     "pool_wait_timeout",
@@ -49,6 +62,7 @@ CAUSES = (
     "no_server_available",
     "pool_closed",
     "unknown",
+    *OAUTH_CAUSES,
 )
 # Failures of the connection itself: the messenger backs off from such a server.
 CONNECTION_CAUSES = frozenset(
@@ -58,9 +72,24 @@ CONNECTION_CAUSES = frozenset(
         "timeout",
         "tls_mismatch",
         "certificate_invalid",
+        "certificate_changed",
         "starttls_not_offered",
         "connection_dropped",
     }
+)
+# Failures that make a server unusable for every message, not for one recipient: the
+# messenger backs off from it, and a campaign with no other server pauses rather than
+# marking its recipients failed.
+SERVER_CAUSES = CONNECTION_CAUSES | {
+    "auth_failed",
+    "auth_mechanism_not_offered",
+    "starttls_required",
+    "login_required",
+    *OAUTH_SERVER_CAUSES,
+}
+_UNCONFIRMED_HINTS = (
+    "The server may have delivered it: it is not sent again unless you ask "
+    "(campaign retry-failed --include-unknown).",
 )
 _TIMEOUT_HINTS = (
     "Verify the SMTP host and port are correct.",
@@ -74,10 +103,10 @@ _AUTH_HINTS = (
     "For Gmail, use an App Password, not your regular password.",
     "For SendGrid the username is always 'apikey' and the password is your API key.",
     "Some providers want the full email address as the username.",
-    "Check that auth_protocol matches what your provider requires.",
+    "Check that Authentication → Protocol matches what your provider requires.",
 )
 _RATE_HINTS = (
-    "Lower max_conns for this server, or the campaign's message rate.",
+    "Lower Pool → Max connections for this server, or the campaign's message rate.",
     "Check your provider's sending limits.",
 )
 _WRONG_TLS_REASONS = (
@@ -88,6 +117,9 @@ _WRONG_TLS_REASONS = (
     "HTTP_REQUEST",
     "UNEXPECTED_RECORD",
 )
+# Refusals that, from a server offering AUTH to a client that did not log in, mean
+# "log in first" (without AUTH on offer, "relay access denied" is about the address).
+_LOGIN_WORDS = ("5.7.0", "5.7.1", "access denied", "relay access denied")
 _E = TypeVar("_E", bound=BaseException)
 _RATE_WORDS = ("rate", "too many", "limit", "throttl", "slow down", "try again later")
 
@@ -123,17 +155,34 @@ def diagnose(
     settings: ServerSettings | None = None,
     stage: str = "",
     password: str | None = None,
+    *,
+    offers_auth: bool | None = None,
 ) -> Diagnosis:
     """Why ``exc`` happened, for the user; ``stage`` is the step that failed, when known.
 
     With ``password``, any trace of it in the server's words is masked (see ``redact``).
+    ``offers_auth``: whether the server's EHLO listed AUTH (None: not known), which
+    tells a refusal for want of a login from one for the address itself.
     """
     if isinstance(exc, SendError):
         return redact(exc.diagnosis, settings, password)
+    if isinstance(exc, UnconfirmedError) and exc.__cause__ is not None:
+        inner = diagnose(exc.__cause__, settings, "the end of the message", password)
+        return replace(
+            inner,
+            message=f"{_where(settings)} received the whole message but never confirmed it "
+            f"({'no reply in time' if inner.cause == 'timeout' else 'the connection closed'}):"
+            " it may or may not have been delivered.",
+            hints=(*_UNCONFIRMED_HINTS, *inner.hints),
+            unconfirmed=True,
+        )
     if isinstance(exc, StepFailedError):
-        return diagnose(exc.cause, settings, stage or exc.stage, password)
+        return diagnose(exc.cause, settings, stage or exc.stage, password, offers_auth=offers_auth)
     raw = _raw(exc)
-    for check in (_pool, _tls_setup, _auth_choice, _network, _reply):
+    login = _login_required(exc, settings, raw, offers_auth)
+    if login is not None:
+        return redact(login, settings, password)
+    for check in (_pool, oauth_failure, _tls_setup, _auth_choice, _network, provider_auth, _reply):
         found = check(exc, settings, stage, raw)
         if found is not None:
             return redact(found, settings, password)
@@ -147,7 +196,8 @@ def secret_forms(username: str, password: str) -> list[str]:
     if not password:
         return []
     on_wire = (password, f"\0{username}\0{password}", f"{username}\0{username}\0{password}")
-    return [password, *(base64.b64encode(text.encode()).decode() for text in on_wire)]
+    encoded = (base64.b64encode(text.encode()).decode() for text in on_wire)
+    return [password, *encoded, wire_form(username, password)]  # the last: XOAUTH2
 
 
 def redact(
@@ -200,13 +250,16 @@ def _tls_setup(
             "starttls_not_offered",
             f"{_where(s)} does not offer STARTTLS, so nothing would be encrypted.",
             (
-                "If the port is 465, set tls_type to TLS.",
+                "If the port is 465, set Security → TLS type to TLS.",
                 "Otherwise ask the provider for the STARTTLS port, usually 587.",
-                "Choose tls_type none only for a trusted local server.",
+                "Choose TLS type none only for a trusted local server.",
             ),
             raw,
             False,
         )
+    changed = _find(exc, CertificateChangedError)
+    if changed is not None:
+        return _certificate_changed(changed, s, raw)
     cert = _find(exc, ssl.SSLCertVerificationError)
     bare = _find(exc, ssl.SSLError)
     if cert is not None or (bare is not None and _reason(bare) == "CERTIFICATE_VERIFY_FAILED"):
@@ -238,17 +291,49 @@ def _certificate(
         what = "has expired"
     elif code in (62, 64):  # host name or IP address mismatch
         what = f"is for another host name than {s.host!r}" if s else "is for another host name"
-    elif code in (18, 19, 20, 21):
-        what = "is not signed by an authority this computer trusts"
+    elif code in (18, 19):
+        what = "is self-signed: no authority vouches for it"
+    elif code in (20, 21):
+        what = "is signed by an unknown authority, one this computer does not trust"
     else:
         what = f"is not valid ({reason})"
+    hints = (
+        "Check the host name: it must match the certificate.",
+        "Ask the provider to renew or fix the certificate.",
+    )
+    if code in (18, 19, 20, 21):
+        hints = (
+            "If you know this server (your own, or your company's), check the certificate "
+            "shown by Test and choose Trust this certificate: only that certificate is "
+            "then accepted.",
+            "Otherwise ask the provider for a certificate from a public authority.",
+        )
     return Diagnosis(
         "certificate_invalid",
         f"The server's TLS certificate {what}.",
         (
-            "Check the host name: it must match the certificate.",
-            "Ask the provider to renew or fix the certificate.",
-            "tls_skip_verify turns the check off: testing only, never production.",
+            *hints,
+            "Security → Skip TLS certificate verification accepts any certificate: "
+            "testing only, never production.",
+        ),
+        raw,
+        False,
+    )
+
+
+def _certificate_changed(
+    exc: CertificateChangedError, s: ServerSettings | None, raw: str
+) -> Diagnosis:
+    presented = format_fingerprint(exc.presented) if exc.presented else "no certificate"
+    return Diagnosis(
+        "certificate_changed",
+        f"{_where(s)} presented another certificate than the one you trusted: "
+        f"trusted SHA-256 {format_fingerprint(exc.pinned)}, presented {presented}. "
+        "Nothing was sent.",
+        (
+            "A renewed certificate changes its fingerprint: ask the server's owner "
+            "whether it was renewed, then test again and trust the new one.",
+            "If it was not renewed, someone may be intercepting the connection.",
         ),
         raw,
         False,
@@ -288,8 +373,10 @@ def _auth_choice(
         else "The server offers no AUTH at all here."
     ]
     if s is not None and s.tls_type == TlsType.NONE and not exc.offered:
-        hints.append("Many servers offer AUTH only after STARTTLS: set tls_type to STARTTLS.")
-    hints.append("Set auth_protocol to none if the server needs no login.")
+        hints.append(
+            "Many servers offer AUTH only after STARTTLS: set Security → TLS type to STARTTLS."
+        )
+    hints.append("Set Authentication → Protocol to none if the server needs no login.")
     return Diagnosis(
         "auth_mechanism_not_offered",
         f"{_where(s)} does not offer AUTH {exc.mechanism}.",
@@ -361,14 +448,14 @@ def _timeout(s: ServerSettings | None, stage: str, raw: str) -> Diagnosis:
     elif stage == "greeting":
         message = f"{_where(s)} accepted the connection but sent no greeting in time."
         hints = (
-            "If this port uses implicit TLS (usually 465), set tls_type to TLS.",
+            "If this port uses implicit TLS (usually 465), set Security → TLS type to TLS.",
             *_TIMEOUT_HINTS[:1],
         )
         if s is not None and s.tls_type != TlsType.TLS and s.port == 465:
             return tls_mismatch_on_implicit_port(s, raw)
     else:
         message = f"{_where(s)} did not answer {stage or 'a command'} in time."
-        hints = ("The server may be overloaded: try again later, or lower max_conns.",)
+        hints = ("The server may be overloaded: try again later, or lower Pool → Max connections.",)
     return Diagnosis("timeout", message, hints, raw, True)
 
 
@@ -382,7 +469,8 @@ def _dropped(s: ServerSettings | None, stage: str, raw: str) -> Diagnosis:
         message,
         (
             "The message is retried on another connection.",
-            "If it keeps happening, the server may be limiting connections: lower max_conns.",
+            "If it keeps happening, the server may be limiting connections: "
+            "lower Pool → Max connections.",
         ),
         raw,
         True,
@@ -400,13 +488,23 @@ def _reply(exc: BaseException, s: ServerSettings | None, stage: str, raw: str) -
         return Diagnosis(
             "starttls_required",
             f"{_where(s)} requires STARTTLS before sending.",
-            ("Set tls_type to STARTTLS (port 587) or TLS (port 465).",),
+            ("Set Security → TLS type to STARTTLS (port 587) or TLS (port 465).",),
             raw,
             False,
             code,
         )
     if isinstance(exc, aiosmtplib.SMTPAuthenticationError) or code in (530, 534, 535, 538):
         return _auth_failed(exc, s, raw)
+    if 400 <= code < 500 and ("greylist" in text or "graylist" in text):
+        return Diagnosis(
+            "greylisted",
+            f"{_where(s)} greylisted the message ({code}): it accepts it only when sent "
+            "again after a few minutes.",
+            ("It is sent again automatically after the greylisting delay.",),
+            raw,
+            True,
+            code,
+        )
     if code == 421 or (400 <= code < 500 and any(w in text for w in _RATE_WORDS)):
         return Diagnosis(
             "rate_limited",
@@ -436,16 +534,7 @@ def _auth_failed(
         return Diagnosis(
             "auth_mechanism_not_offered",
             f"{_where(s)} does not accept AUTH {mechanism}.",
-            ("Choose another auth_protocol.",),
-            raw,
-            False,
-            exc.code,
-        )
-    if exc.code == 530 and s is not None and s.auth_protocol == AuthProtocol.NONE:
-        return Diagnosis(
-            "auth_failed",
-            f"{_where(s)} requires a login before sending.",
-            ("Set auth_protocol (usually plain) with a username and password.",),
+            ("Choose another Authentication → Protocol.",),
             raw,
             False,
             exc.code,
@@ -461,6 +550,42 @@ def _auth_failed(
     )
 
 
+def _login_required(
+    exc: BaseException, s: ServerSettings | None, raw: str, offers_auth: bool | None
+) -> Diagnosis | None:
+    """A refusal from a server used without a login that (as far as we know) offers one.
+
+    Postfix answers ``554 5.7.1 <…>: Recipient address rejected: Access denied`` and
+    others "530 5.7.0 Authentication required" or "Relay access denied": the address is
+    fine, the server only relays for users who have logged in.
+    """
+    if s is None or s.auth_protocol != AuthProtocol.NONE or offers_auth is False:
+        return None
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        exc = exc.recipients[0]
+    if not isinstance(exc, aiosmtplib.SMTPResponseException) or exc.code < 500:
+        return None
+    text = exc.message.lower()
+    if "tls" in text:  # "530 5.7.0 Must issue a STARTTLS command first" is about encryption
+        return None
+    says_login = exc.code == 530 or "authentication required" in text
+    if not says_login and not (offers_auth and any(w in text for w in _LOGIN_WORDS)):
+        return None
+    return Diagnosis(
+        "login_required",
+        f"{_where(s)} needs a username and password: it refuses to send for a client "
+        f"that has not logged in ({exc.code}).",
+        (
+            "In the Authentication section, set Protocol (usually plain) and enter the "
+            "Username and Password of your account on this server.",
+            "The recipient's address is not the problem.",
+        ),
+        raw,
+        False,
+        exc.code,
+    )
+
+
 def _permanent(
     exc: aiosmtplib.SMTPResponseException, s: ServerSettings | None, raw: str
 ) -> Diagnosis:
@@ -470,7 +595,8 @@ def _permanent(
             "relay_denied",
             f"{_where(s)} refuses to relay this message ({code}).",
             (
-                "Log in (auth_protocol and credentials) so the server relays for you.",
+                "Log in (Authentication: Protocol, Username, Password) so the server "
+                "relays for you.",
                 "Use a From address on a domain this server or account may send for.",
             ),
             raw,

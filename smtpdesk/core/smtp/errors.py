@@ -19,6 +19,15 @@ class AuthNotOfferedError(aiosmtplib.SMTPException):
         self.offered = offered
 
 
+class CertificateChangedError(aiosmtplib.SMTPException):
+    """The server's certificate is not the one pinned in ``tls_pin_sha256``."""
+
+    def __init__(self, pinned: str, presented: str) -> None:
+        super().__init__(f"certificate SHA-256 {presented} is not the pinned {pinned}")
+        self.pinned = pinned
+        self.presented = presented
+
+
 class StepFailedError(Exception):
     """A connection step failed; ``stage`` names it and ``cause`` is the error."""
 
@@ -27,6 +36,10 @@ class StepFailedError(Exception):
         self.stage = stage
         self.cause = cause
         self.seconds = seconds  # time spent in the failing step
+
+
+class UnconfirmedError(aiosmtplib.SMTPException):
+    """The message content was sent but its final reply never came; ``__cause__`` says why."""
 
 
 class PoolWaitTimeoutError(Exception):

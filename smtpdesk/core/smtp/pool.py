@@ -10,8 +10,11 @@ wait for a connection queue up in order and are handed one as soon as it is free
 A message is an ``EmailMessage`` or its ready bytes (the campaign engine's fast path,
 which skips the email package's generator); :mod:`transaction` sends either.
 
-A send that still fails on a connection or TLS error makes the pool unhealthy for a
-back-off that doubles with each further such failure; messengers skip it meanwhile.
+A send that still fails on a connection, TLS or login error makes the pool unhealthy
+for a back-off that doubles with each further such failure; messengers skip it
+meanwhile. A 421 or a rate-limit reply is not retried at once (that only angers the
+server): the pool backs off for as long as the reply asks, or a doubling delay.
+Greylisting (4xx "greylisted") is not retried here either: the caller waits minutes.
 """
 
 from __future__ import annotations
@@ -20,23 +23,26 @@ import asyncio
 import collections
 import itertools
 import logging
+import math
+import re
 import ssl
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from typing import Literal
 
 import aiosmtplib
 
-from smtpdesk.core.settings import ServerSettings, TlsType
+from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.connection import (
     DEFAULT_TIMEOUT,
     make_tls_context,
     open_connection,
+    open_with_token,
     quit_quietly,
 )
-from smtpdesk.core.smtp.diagnosis import CONNECTION_CAUSES, diagnose
+from smtpdesk.core.smtp.diagnosis import SERVER_CAUSES, diagnose
 from smtpdesk.core.smtp.envelope import prepare, prepare_bytes
 from smtpdesk.core.smtp.errors import PoolClosedError, PoolWaitTimeoutError
 from smtpdesk.core.smtp.transaction import send_bytes, send_message
@@ -45,6 +51,11 @@ from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerSta
 log = logging.getLogger(__name__)
 BACKOFF_START = 2.0  # seconds a server is skipped after its first connection failure
 BACKOFF_MAX = 120.0
+REPLY_DELAY_MAX = 3600.0  # the longest wait a server's own "try again in ..." is honoured for
+_NOT_RETRIED_HERE = ("pool_wait_timeout", "pool_closed", "rate_limited", "greylisted")
+_REPLY_DELAY = re.compile(
+    r"\b(?:in|after|wait)\s+(\d+)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|h)\b", re.I
+)
 _ids = itertools.count(1)
 
 
@@ -53,6 +64,9 @@ class _Conn:
     smtp: aiosmtplib.SMTP
     ident: int = field(default_factory=lambda: next(_ids))
     expiry: asyncio.TimerHandle | None = None
+    # XOAUTH2: when the token it logged in with expires (time.time()); after that the
+    # connection is not reused but replaced, so the next one logs in with a fresh token.
+    stale_at: float = math.inf
 
 
 _NEW: Literal["new"] = "new"  # a slot is reserved for the waiter: it opens a connection
@@ -70,7 +84,18 @@ class _Figures:
     wait_seconds: float = 0.0
     last_error: Diagnosis | None = None
     failing: int = 0  # consecutive sends that failed on connection or TLS errors
+    throttled: int = 0  # consecutive sends refused with 421 or a rate limit
     skip_until: float = 0.0  # time.monotonic() before which messengers skip this server
+
+
+def reply_delay(reply: str) -> float:
+    """The wait a reply asks for ("try again in 5 minutes"), in seconds; 0 if it names none."""
+    match = _REPLY_DELAY.search(reply)
+    if match is None:
+        return 0.0
+    unit = match.group(2)[0].lower()
+    seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit]
+    return float(min(seconds, REPLY_DELAY_MAX))
 
 
 class ServerPool:
@@ -123,6 +148,7 @@ class ServerPool:
         tried: set[int] = set()
         diagnosis: Diagnosis | None = None
         attempts = 0
+        unconfirmed = False  # some attempt's content went out without a final reply
         for attempt in range(self.settings.max_msg_retries + 1):
             if attempt:
                 self._figures.retried += 1
@@ -130,17 +156,22 @@ class ServerPool:
             attempts += 1
             outcome = await self._attempt(out, envelope_from, rcpts, tried)
             if isinstance(outcome, SendResult):
-                self._figures.failing = 0
+                self._figures.failing = self._figures.throttled = 0
                 self._figures.skip_until = 0.0
                 return SendResult(outcome.server_uuid, outcome.reply, attempts, outcome.refused)
             diagnosis = outcome
-            if not diagnosis.temporary or diagnosis.cause in ("pool_wait_timeout", "pool_closed"):
+            unconfirmed = unconfirmed or diagnosis.unconfirmed
+            if not diagnosis.temporary or diagnosis.cause in _NOT_RETRIED_HERE:
                 break
         assert diagnosis is not None
+        if unconfirmed and not diagnosis.unconfirmed:  # an earlier attempt may have arrived
+            diagnosis = replace(diagnosis, unconfirmed=True)
         self._figures.failed += 1
         self._figures.last_error = diagnosis
-        if diagnosis.cause in CONNECTION_CAUSES:
+        if diagnosis.cause in SERVER_CAUSES:
             self._back_off()
+        elif diagnosis.cause == "rate_limited":
+            self._throttle(diagnosis)
         raise SendError(diagnosis, self.settings.uuid, attempts)
 
     @property
@@ -153,6 +184,14 @@ class ServerPool:
         f.failing += 1
         start, most = self._backoff
         f.skip_until = time.monotonic() + min(most, start * 2 ** (f.failing - 1))
+
+    def _throttle(self, diagnosis: Diagnosis) -> None:
+        """Skip the server as long as its reply asks, else for a doubling delay."""
+        f = self._figures
+        f.throttled += 1
+        start, most = self._backoff
+        delay = max(min(most, start * 2 ** (f.throttled - 1)), reply_delay(diagnosis.raw))
+        f.skip_until = max(f.skip_until, time.monotonic() + delay)
 
     def stats(self) -> ServerStats:
         f = self._figures
@@ -168,6 +207,7 @@ class ServerPool:
             wait_seconds=f.wait_seconds,
             last_error=f.last_error,
             healthy=self.healthy,
+            backoff=max(0.0, f.skip_until - time.monotonic()),
         )
 
     async def close(self) -> None:
@@ -202,7 +242,8 @@ class ServerPool:
         except Exception as exc:
             tried.add(conn.ident)
             self._release(conn, broken=not conn.smtp.is_connected)
-            return diagnose(exc, self.settings, "send", self._password)
+            offers_auth = conn.smtp.supports_extension("auth")
+            return diagnose(exc, self.settings, "send", self._password, offers_auth=offers_auth)
         except BaseException:
             self._release(conn, broken=True)  # cancelled mid-message: state unknown
             raise
@@ -302,9 +343,11 @@ class ServerPool:
             if conn.ident not in avoid:
                 self._idle.remove(conn)
                 self._cancel_expiry(conn)
-                if conn.smtp.is_connected:
+                if conn.smtp.is_connected and time.time() < conn.stale_at:
                     return conn
                 self._open -= 1
+                if conn.smtp.is_connected:  # its OAuth token has expired
+                    self._quit_later(conn)
         if self._idle and self._open >= self.settings.max_conns:
             stale = self._idle.pop(0)
             self._cancel_expiry(stale)
@@ -316,6 +359,13 @@ class ServerPool:
         try:
             if self._tls_context is None and self.settings.tls_type != TlsType.NONE:
                 self._tls_context = await asyncio.to_thread(make_tls_context, self.settings)
+            if self.settings.auth_protocol == AuthProtocol.XOAUTH2:
+                smtp, stale_at = await open_with_token(
+                    self.settings,
+                    tls_context=self._tls_context,
+                    command_timeout=self._command_timeout,
+                )
+                return _Conn(smtp, stale_at=stale_at)
             smtp = await open_connection(
                 self.settings,
                 self._password,

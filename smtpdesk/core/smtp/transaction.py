@@ -1,9 +1,12 @@
 """One mail transaction on an open connection: MAIL, RCPT for each recipient, DATA.
 
-An ``EmailMessage`` goes through aiosmtplib's ``send_message`` (which picks
-SMTPUTF8 and 8BITMIME per connection and flattens the message). Ready bytes skip
-``sendmail``: it parses every address twice more and rescans the message for
-SIZE, and it drops the reply code, which :class:`SendResult` keeps.
+An ``EmailMessage`` is flattened by aiosmtplib (8-bit where the connection offers
+8BITMIME, UTF-8 headers where an address needs SMTPUTF8) and then sent as bytes.
+Bytes skip ``sendmail``: it parses every address twice more and rescans the message
+for SIZE, and it drops the reply code, which :class:`SendResult` keeps.
+
+Once the content has gone out, a lost connection or a missing reply does not mean the
+message was refused: :class:`UnconfirmedError` says so (the server may have taken it).
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from email.message import EmailMessage
 
 import aiosmtplib
 from aiosmtplib import SMTPResponse, SMTPStatus
-from aiosmtplib.email import quote_address
+from aiosmtplib.email import flatten_message, quote_address
+from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+
+from smtpdesk.core.smtp.errors import UnconfirmedError
 
 Refused = dict[str, SMTPResponse]
 # What may not stand in a bare mailbox on a command line; aiosmtplib judges the rest.
@@ -25,9 +31,11 @@ _UNUSUAL = re.compile(r'[\s<>"()\x00-\x1f\x7f]')
 async def send_message(
     smtp: aiosmtplib.SMTP, message: EmailMessage, sender: str, recipients: Sequence[str]
 ) -> tuple[Refused, str]:
-    """Send through aiosmtplib; the reply with its code (it returns only on 250)."""
-    refused, reply = await smtp.send_message(message, sender=sender, recipients=recipients)
-    return refused, f"{SMTPStatus.completed.value} {reply}"
+    """Flatten as aiosmtplib's ``send_message`` does, then send as bytes."""
+    utf8 = not (sender.isascii() and all(r.isascii() for r in recipients))
+    cte_type = "8bit" if smtp.supports_extension("8bitmime") else "7bit"
+    data = flatten_message(message, utf8=utf8, cte_type=cte_type)
+    return await send_bytes(smtp, data, sender, recipients)
 
 
 async def send_bytes(
@@ -42,11 +50,35 @@ async def send_bytes(
         if reply.code != SMTPStatus.completed:
             raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
         refused = await _recipients(smtp, recipients, encoding)
-        reply = await smtp.data(data)
+        reply = await _data(smtp, data)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         await _reset_quietly(smtp)
         raise
     return refused, f"{reply.code} {reply.message}"
+
+
+async def _data(smtp: aiosmtplib.SMTP, data: bytes) -> SMTPResponse:
+    """DATA, then the content; after the content, a lost reply is :class:`UnconfirmedError`.
+
+    aiosmtplib's ``data()`` does both steps in one call, so a failure could not tell
+    "refused before the content" from "sent, then no answer".
+    """
+    start = await smtp.execute_command(b"DATA")
+    if start.code != SMTPStatus.start_input:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    protocol = smtp.protocol
+    if protocol is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    content = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(data)) + b".\r\n"
+    protocol.write(content)  # raises, nothing sent, if the connection is already gone
+    try:
+        reply = await protocol.read_response(timeout=smtp.timeout)
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        smtp.close()
+        raise UnconfirmedError(f"no reply after the message was sent: {exc}") from exc
+    if reply.code != SMTPStatus.completed:
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+    return reply
 
 
 def _mail_options(smtp: aiosmtplib.SMTP, data: bytes, utf8: bool) -> list[bytes]:

@@ -21,6 +21,9 @@ class Diagnosis:
     raw: str = ""  # the server's reply or the low-level error text (never a password)
     temporary: bool = False  # a later retry may succeed (4xx, network)
     code: int | None = None  # the SMTP reply code, when there was one
+    # The message content went out but the server's final reply never came (dropped or
+    # timed out after DATA): it may have been delivered, so it is not simply "failed".
+    unconfirmed: bool = False
 
 
 class SendError(KnownError):
@@ -58,3 +61,4 @@ class ServerStats:
     wait_seconds: float = 0.0  # total time sends spent waiting for a free connection
     last_error: Diagnosis | None = None
     healthy: bool = True  # False while the messenger is backing off from this server
+    backoff: float = 0.0  # seconds left before the messenger tries this server again

@@ -32,6 +32,7 @@ servers = Table(
     Column("username", String, nullable=False),
     Column("tls_type", String, nullable=False),
     Column("tls_skip_verify", Boolean, nullable=False),
+    Column("tls_pin_sha256", String, nullable=False, server_default=""),
     Column("hello_hostname", String, nullable=False),
     Column("max_conns", Integer, nullable=False),
     Column("idle_timeout", Float, nullable=False),
@@ -42,6 +43,28 @@ servers = Table(
     Column("max_per_second", Float),
     Column("max_per_hour", Integer),
     Column("max_per_day", Integer),
+    # OAuth sign-in (issue 11); tokens and the client secret are in the keyring only.
+    Column("oauth_provider", String, nullable=False, server_default="google"),
+    Column("oauth_tenant", String, nullable=False, server_default="common"),
+    Column("oauth_client_id", String, nullable=False, server_default=""),
+    Column("oauth_authorize_url", String, nullable=False, server_default=""),
+    Column("oauth_token_url", String, nullable=False, server_default=""),
+    Column("oauth_scopes", JSON, nullable=False, server_default="[]"),
+)
+
+# The last server test of each saved server (issue 10): the list's dot survives a restart.
+server_tests = Table(
+    "server_tests",
+    metadata,
+    Column(
+        "server_uuid",
+        String(36),
+        ForeignKey("servers.uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("ok", Boolean, nullable=False),
+    Column("tested_at", Float, nullable=False),  # epoch seconds
+    Column("summary", Text, nullable=False),  # the diagnosis or "passed", for the tooltip
 )
 
 app_settings = Table(
@@ -79,6 +102,7 @@ campaigns = Table(
     Column("started_at", Float),
     Column("finished_at", Float),
     Column("runner_pid", Integer),  # the process sending it, so a second one refuses
+    Column("runner_heartbeat", Float),  # when that process last renewed its lease (epoch s)
     # {field: how many recipients carry it}, kept by each import; NULL: not counted yet
     Column("field_counts", JSON),
 )

@@ -76,8 +76,9 @@ async def test_fault_injection_final_states_and_causes(
     add_server(store, server, msg_retry_delay=0.0)
     emails = [*addresses(20), "gone@example.com", "later@example.com", "slow@example.com"]
     campaign = make_campaign(store, emails, concurrency=2)
+    quick = {"backoff_start": 0.01}  # the 421 makes the server back off: briefly here
 
-    assert await CampaignRunner(store, campaign).run() == CampaignState.FINISHED
+    assert await CampaignRunner(store, campaign, pool_options=quick).run() == CampaignState.FINISHED
 
     rows = by_email(store, campaign)
     gone, later, slow = (
@@ -288,10 +289,38 @@ async def test_missing_template_field_is_refused_before_sending(
         subject="For {{ name }}", from_address="a@example.com", text="Your code: {{ code }}"
     )
     campaign = make_campaign(store, addresses(4), content)
-    with pytest.raises(TemplateError, match=r"code.*u0@example.com \(line 2\)"):
+    with pytest.raises(TemplateError, match=r"\{\{ code \}\}.*not a column.*email, name"):
         await CampaignRunner(store, campaign).run()
     assert server.messages == []
     assert Ledger(store).counts(campaign) == Counts(pending=4)
+
+
+async def test_an_empty_cell_renders_empty_and_takes_the_default(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server)
+    content = CampaignContent(
+        subject="For [{{ name }}]",
+        from_address="a@example.com",
+        text="Dear {{ name | default('friend') }}",
+    )
+    ledger = Ledger(store)
+    campaign = ledger.create_campaign("c", content, message_rate=1000)
+    ledger.insert_recipients(
+        campaign,
+        [
+            {"line": 2, "email": "full@example.com", "fields": {"name": "Ann"}},
+            {"line": 3, "email": "empty@example.com", "fields": {}},  # the cell was empty
+        ],
+    )
+    ledger.add_fields(campaign, ["name"])
+    assert await CampaignRunner(store, campaign).run() == CampaignState.FINISHED
+    bodies = {m.rcpt_tos[0]: m.content.decode() for m in server.messages}
+    assert "Subject: For [Ann]" in bodies["full@example.com"]
+    assert "Dear Ann" in bodies["full@example.com"]
+    assert "Subject: For []" in bodies["empty@example.com"]
+    assert "Dear friend" in bodies["empty@example.com"]
 
 
 async def test_server_headers_and_return_path_apply_to_campaign_messages(
