@@ -72,6 +72,9 @@ class CampaignControl(QObject):
             return actions.allowed_actions(str(self.state), sender=actions.Sender.HERE)
         if self.status is None:
             return frozenset()
+        if self.state and self.state != self.status.state:  # a run just ended: not re-read yet
+            failed = self.last.counts.failed if self.last else self.status.counts.failed
+            return actions.allowed_actions(self.state, failed=failed)
         return self.status.allowed()
 
     def refresh(self, then: Callable[[CampaignStatus], None] | None = None) -> None:

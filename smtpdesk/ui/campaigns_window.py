@@ -58,7 +58,6 @@ class CampaignsView(QWidget):
         self.bridge, self.prompts = bridge, prompts
         self.ledger = Ledger(bridge.store)
         self.rows: list[CampaignStatus] = []
-        self.edit_available = False  # set by the main window when the wizard can edit
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.setAccessibleName("Campaigns")
@@ -194,11 +193,11 @@ class CampaignsView(QWidget):
         allowed = status.allowed() if status is not None else frozenset()
         self.open_action.setEnabled(status is not None)
         self.report_action.setEnabled(status is not None)
-        self.edit_action.setEnabled(self.edit_available and Action.EDIT in allowed)
+        self.edit_action.setEnabled(Action.EDIT in allowed)
         self.edit_action.setToolTip(
-            "Reopen the wizard on a draft or scheduled campaign"
-            if self.edit_available
-            else "Editing in the wizard is not available in this version"
+            "Reopen the wizard on this campaign"
+            if Action.EDIT in allowed
+            else "Only a draft or a scheduled campaign can be edited; Duplicate copies any"
         )
         self.duplicate_action.setEnabled(Action.DUPLICATE in allowed)
         self.delete_action.setEnabled(Action.DELETE in allowed)

@@ -6,7 +6,7 @@ import html
 import time
 
 import pyqtgraph as pg
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -94,6 +94,8 @@ class ThroughputChart(pg.PlotWidget):  # type: ignore[misc]
 
 
 class LivePanel(QWidget):
+    edit_requested = Signal(int, str)  # campaign id, why it could not start ("" if it did)
+
     def __init__(
         self,
         bridge: Bridge,
@@ -131,6 +133,8 @@ class LivePanel(QWidget):
         self.cancel_button = QPushButton("&Cancel campaign")
         self.retry_button = QPushButton("Retry &failed")
         self.report_button = QPushButton("Recipient re&port…")
+        self.edit_button = QPushButton("&Edit…")
+        self.edit_button.setToolTip("Reopen the wizard on this draft or scheduled campaign")
         controls = QHBoxLayout()
         controls.addWidget(self.title)
         controls.addWidget(self.state_label)
@@ -140,6 +144,7 @@ class LivePanel(QWidget):
             (self.resume_button, self.control.run),
             (self.cancel_button, self.confirm_cancel),
             (self.retry_button, self.control.retry_failed),
+            (self.edit_button, self._edit),
             (self.report_button, self.open_report),
         ):
             button.clicked.connect(slot)
@@ -349,10 +354,15 @@ class LivePanel(QWidget):
         self.resume_button.setText("&Start" if fresh else "&Resume")
         self.cancel_button.setEnabled(Action.CANCEL in allowed)
         self.retry_button.setEnabled(Action.RETRY_FAILED in allowed)
+        self.edit_button.setVisible(Action.EDIT in allowed)
         failed = self.control.status.counts.failed if self.control.status else 0
         self.retry_button.setToolTip(
             f"Send again to the {failed:,} failed recipient(s)" if failed else "Nothing failed"
         )
+
+    def _edit(self) -> None:
+        if Action.EDIT in self.control.allowed():
+            self.edit_requested.emit(self.campaign_id, self.control.problem)
 
     def open_report(self) -> None:
         from smtpdesk.ui.recipient_report import RecipientReport

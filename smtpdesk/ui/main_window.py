@@ -8,7 +8,15 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QSizePolicy,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from smtpdesk import __version__
 from smtpdesk.core.campaign import actions
@@ -25,8 +33,6 @@ from smtpdesk.ui.widgets import tone
 from smtpdesk.ui.window_state import restore_window, save_window
 
 APP_TITLE = "smtpdesk"
-# The wizard can reopen an existing draft or scheduled campaign (Edit).
-EDIT_AVAILABLE = False
 
 
 class LazyTab(QWidget):
@@ -55,7 +61,10 @@ class MessageBar(QLabel):
 
     def __init__(self) -> None:
         super().__init__()
-        self.setWordWrap(True)
+        # One line that never grows the status bar: a wrapped message would move every
+        # control above it. A longer text is cut at the edge; the tooltip has all of it.
+        self.setWordWrap(False)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setAccessibleName("Messages")
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._timer = QTimer(self)
@@ -67,6 +76,7 @@ class MessageBar(QLabel):
         colour = tone({"error": "error", "warning": "warning"}.get(level, "ok"))
         self.setStyleSheet(f"color: {colour};")
         self.setText(f"{text}  {hint}".strip())
+        self.setToolTip(self.text())
         self._timer.stop()
         if level == "info":
             self._timer.start()
@@ -214,6 +224,7 @@ class MainWindow(QMainWindow):
                 lambda running, i=campaign_id: self.resume_bar.drop(i) if running else None
             )
             panel.control.ended.connect(self._run_ended)
+            panel.edit_requested.connect(self.edit_campaign)
             self.windows[key] = panel
             panel.start(autorun)
         elif autorun:
@@ -229,17 +240,22 @@ class MainWindow(QMainWindow):
         view.new_campaign.connect(self.new_campaign)
         view.edit_campaign.connect(self.edit_campaign)
         view.deleted.connect(self._campaign_deleted)
-        view.edit_available = EDIT_AVAILABLE
         return view
 
     def campaigns_view(self) -> Any:
         """The Campaigns tab's list (built on first use)."""
         return self.campaigns_tab.ensure()
 
-    def edit_campaign(self, campaign_id: int) -> None:
-        """Reopen the wizard on a draft or scheduled campaign."""
-        if not EDIT_AVAILABLE:
-            return
+    def edit_campaign(self, campaign_id: int, reason: str = "") -> None:
+        """Reopen the wizard on a draft or scheduled campaign (``reason``: why it did not start)."""
+        from smtpdesk.ui.wizard.wizard import CampaignWizard
+
+        wizard = CampaignWizard(
+            self.bridge, self.prompts, parent=self, campaign_id=campaign_id, reason=reason
+        )
+        wizard.sent.connect(lambda sent_id: self.open_live_panel(sent_id, autorun=True))
+        self.windows["wizard"] = wizard
+        wizard.open()
 
     def _campaign_deleted(self, campaign_id: int) -> None:
         panel = self.windows.pop(f"live-{campaign_id}", None)

@@ -24,6 +24,7 @@ from smtpdesk.ui.campaigns_window import CampaignsView
 from smtpdesk.ui.live_panel import LivePanel
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
+from smtpdesk.ui.wizard.wizard import CampaignWizard
 from tests.helpers.smtpd import Faults, SmtpdFactory, SmtpdServer, settings_for
 from tests.ui.conftest import until
 
@@ -357,3 +358,27 @@ def _closers(qtbot: Any) -> list[Callable[[Any], None]]:
         lambda w: qtbot.keyClick(w, Qt.Key.Key_Escape),
         lambda w: qtbot.keyClick(w, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier),
     ]
+
+
+async def test_edit_from_the_list_reopens_the_wizard_filled_in_after_a_restart(
+    store: Store,
+) -> None:
+    draft = _campaign(store, 3, concurrency=2, message_rate=25)
+    sent = _campaign(store, 1)
+    Ledger(store).set_state(sent, CampaignState.FINISHED)
+
+    async with running_app(store, ScriptedPrompts()) as window:
+        view = _campaigns_view(window)
+        await _select(view, sent)
+        assert not view.edit_action.isEnabled()  # final: duplicate it instead
+        await _select(view, draft)
+        assert view.edit_action.isEnabled()
+        view.edit_action.trigger()
+        wizard = window.windows["wizard"]
+        assert isinstance(wizard, CampaignWizard)
+        await until(lambda: wizard.content.subject.text() == CONTENT.subject, what="the values")
+        assert wizard.windowTitle() == f"smtpdesk — Edit campaign {draft}"
+        assert wizard.delivery.concurrency.value() == 2
+        wizard.reject()
+        await window.bridge.drain()
+    assert Ledger(store).campaign(draft).state == CampaignState.DRAFT  # Cancel keeps it

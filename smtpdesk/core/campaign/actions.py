@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from smtpdesk.core.campaign.content import CampaignContent
-from smtpdesk.core.campaign.ledger import Campaign, CampaignState, Counts, Ledger, pid_alive
+from smtpdesk.core.campaign.ledger import Campaign, CampaignState, Counts, Ledger, lease_alive
 from smtpdesk.core.errors import KnownError
 
-INTERRUPTED = "interrupted"  # stored as running, but no live process is sending it
+INTERRUPTED = "interrupted"  # stored as running or scheduled, but no live process holds it
 COPY_BATCH = 5000
 _DELIVERY = (
     "messenger",
@@ -75,18 +75,14 @@ class CampaignStatus:
 
 
 def effective_state(campaign: Campaign) -> str:
-    """``interrupted`` when the ledger says running but its sender is gone (killed, crashed)."""
-    if campaign.state == CampaignState.RUNNING and not _owner_alive(campaign):
-        return INTERRUPTED
-    return str(campaign.state)
-
-
-def _owner_alive(campaign: Campaign) -> bool:
-    return campaign.runner_pid is not None and pid_alive(campaign.runner_pid)
+    """``interrupted`` when the ledger says running but its sender's lease has lapsed."""
+    return INTERRUPTED if campaign.interrupted else str(campaign.state)
 
 
 def sender_of(campaign: Campaign, pid: int | None = None) -> Sender:
-    if not _owner_alive(campaign):
+    if campaign.state == CampaignState.IMPORTING:
+        return Sender.NONE  # its importer holds it, not a sender
+    if not lease_alive(campaign.runner_pid, campaign.runner_heartbeat):
         return Sender.NONE
     return Sender.HERE if campaign.runner_pid == (pid or os.getpid()) else Sender.ELSEWHERE
 
@@ -95,6 +91,8 @@ def allowed_actions(
     state: str, *, sender: Sender = Sender.NONE, failed: int = 0
 ) -> frozenset[Action]:
     """The actions a campaign in ``state`` offers; ``sender`` says who is sending it now."""
+    if state == CampaignState.IMPORTING:
+        return frozenset()  # being created: nothing until its import ends
     if sender == Sender.ELSEWHERE:
         return frozenset({Action.DUPLICATE})
     if sender == Sender.HERE:

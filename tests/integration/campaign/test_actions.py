@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,13 @@ from sqlalchemy import update
 
 from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.actions import INTERRUPTED, Action, Sender, allowed_actions
-from smtpdesk.core.campaign.ledger import CampaignState, Ledger, Outcome, RecipientState
+from smtpdesk.core.campaign.ledger import (
+    LEASE_SECONDS,
+    CampaignState,
+    Ledger,
+    Outcome,
+    RecipientState,
+)
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.store import Store
 from smtpdesk.core.store.schema import campaigns
@@ -185,3 +193,17 @@ def test_retry_failed_reopens_a_finished_campaign_as_paused(store: Store) -> Non
     ledger.apply([Outcome(first.id, RecipientState.FAILED, attempts=1, error="550")])
     assert actions.retry_failed(ledger, campaign) == 1
     assert ledger.campaign(campaign).state == CampaignState.PAUSED
+
+
+def test_a_lapsed_lease_is_interrupted_even_if_the_pid_lives(store: Store) -> None:
+    campaign = make_campaign(store, addresses(1))
+    ledger = Ledger(store)
+    ledger.set_state(campaign, CampaignState.RUNNING)
+    ledger.claim_runner(campaign, os.getpid())
+    status = actions.campaign_status(ledger, campaign)
+    assert (status.state, status.sender) == ("running", Sender.HERE)
+    assert status.allowed() == {Action.PAUSE, Action.CANCEL, Action.DUPLICATE}
+    _mark(store, campaign, runner_heartbeat=time.time() - LEASE_SECONDS - 1)
+    status = actions.campaign_status(ledger, campaign)
+    assert (status.state, status.sender) == (INTERRUPTED, Sender.NONE)
+    assert Action.START in status.allowed()
