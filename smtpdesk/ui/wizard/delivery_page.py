@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from smtpdesk.core.messengers import Messenger, list_messengers
 from smtpdesk.core.settings import AppSettings, ServerSettings
 from smtpdesk.core.store import Store
+from smtpdesk.ui.local_time import date_time_format
 from smtpdesk.ui.widgets import caption
 from smtpdesk.ui.wizard.state import WizardState
 
@@ -64,6 +65,7 @@ class DeliveryPage(QWizardPage):
         self.scheduled = QCheckBox("Send &later, at")
         self.when = QDateTimeEdit(QDateTime.currentDateTime().addSecs(3600))
         self.when.setCalendarPopup(True)
+        self.when.setDisplayFormat(date_time_format())  # the locale's, ISO without one
         self.when.setAccessibleName("Send at")
         self.when.setEnabled(False)
         self.scheduled.toggled.connect(self.when.setEnabled)
