@@ -462,7 +462,8 @@ class _Job:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.runner._wake.wait(), seconds)
 
-    async def _deliver(self, item: _Item, greylisted: int = 0) -> None:
+    async def _deliver(self, item: _Item, greylisted: int = 0, earlier: int = 0) -> None:
+        """Render and send one message; ``earlier``: attempts before it was greylisted."""
         recipient_id, email, fields = item
         try:  # in a thread, under time and size limits: signals and Pause still work
             message = await self.renderer.render_async(
@@ -476,17 +477,18 @@ class _Job:
             result = await self._send(message, email)
         except SendError as exc:
             diagnosis = exc.diagnosis
+            attempts = earlier + exc.attempts
             if diagnosis.cause == "greylisted" and greylisted + 1 < GREYLIST_TRIES:
-                self._send_later(item, greylisted + 1)
+                self._send_later(item, greylisted + 1, attempts)
                 return
-            self._fail(item, diagnosis, attempts=exc.attempts, server=exc.server_uuid)
+            self._fail(item, diagnosis, attempts=attempts, server=exc.server_uuid)
             return
         refused = result.refused.get(email)
         if refused:
             self._fail(
                 item,
                 Diagnosis("recipient_refused", f"The server refused {email}.", raw=refused),
-                attempts=result.attempts,
+                attempts=earlier + result.attempts,
                 server=result.server_uuid,
             )
             return
@@ -495,7 +497,7 @@ class _Job:
             Outcome(
                 recipient_id,
                 RecipientState.SENT,
-                attempts=result.attempts,
+                attempts=earlier + result.attempts,
                 server_uuid=result.server_uuid,
                 sent_at=time.time(),
                 reply=result.reply,
@@ -568,14 +570,14 @@ class _Job:
         messages = dict.fromkeys(d.message for d in diagnoses)  # each once, in order
         self.runner.pause(f"no server can send: {' '.join(messages)}")
 
-    def _send_later(self, item: _Item, greylisted: int) -> None:
+    def _send_later(self, item: _Item, greylisted: int, attempts: int) -> None:
         """Send a greylisted message again after the delay greylisting servers expect."""
         self.greylisted[item[0]] = item
-        task = asyncio.create_task(self._greylist_wait(item, greylisted))
+        task = asyncio.create_task(self._greylist_wait(item, greylisted, attempts))
         self.later.add(task)
         task.add_done_callback(self.later.discard)
 
-    async def _greylist_wait(self, item: _Item, greylisted: int) -> None:
+    async def _greylist_wait(self, item: _Item, greylisted: int, attempts: int) -> None:
         self.runner._waiting = "greylisted messages wait to be sent again"
         await self._sleep(self.runner.greylist_delay)
         self.greylisted.pop(item[0], None)
@@ -585,7 +587,7 @@ class _Job:
             self._release(item)
             return
         await self._limit()
-        await self._deliver(item, greylisted)
+        await self._deliver(item, greylisted, attempts)
 
     rendered = False  # some message of this run was rendered
     render_failures = 0
