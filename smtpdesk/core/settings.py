@@ -8,7 +8,9 @@ a list of :class:`Problem` naming each field that is wrong or worth a warning.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import math
 import re
 import uuid as uuid_mod
 from collections.abc import Callable, Iterable, Mapping
@@ -50,6 +52,14 @@ class Problem:
 
     field: str
     severity: Severity
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$", re.IGNORECASE)
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Upper bounds: beyond these a value is a typo, and a huge one overflows the event loop's timers.
+MAX_TIMEOUT = 86400.0  # idle and wait time-outs: 1 day
+MAX_RETRY_DELAY = 3600.0  # 1 hour
+MAX_WINDOW = 30 * 86400.0  # a sliding window of 30 days
+MAX_RATE = 100000.0  # messages a second
     message: str
     hint: str = ""
 
@@ -180,16 +190,18 @@ def _to_int(value: object) -> int:
 
 
 def _to_float(value: object) -> float:
-    if isinstance(value, bool):
+    """A finite number: ``nan`` and ``inf`` (any spelling) are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError("expected a number")
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise ValueError("expected a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("expected a number") from None
+    except OverflowError:  # an int beyond a float's range
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
 
 
 def _optional(convert: Callable[[object], Any]) -> Callable[[object], Any]:
@@ -348,8 +360,11 @@ def _check_server(s: ServerSettings, others: list[ServerSettings], report: Repor
 
 
 def _check_limits(s: ServerSettings, report: Report) -> None:
-    if s.max_per_second is not None and s.max_per_second <= 0:
-        report.error("max_per_second", "the limit must be more than zero, or empty for none")
+    if s.max_per_second is not None and not 0 < s.max_per_second <= MAX_RATE:
+        report.error(
+            "max_per_second",
+            f"the limit must be more than zero and at most {MAX_RATE:.0f}, or empty for none",
+        )
     for name in ("max_per_hour", "max_per_day"):
         limit = getattr(s, name)
         if limit is not None and limit < 1:
@@ -368,10 +383,22 @@ def _check_headers(headers: Headers, report: Report) -> None:
             report.error(
                 "email_headers", f"{name} is set by each campaign and cannot be a server header"
             )
-        if "\r" in value or "\n" in value:
+        if "\r" in value or "\n" in value or "\x00" in value:
             report.error(
                 "email_headers",
                 f"the value of {name} contains a line break",
+    elif s.host and not _is_host(s.host):
+        report.error(
+            "host",
+            f"{s.host!r} is not a host name or IP address",
+            "for example smtp.gmail.com, localhost or 192.0.2.1",
+        )
+    if s.hello_hostname and not _is_hello_name(s.hello_hostname):
+        report.error(
+            "hello_hostname",
+            f"{s.hello_hostname!r} is not a domain name or an address literal",
+            "for example mail.example.com, [192.0.2.1] or [IPv6:2001:db8::1]",
+        )
                 "line breaks would let a value inject headers",
             )
 
@@ -379,8 +406,12 @@ def _check_headers(headers: Headers, report: Report) -> None:
 def _check_name(name: str, others: list[ServerSettings], report: Report) -> None:
     if not name:
         return
+        elif not getattr(s, name) <= MAX_TIMEOUT:
+            report.error(name, "the time-out must be at most 1 day (24h)")
     if not _NAME_RE.match(name):
         report.error("name", f"{name!r} may use only a-z, 0-9 and '-'")
+    elif not s.msg_retry_delay <= MAX_RETRY_DELAY:
+        report.error("msg_retry_delay", "the retry delay must be at most 1 hour (1h)")
     elif name == POOL_NAME:
         report.error("name", "'email' is the pool of unnamed servers", "choose another name")
     elif any(o.name == name for o in others):
@@ -419,6 +450,37 @@ def _warn_server(s: ServerSettings, report: Report) -> None:
             "use 587 or 2525 if the connection times out",
         )
 
+def _is_host(host: str) -> bool:
+    """A domain name (IDN allowed) or an IP address, with nothing a line could hide in."""
+    if _CONTROL_RE.search(host):
+        return False
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return len(ascii_host) <= 253 and bool(_DOMAIN_RE.match(ascii_host))
+
+
+def _is_hello_name(name: str) -> bool:
+    """RFC 5321 EHLO argument: a domain, ``[192.0.2.1]`` or ``[IPv6:2001:db8::1]``."""
+    if name.startswith("[") and name.endswith("]"):
+        literal = name[1:-1]
+        try:
+            if literal[:5].lower() == "ipv6:":
+                ipaddress.IPv6Address(literal[5:])
+            else:
+                ipaddress.IPv4Address(literal)
+        except ValueError:
+            return False
+        return True
+    return name.isascii() and len(name) <= 253 and bool(_DOMAIN_RE.match(name))
+
+
 
 _APP_COERCE: dict[str, Callable[[object], Any]] = {
     "concurrency": _to_int,
@@ -437,14 +499,19 @@ def parse_app_settings(data: Mapping[str, object], base: AppSettings | None = No
     s = replace(base or AppSettings(), **{k: v for k, v in values.items() if k not in bad})
     if not 1 <= s.concurrency <= 1000:
         report.error("concurrency", "concurrency must be between 1 and 1000")
-    if s.message_rate <= 0:
-        report.error("message_rate", "the message rate must be more than zero")
+    if not 0 < s.message_rate <= MAX_RATE:
+        report.error(
+            "message_rate", f"the message rate must be more than zero and at most {MAX_RATE:.0f}"
+        )
     if s.max_send_errors < 0:
         report.error("max_send_errors", "max_send_errors cannot be negative", "0 means never pause")
     if s.sliding_window_rate < 1:
         report.error("sliding_window_rate", "the window must allow at least 1 message")
-    if s.sliding_window_duration <= 0:
-        report.error("sliding_window_duration", "the window duration must be more than zero")
+    if not 0 < s.sliding_window_duration <= MAX_WINDOW:
+        report.error(
+            "sliding_window_duration",
+            "the window duration must be more than zero and at most 30 days (720h)",
+        )
     if not report.errors:
         report.settings = s
     return report

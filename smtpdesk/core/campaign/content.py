@@ -154,12 +154,15 @@ def validate_content(content: CampaignContent) -> list[Problem]:
 
 
 def _one_line_problems(content: CampaignContent) -> list[Problem]:
-    """Header parts whose own text has a line break: it would start another header."""
+    """Header parts whose own text has a line break: it would start another header.
+
+    The addresses (From, Reply-To, unsubscribe mailto) need no such rule: the address
+    check refuses every control character.
+    """
     problems = []
     lines = {
         "subject": ("subject", content.subject),
         "from_name": ("From name", content.from_name),
-        "reply_to": ("Reply-To", content.reply_to),
         "unsubscribe_url": ("unsubscribe URL", content.unsubscribe_url),
     }
     for name, (label, text) in lines.items():

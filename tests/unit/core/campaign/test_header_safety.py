@@ -229,8 +229,9 @@ def test_any_field_values_give_exactly_the_intended_headers(a: str, b: str, loca
     assert unsubscribe.startswith("<mailto:u@example.com>, <https://x.test/u?a=")
     assert unsubscribe.count("<") == 2 and unsubscribe.count(">") == 2
     assert not set(unsubscribe.partition(", ")[2]) & {"\r", "\n", "\x00", " "}
-    assert message["Subject"] == header_text(f"{a} and {b}")
-    assert message["X-Campaign"] == header_text(b)
+    # (a fold right after the name leaves a leading space when parsed: not part of the value)
+    assert message["Subject"].strip() == header_text(f"{a} and {b}")
+    assert message["X-Campaign"].strip() == header_text(b)
     # the envelope, as the EmailMessage path takes it from the headers: only the recipient
     _, envelope_from, recipients = prepare(message, ServerSettings(host="h"))
     assert (envelope_from, recipients) == ("news@example.com", [to])
