@@ -30,6 +30,8 @@ def prepare(
     An explicit ``sender`` wins over both. A header the message already has is kept.
     """
     extra = [(k, v) for k, v in settings.email_headers if k.lower() != RETURN_PATH.lower()]
+    for name, value in extra:
+        _check_header(name, value)
     server_return = next(
         (v for k, v in settings.email_headers if k.lower() == RETURN_PATH.lower()), None
     )
@@ -148,16 +150,21 @@ def _remove_header(data: bytes, end: int, name: bytes) -> tuple[bytes, str]:
     return b"".join(kept) + data[end:], first
 
 
+def _check_header(name: str, value: str) -> None:
+    """The server's headers were validated when saved; this guards the wire all the same."""
+    if not _FIELD_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a valid header name")
+    if "\r" in value or "\n" in value or "\x00" in value:
+        raise ValueError(f"the value of the {name} header contains a line break or NUL")
+
+
 @functools.cache
 def _server_lines(headers: Headers) -> tuple[tuple[tuple[bytes, bytes], ...], str]:
     """The server's headers as (lower-case name, CRLF header line), and its Return-Path."""
     lines = []
     server_return = ""
     for name, value in headers:
-        if not _FIELD_NAME.fullmatch(name):
-            raise ValueError(f"{name!r} is not a valid header name")
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"the value of the {name} header contains a line break")
+        _check_header(name, value)
         if name.lower() == RETURN_PATH.lower():
             server_return = server_return or _address(value)
             continue

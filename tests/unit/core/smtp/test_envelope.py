@@ -98,3 +98,14 @@ def test_bytes_refuse_headers_that_would_inject_lines() -> None:
         prepare_bytes(RAW, bad, "a@example.test", ["b@example.test"])
     with pytest.raises(ValueError, match="recipients"):
         prepare_bytes(RAW, ServerSettings(), "a@example.test", [])
+
+
+@pytest.mark.parametrize(
+    "header", [("X-A", "x\x00y"), ("X-A", "x\rBcc: e@example.test"), ("X A", "1"), ("X:A", "1")]
+)
+def test_both_paths_refuse_server_headers_that_are_not_one_line(header: tuple[str, str]) -> None:
+    bad = ServerSettings(email_headers=(header,))
+    with pytest.raises(ValueError, match="header"):
+        prepare_bytes(RAW, bad, "a@example.test", ["b@example.test"])
+    with pytest.raises(ValueError, match="header"):
+        prepare(message(From="a@example.test", To="b@example.test"), bad)
