@@ -278,16 +278,21 @@ def cmd_send(args: argparse.Namespace) -> int:
 async def _run(runner: CampaignRunner) -> CampaignState:
     loop = asyncio.get_running_loop()
     # Ctrl-C or SIGTERM pause cleanly: messages in flight finish and are recorded.
+    def pause(*_: object) -> None:
+        loop.call_soon_threadsafe(runner.pause, "interrupted")
+
+    restore: list[tuple[int, Any]] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(signum, runner.pause, "interrupted")
         except (NotImplementedError, RuntimeError):
-            # Windows' event loops have no signal handlers: a plain one hands the pause over.
-            def pause(*_: object) -> None:
-                loop.call_soon_threadsafe(runner.pause, "interrupted")
-
-            signal.signal(signum, pause)
-    return await runner.run()
+            # Windows' event loops have none: a plain handler hands the pause to the loop.
+            restore.append((signum, signal.signal(signum, pause)))
+    try:
+        return await runner.run()
+    finally:
+        for signum, previous in restore:
+            signal.signal(signum, previous)
 
 
 def _print_summary(runner: CampaignRunner, ledger: Ledger, campaign_id: int) -> None:

@@ -173,7 +173,7 @@ def diagnose(
             message=f"{_where(settings)} received the whole message but never confirmed it "
             f"({'no reply in time' if inner.cause == 'timeout' else 'the connection closed'}):"
             " it may or may not have been delivered.",
-            hints=(*_UNCONFIRMED_HINTS, *inner.hints),
+            hints=(*_UNCONFIRMED_HINTS, *(h for h in inner.hints if "retried" not in h)),
             unconfirmed=True,
         )
     if isinstance(exc, StepFailedError):

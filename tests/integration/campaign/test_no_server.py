@@ -5,8 +5,12 @@ sent without a final reply is ``unknown``."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
+import json
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +172,42 @@ def test_cli_send_exits_3_with_the_cause_and_resume_too(
     assert f"paused: no server can send: 127.0.0.1:{refused_port} refused the connection" in out
     assert "pending 100" in out and "failed 0" in out
     assert main(["campaign", "resume", str(campaign), "--no-progress"]) == 3
+
+
+def test_cli_unknown_in_status_export_and_retry_only_when_asked(
+    store: Store,
+    threaded_smtpd: Callable[..., SmtpdServer],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = threaded_smtpd("plain", faults=Faults(drop_in_data=10**6))
+    add_server(store, server, msg_retry_delay=0.0)
+    campaign = make_campaign(store, addresses(10), concurrency=1)
+    assert main(["campaign", "send", str(campaign), "--no-progress"]) == 3
+    out = capsys.readouterr().out
+    assert "received the whole message but never confirmed it" in out
+    assert "unknown 1" in out and "retried on another connection" not in out
+
+    assert main(["campaign", "status", str(campaign), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["state"], data["unknown"], data["pending"], data["failed"]) == (
+        "paused",
+        1,
+        9,
+        0,
+    )
+    report = tmp_path / "report.csv"
+    assert main(["campaign", "export", str(campaign), str(report)]) == 0
+    with report.open(encoding="utf-8") as handle:
+        states = [row["state"] for row in csv.DictReader(handle)]
+    assert states.count("unknown") == 1
+
+    server.faults.drop_in_data = 0
+    assert main(["campaign", "resume", str(campaign), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["campaign", "retry-failed", str(campaign), "--all"]) == 0
+    assert capsys.readouterr().out.startswith("0 recipients")  # unknown: not without asking
+    assert main(["campaign", "retry-failed", str(campaign), "--include-unknown"]) == 0
+    assert capsys.readouterr().out.startswith("1 recipients")
+    assert main(["campaign", "resume", str(campaign), "--no-progress"]) == 0
+    assert "finished; sent 10, failed 0" in capsys.readouterr().out
