@@ -29,9 +29,13 @@ The GUI and the CLI drive campaigns only through these modules:
     ``Ledger(store)``: ``create_campaign(name, content, *, messenger, concurrency, ...) -> int``,
     ``campaign(id) -> Campaign``, ``list_campaigns()``, ``counts(id) -> Counts``,
     ``recipients(id, state=None, offset=0, limit=100) -> list[Recipient]`` (paged),
-    ``recipient_count(id, state=None)``, ``retry_failed(id, temporary_only=True) -> int``,
+    ``recipient_count(id, state=None)``,
+    ``retry_failed(id, temporary_only=True, include_unknown=False) -> int`` (a run that is
+    going picks them up), ``runner_active(id)`` (a live process holds the run's lease),
     ``export_csv(id, path) -> int``, ``page_starts``/``recipients_from`` (keyset paging).
-    States: ``RecipientState`` (pending, sending, sent, failed, skipped) and
+    ``Campaign.interrupted``: stored as running but its process is gone (lease expired).
+    States: ``RecipientState`` (pending, sending, sent, failed, skipped, unknown: sent
+    without a final reply) and
     ``CampaignState`` (draft, running, paused, finished, cancelled).
 
 ``engine``
@@ -39,6 +43,9 @@ The GUI and the CLI drive campaigns only through these modules:
     ``await run()`` sends until finished, paused or cancelled and returns the final
     ``CampaignState``; ``pause(reason)``, ``cancel()`` request a stop (in-flight
     messages finish); after a pause, ``await run()`` again resumes. ``state``.
+    ``blocked``: the diagnosis when the run paused because no server could take any
+    message (the CLI exits 3); ``greylist_delay`` and ``pool_options`` (ServerPool's
+    time-outs and back-offs) are for tests and tuning.
     ``Progress`` (frozen): counts per state, total, rate, elapsed, eta, servers
     (``ServerStats``), errors (``ErrorGroup``: cause, message, hints, count, samples),
     state and pause_reason. ``on_progress`` is called at most 10 times a second, on the
