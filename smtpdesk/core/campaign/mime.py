@@ -39,6 +39,7 @@ CRLF = "\r\n"
 Attachment = tuple[str, bytes, tuple[str, str]]  # filename, data, (maintype, subtype)
 FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")  # RFC 5322: printable ASCII but ':'
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_GOOD_NAMES: set[str] = set()  # names seen to be valid: most messages repeat the same few
 _BAD_BREAK = re.compile(r"\n(?![ \t]+\S)")  # a break that is not a fold before more text
 
 
@@ -62,8 +63,12 @@ def header_text(value: str) -> str:
 
 def check_header(name: str, value: str) -> None:
     """Raise :class:`UnsafeHeaderError` unless the field is one header: folds only."""
-    if not FIELD_NAME.fullmatch(name):
-        raise UnsafeHeaderError(name)
+    if name not in _GOOD_NAMES:
+        if not FIELD_NAME.fullmatch(name):
+            raise UnsafeHeaderError(name)
+        _GOOD_NAMES.add(name)
+    if _CONTROL.search(value) is None:
+        return  # one line without control characters: the usual case
     unfolded = value.replace(CRLF, "\n")
     if _BAD_BREAK.search(unfolded) or _CONTROL.search(unfolded.replace("\n", "").replace("\t", "")):
         raise UnsafeHeaderError(name)

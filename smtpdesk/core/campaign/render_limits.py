@@ -77,14 +77,18 @@ def check_time() -> None:
 
 def collect(chunks: Iterable[str]) -> str:
     """Join a template's output, stopping at the deadline or the output budget."""
-    out = []
+    out: list[str] = []
+    append = out.append
     state = _STATE
+    budget = state.budget
     for chunk in chunks:
-        state.budget -= len(chunk)
-        if state.budget < 0:
+        budget -= len(chunk)
+        if budget < 0:
             raise RenderLimitError(_too_long())
-        check_time()
-        out.append(chunk)
+        append(chunk)
+        if not len(out) % _CHECK_EVERY:
+            check_time()
+    state.budget = budget
     return "".join(out)
 
 
@@ -124,6 +128,9 @@ class _Range:
 
     def __contains__(self, item: object) -> bool:
         return item in self._range
+
+    def __getitem__(self, index: Any) -> Any:  # range(9)[2], range(9) | random
+        return self._range[index]
 
     def __reversed__(self) -> Iterator[int]:
         return _watched(reversed(self._range))

@@ -65,10 +65,15 @@ def test_ordinary_templates_still_work() -> None:
         "{{ range(5) | length }} {{ 2 ** 10 }} {{ 'ab' * 3 }} {{ '%05d' % 42 }} "
         "{{ '{:>4}'.format(7) }} {{ [1, 2] + [3] }} {{ 7 // 2 }} {{ 'x' | center(5) }}"
         "{% set ns = namespace(n=0) %}{% for i in range(4) %}{% set ns.n = ns.n + i %}"
-        "{% endfor %} {{ ns.n }} {{ (1000000 * 3) | string | length }}"
+        "{% endfor %} {{ ns.n }} {{ (1000000 * 3) | string | length }} "
+        "{{ range(9)[2] }} {{ range(4) | reverse | join }} {{ range(3) | random is number }} "
+        "{{ 3 in range(4) }} "
+        "{% for i in range(2) %}{{ loop.length }}{{ loop.revindex }}{% endfor %}"
     )
     text = renderer(source).render_parts(FIELDS)[2]
-    assert text == "Ann [0, 1, 2] 123 5 1024 ababab 00042    7 [1, 2, 3] 3   x   6 7"
+    assert text == (
+        "Ann [0, 1, 2] 123 5 1024 ababab 00042    7 [1, 2, 3] 3   x   6 7 2 3210 True True 2221"
+    )
 
 
 def test_jinja_globals_are_not_fields() -> None:
