@@ -211,3 +211,16 @@ def test_cli_unknown_in_status_export_and_retry_only_when_asked(
     assert capsys.readouterr().out.startswith("1 recipients")
     assert main(["campaign", "resume", str(campaign), "--no-progress"]) == 0
     assert "finished; sent 10, failed 0" in capsys.readouterr().out
+
+
+async def test_a_refused_login_pauses_rather_than_failing_everyone(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain", auth=("PLAIN",), auth_require_tls=False)
+    add_server(store, server)  # no password in the keyring: the login is refused
+    campaign = make_campaign(store, addresses(25), concurrency=3)
+    runner = CampaignRunner(store, campaign, pool_options=QUICK)
+    assert await runner.run() == CampaignState.PAUSED
+    assert runner.blocked is not None and runner.blocked.cause == "auth_failed"
+    assert "refused the username or password" in Ledger(store).campaign(campaign).pause_reason
+    assert Ledger(store).counts(campaign) == Counts(pending=25)
