@@ -277,11 +277,12 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 async def _run(runner: CampaignRunner) -> CampaignState:
     loop = asyncio.get_running_loop()
-    # Ctrl-C or SIGTERM pause cleanly: messages in flight finish and are recorded.
+
     def pause(*_: object) -> None:
         loop.call_soon_threadsafe(runner.pause, "interrupted")
 
-    restore: list[tuple[int, Any]] = []
+    # Ctrl-C or SIGTERM pause cleanly: messages in flight finish and are recorded.
+    restore: list[tuple[signal.Signals, Any]] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(signum, runner.pause, "interrupted")
@@ -291,8 +292,8 @@ async def _run(runner: CampaignRunner) -> CampaignState:
     try:
         return await runner.run()
     finally:
-        for signum, previous in restore:
-            signal.signal(signum, previous)
+        for number, previous in restore:
+            signal.signal(number, previous)
 
 
 def _print_summary(runner: CampaignRunner, ledger: Ledger, campaign_id: int) -> None:
