@@ -101,10 +101,11 @@ def _check_size(value: Any) -> None:
         raise RenderLimitError(_too_long())
 
 
-def _check_args(args: Iterable[Any]) -> None:
-    """Refuse a number that would size a value past the limit (``'x'.ljust(10**9)``)."""
+def _check_args(args: Iterable[Any], *, sizes: bool) -> None:
+    """Refuse a format too wide and, where numbers size the result (``'x'.ljust(10**9)``),
+    a number past the limit. ``'{:,}'.format(12345678)`` stays fine."""
     for arg in args:
-        if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_OUTPUT:
+        if sizes and isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > MAX_OUTPUT:
             raise RenderLimitError(f"the number {arg} is too large for a template")
         _check_format(arg)
 
@@ -118,7 +119,10 @@ class _Range:
     """``range`` for templates: at most Jinja's MAX_RANGE items, and it watches the clock."""
 
     def __init__(self, *args: int) -> None:
-        self._range = safe_range(*args)  # OverflowError past MAX_RANGE, as in Jinja
+        try:
+            self._range = safe_range(*args)
+        except OverflowError as exc:  # past MAX_RANGE, as in Jinja's sandbox
+            raise RenderLimitError(f"range() is limited to {MAX_RANGE:,} items") from exc
 
     def __iter__(self) -> Iterator[int]:
         return _watched(self._range)
@@ -155,7 +159,13 @@ class _Namespace(Namespace):
         super().__setitem__(name, value)
 
 
-def _limited_filter(function: Callable[..., Any]) -> Callable[..., Any]:
+# Filters and functions whose numbers say how big the result is.
+_SIZED_FILTERS = frozenset({"batch", "center", "indent", "slice", "truncate", "wordwrap"})
+
+
+def _limited_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    sized = name in _SIZED_FILTERS
+
     @functools.wraps(function)  # keeps Jinja's pass_context and similar marks
     def limited(*args: Any, **kwargs: Any) -> Any:
         check_time()
@@ -163,8 +173,8 @@ def _limited_filter(function: Callable[..., Any]) -> Callable[..., Any]:
         while given and isinstance(given[0], Context | EvalContext | Environment):
             given.pop(0)  # what pass_context and the like put first
         _check_format(given[:1] and given[0])  # the filtered value: only as a format
-        _check_args(given[1:])
-        _check_args(kwargs.values())
+        _check_args(given[1:], sizes=sized)
+        _check_args(kwargs.values(), sizes=sized)
         result = function(*args, **kwargs)
         _check_size(result)
         return result
@@ -183,7 +193,8 @@ class LimitedEnvironment(SandboxedEnvironment):
         super().__init__(*args, **kwargs)
         self.globals["range"] = _Range
         self.globals["namespace"] = _Namespace
-        self.filters = {name: _limited_filter(f) for name, f in self.filters.items()}
+        self.filters = {name: _limited_filter(name, f) for name, f in self.filters.items()}
+        self._sized_globals = (self.globals["lipsum"],)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         check_time()
@@ -195,7 +206,7 @@ class LimitedEnvironment(SandboxedEnvironment):
         elif operator == "+":
             _check_concat(left, right)
         elif operator == "%" and isinstance(left, str):
-            _check_args([left])
+            _check_format(left)
         result = super().call_binop(context, operator, left, right)
         _check_size(result)
         return result
@@ -203,9 +214,13 @@ class LimitedEnvironment(SandboxedEnvironment):
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         check_time()
         method = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
-        _check_format(getattr(method, "__self__", None))  # '{:>999999999}'.format(1)
-        _check_args(args)
-        _check_args(kwargs.values())
+        owner = getattr(method, "__self__", None)
+        _check_format(owner)  # '{:>999999999}'.format(1)
+        sized = __obj in __self._sized_globals or (
+            isinstance(owner, _SEQUENCE) and method.__name__ not in ("format", "format_map")
+        )
+        _check_args(args, sizes=sized)
+        _check_args(kwargs.values(), sizes=sized)
         result = super().call(__context, __obj, *args, **kwargs)
         _check_size(result)
         return result
