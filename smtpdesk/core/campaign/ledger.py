@@ -196,7 +196,8 @@ def _recipient(row: Any) -> Recipient:
 def _taken(campaign_id: int, owner: int | None) -> KnownError:
     return KnownError(
         f"Campaign {campaign_id} is being sent by another process ({owner}).",
-        "Wait for it to finish or pause it there.",
+        "Wait for it to finish or pause it there. If that process was killed, its claim "
+        f"lapses {LEASE_SECONDS:g} s after its last sign of life: try again then.",
     )
 
 
