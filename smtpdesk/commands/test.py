@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from smtpdesk.commands.common import store_from
 from smtpdesk.core import secrets
+from smtpdesk.core.server_health import record_test
 from smtpdesk.core.settings import AuthProtocol
 from smtpdesk.core.smtp.servertest import TestReport, TestStep, test_server
 
@@ -35,6 +36,8 @@ def print_report_end(report: TestReport, out: TextIO) -> None:
     if report.capabilities:
         caps = ", ".join(f"{k} {v}" for k, v in report.capabilities.items())
         print(f"capabilities: {caps}", file=out)
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=out)
     diagnosis = report.diagnosis
     if diagnosis is None:
         print("all steps passed", file=out)
@@ -68,6 +71,11 @@ def cmd_test(args: argparse.Namespace) -> int:
             print(format_step(step), file=out, flush=True)
 
     report = asyncio.run(test_server(settings, password, to=args.to, on_step=show))
+    store = store_from(args)
+    try:  # the saved settings were tested: the GUI's dot shows this verdict too
+        record_test(store, settings, report.ok, report.summary())
+    finally:
+        store.close()
     if args.json:
         json.dump(report.to_dict(), out, indent=2)
         out.write("\n")

@@ -63,6 +63,30 @@ def last_tests(store: Store) -> dict[str, LastTest]:
     return {r.server_uuid: LastTest(bool(r.ok), float(r.tested_at), str(r.summary)) for r in rows}
 
 
+# Settings a server test does not depend on: changing them keeps the last test's verdict.
+_NOT_TESTED = frozenset(
+    {
+        "enabled",
+        "name",
+        "max_conns",
+        "idle_timeout",
+        "wait_timeout",
+        "max_msg_retries",
+        "msg_retry_delay",
+        "email_headers",
+        "max_per_second",
+        "max_per_hour",
+        "max_per_day",
+    }
+)
+
+
+def changes_test(before: ServerSettings, after: ServerSettings) -> bool:
+    """Whether the change from ``before`` to ``after`` may change the test's outcome."""
+    old, new = before.to_dict(), after.to_dict()
+    return any(old[k] != new[k] for k in old if k not in _NOT_TESTED)
+
+
 def forget_test(store: Store, server_uuid: str) -> None:
     """Drop a server's last test: its settings changed, so the old verdict no longer holds."""
     with store.engine.begin() as conn:

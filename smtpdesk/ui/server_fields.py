@@ -2,13 +2,16 @@
 
 Texts come from listmonk's SMTP documentation. Values go in and out as plain
 form values (text, booleans, enum values); core's ``parse_server`` judges them.
+Fields that do not apply (certificate options without TLS, the login without
+authentication) are disabled, keeping their values. Each label's mnemonic is unique
+on the Servers page (its buttons use A, U, L, T, R and S); see MNEMONICS.
 """
 
 from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QTextCharFormat, QTextCursor, QTextFormat
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -20,6 +23,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMenu,
     QPlainTextEdit,
+    QPushButton,
     QTextEdit,
     QToolButton,
     QVBoxLayout,
@@ -28,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from smtpdesk.core.durations import format_duration
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.smtp.certificate import format_fingerprint
 from smtpdesk.ui.widgets import FieldRow, caption, tone
 
 PORTS = (
@@ -49,6 +54,13 @@ AUTH_CHOICES = (
 )
 
 
+def narrow(combo: QComboBox, characters: int = 14) -> None:
+    """Let a combo box with long item texts shrink (they are elided) so that the form
+    fits a small screen; the open list still shows every text whole."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(characters)
+
+
 class PortEdit(QWidget):
     """A port field with a menu of the usual ports and what each is for."""
 
@@ -60,7 +72,10 @@ class PortEdit(QWidget):
         self.line.setMaximumWidth(120)
         self.line.setAccessibleName("Port")
         self.button = QToolButton()
-        self.button.setText("Common ports")
+        # The style's own menu arrow is drawn over the text in several styles: our own
+        # arrow is part of the text, so the button is always wide enough for both.
+        self.button.setText("Common ports ▾")
+        self.button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0; }")
         self.button.setAccessibleName("Common ports")
         self.button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.button)
@@ -104,6 +119,41 @@ class JsonEdit(QPlainTextEdit):
         selection.format = fmt
         selection.cursor = cursor
         self.setExtraSelections([selection])
+
+
+class PinField(QWidget):
+    """The trusted certificate's fingerprint (read-only, out of the tab order) and Forget."""
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.line = QLineEdit()
+        self.line.setReadOnly(True)
+        self.line.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # selectable, never a Tab stop
+        self.line.setPlaceholderText("none: the system's authorities decide")
+        self.forget = QPushButton("&Forget")
+        self.forget.setToolTip("Stop trusting this one certificate")
+        self.forget.clicked.connect(self._forget)
+        layout.addWidget(self.line, 1)
+        layout.addWidget(self.forget)
+        self._sha256 = ""
+
+    def set_pin(self, sha256: str) -> None:
+        self._sha256 = sha256
+        self.line.setText(format_fingerprint(sha256) if sha256 else "")
+        self.line.setToolTip(self.line.text())
+        self.line.setCursorPosition(0)
+        self.forget.setVisible(bool(sha256))
+
+    def pin(self) -> str:
+        return self._sha256
+
+    def _forget(self) -> None:
+        self.set_pin("")
+        self.changed.emit()
 
 
 class ServerFields(QWidget):
@@ -157,6 +207,7 @@ class ServerFields(QWidget):
 
     def _combo(self, choices: tuple[tuple[str, str], ...]) -> QComboBox:
         combo = QComboBox()
+        narrow(combo)
         for value, text in choices:
             combo.addItem(text, str(value))
         combo.activated.connect(self.changed)
@@ -180,7 +231,7 @@ class ServerFields(QWidget):
         box, form = self._group("Connection")
         self.enabled = QCheckBox("Send through this server")
         self.enabled.toggled.connect(self.changed)
-        self._row(form, "enabled", "&Enabled", self.enabled)
+        self._row(form, "enabled", "Ena&bled", self.enabled)
         self._row(
             form,
             "host",
@@ -194,7 +245,7 @@ class ServerFields(QWidget):
         self._row(
             form,
             "port",
-            "&Port",
+            "P&ort",
             self.port,
             "587 STARTTLS (recommended) · 465 TLS · 2525 alternative · 25 often blocked",
             buddy=self.port.line,
@@ -204,23 +255,33 @@ class ServerFields(QWidget):
     def _security(self) -> QGroupBox:
         box, form = self._group("Security")
         self.tls_type = self._combo(TLS_CHOICES)
-        self._row(form, "tls_type", "&TLS type", self.tls_type)
-        self.tls_skip_verify = QCheckBox("Skip TLS certificate verification")
+        self.tls_type.activated.connect(self.apply_rules)
+        self._row(form, "tls_type", "TLS typ&e", self.tls_type)
+        self.tls_skip_verify = QCheckBox("S&kip TLS certificate verification")
         self.tls_skip_verify.toggled.connect(self.changed)
+        # No help text: checking it shows core's warning, and one warning is enough.
+        self._row(form, "tls_skip_verify", "Certificate", self.tls_skip_verify)
+        self.pin = PinField()
+        self.pin.changed.connect(self.changed)
         self._row(
             form,
-            "tls_skip_verify",
-            "Certificate",
-            self.tls_skip_verify,
-            "Only for testing, never in production.",
+            "tls_pin_sha256",
+            "Trusted certificate",
+            self.pin,
+            "Set by Trust this certificate in the Test window: only this certificate is "
+            "accepted, whoever signed it.",
+            buddy=self.pin.line,
         )
         return box
 
     def _auth(self) -> QGroupBox:
+        """Protocol, then the rows that depend on it (extend here: see ``apply_rules``)."""
         box, form = self._group("Authentication")
+        self.auth_box, self.auth_form = box, form
         self.auth_protocol = self._combo(AUTH_CHOICES)
-        self._row(form, "auth_protocol", "Pr&otocol", self.auth_protocol)
-        self._row(form, "username", "&Username", self._line("username"))
+        self.auth_protocol.activated.connect(self.apply_rules)
+        self._row(form, "auth_protocol", "Proto&col", self.auth_protocol)
+        self._row(form, "username", "Userna&me", self._line("username"))
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.textEdited.connect(self.changed)
@@ -238,7 +299,7 @@ class ServerFields(QWidget):
         self._row(
             form,
             "password",
-            "Pass&word",
+            "Passwor&d",
             holder,
             "Kept in your system's keyring, never in the database.",
             buddy=self.password,
@@ -255,7 +316,7 @@ class ServerFields(QWidget):
         self._row(
             form,
             "max_conns",
-            "Max &connections",
+            "Ma&x connections",
             self._line("max_conns"),
             "Maximum number of concurrent SMTP connections in the pool.",
         )
@@ -276,14 +337,14 @@ class ServerFields(QWidget):
         self._row(
             form,
             "max_msg_retries",
-            "Message &retries",
+            "Messa&ge retries",
             self._line("max_msg_retries"),
             "Silent retries on other connections of the pool before a message fails.",
         )
         self._row(
             form,
             "msg_retry_delay",
-            "Retry &delay",
+            "Retr&y delay",
             self._line("msg_retry_delay", "10ms"),
             "Pause before each retry.",
         )
@@ -292,9 +353,10 @@ class ServerFields(QWidget):
     def _limits(self) -> QGroupBox:
         box, form = self._group("Sending limits")
         form.addRow(self.limits_hint)
-        self._row(form, "max_per_second", "Per &second", self._line("max_per_second", "no limit"))
-        self._row(form, "max_per_hour", "Per hou&r", self._line("max_per_hour", "no limit"))
-        self._row(form, "max_per_day", "Per d&ay", self._line("max_per_day", "no limit"))
+        # No mnemonics: every letter of these labels is taken on the Servers page.
+        self._row(form, "max_per_second", "Per second", self._line("max_per_second", "no limit"))
+        self._row(form, "max_per_hour", "Per hour", self._line("max_per_hour", "no limit"))
+        self._row(form, "max_per_day", "Per day", self._line("max_per_day", "no limit"))
         return box
 
     def _advanced(self) -> QGroupBox:
@@ -302,7 +364,7 @@ class ServerFields(QWidget):
         self._row(
             form,
             "hello_hostname",
-            "HE&LO hostname",
+            "HELO hostname",
             self._line("hello_hostname", "default"),
             "Hostname sent with HELO/EHLO. Leave empty for the default.",
         )
@@ -311,7 +373,7 @@ class ServerFields(QWidget):
         self._row(
             form,
             "email_headers",
-            "Custom &headers",
+            "Custom headers",
             self.headers,
             'JSON list added to every message, e.g. [["X-Custom-Header", "value"]].',
         )
@@ -355,11 +417,22 @@ class ServerFields(QWidget):
             self.lines[key].setText(text)
         self.enabled.setChecked(s.enabled)
         self.tls_skip_verify.setChecked(s.tls_skip_verify)
+        self.pin.set_pin(s.tls_pin_sha256)
         self.set_choice(self.tls_type, str(s.tls_type))
         self.set_choice(self.auth_protocol, str(s.auth_protocol))
         self.headers.setPlainText(_headers_json(s))
         self.headers.document().setModified(False)
         self.password.clear()
+        self.apply_rules()
+
+    def apply_rules(self) -> None:
+        """Disable the fields the chosen TLS type and authentication make irrelevant."""
+        tls = self.tls_type.currentData() != str(TlsType.NONE)
+        for key in ("tls_skip_verify", "tls_pin_sha256"):
+            self.rows[key].setEnabled(tls)
+        login = self.auth_protocol.currentData() != str(AuthProtocol.NONE)
+        for key in ("username", "password"):
+            self.rows[key].setEnabled(login)
 
     @staticmethod
     def set_choice(combo: QComboBox, value: str) -> None:
@@ -370,6 +443,7 @@ class ServerFields(QWidget):
         data: dict[str, object] = {key: line.text() for key, line in self.lines.items()}
         data["enabled"] = self.enabled.isChecked()
         data["tls_skip_verify"] = self.tls_skip_verify.isChecked()
+        data["tls_pin_sha256"] = self.pin.pin()
         data["tls_type"] = self.tls_type.currentData()
         data["auth_protocol"] = self.auth_protocol.currentData()
         data["email_headers"] = self.headers.toPlainText()
@@ -383,6 +457,7 @@ class ServerFields(QWidget):
                 self.set_choice(combo, str(value))
             elif key in self.lines:
                 self.lines[key].setText(_opt(value))  # type: ignore[arg-type]
+        self.apply_rules()
         self.changed.emit()
 
 

@@ -2,6 +2,11 @@
 
 The form never writes the database or keyring itself: Save hands its values to
 :func:`smtpdesk.core.servers.save_server` on the bridge's writer thread.
+
+A new server's problems appear field by field as the user edits them (an untouched
+empty Host is not an error yet); Save shows them all. The form's own status line sits
+beside its buttons, one line high, so a message never moves them, and it clears as
+soon as its cause is fixed.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from smtpdesk.core import presets
 from smtpdesk.core.servers import save_server
 from smtpdesk.core.settings import ServerReport, ServerSettings, parse_server
 from smtpdesk.ui.bridge import Bridge
-from smtpdesk.ui.server_fields import ServerFields
-from smtpdesk.ui.widgets import caption
+from smtpdesk.ui.server_fields import ServerFields, narrow
+from smtpdesk.ui.widgets import StatusLine, caption, guard_wheel
 
 _JSON_POS = re.compile(r"line (\d+), column (\d+)")
 
@@ -70,6 +75,7 @@ class PresetPicker(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
         self.combo = QComboBox()
+        narrow(self.combo)
         self.combo.setAccessibleName("Provider preset")
         self.combo.addItem("Fill from a provider preset…", "")
         for preset in presets.PRESETS:
@@ -129,8 +135,11 @@ class ServerForm(QWidget):
         self.has_password = False
         self._snapshot: dict[str, object] = {}
         self._dirty = False
+        self._touched: set[str] = set()  # fields edited since loading
+        self._show_all = False  # every problem, not only those of touched fields
         self.report = ServerReport()
         self._build()
+        guard_wheel(self)
         self.setEnabled(False)
 
     def _build(self) -> None:
@@ -141,8 +150,8 @@ class ServerForm(QWidget):
         self.presets.chosen.connect(self._fill_preset)
         self.fields = ServerFields()
         self.fields.changed.connect(self._revalidate)
-        self.general = caption("", "error")
-        self.general.setVisible(False)
+        self.status = StatusLine()
+        self.status.setAccessibleName("Server form status")
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -162,12 +171,11 @@ class ServerForm(QWidget):
         self.save_button.clicked.connect(self._save_clicked)
         buttons = QHBoxLayout()
         buttons.addWidget(self.test_button)
-        buttons.addStretch(1)
+        buttons.addWidget(self.status, 1)
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
-        layout.addWidget(self.general)
         layout.addWidget(scroll, 1)
         layout.addLayout(buttons)
 
@@ -188,12 +196,16 @@ class ServerForm(QWidget):
         self.presets.show_preset(preset)
         self.fields.limits_hint.setText(limits_text(preset))
         self._snapshot = self.fields.values()
+        self._touched = set()
+        self._show_all = settings is not None  # a saved server: its problems are real
+        self.status.clear_text()
         self.setEnabled(True)
         self.validate()
 
     def clear(self) -> None:
         self.base = None
         self._snapshot = {}
+        self.status.clear_text()
         self.title.setText("No server selected")
         self.setEnabled(False)
         self._set_dirty(False)
@@ -222,24 +234,47 @@ class ServerForm(QWidget):
 
     def validate(self) -> ServerReport:
         """Ask core about the current values and show each problem beside its field."""
-        self.report = parse_server(self.fields.values(), others=self.others, base=self.base)
+        values = self.fields.values()
+        self.report = parse_server(values, others=self.others, base=self.base)
+        self._touched |= {k for k, v in values.items() if v != self._snapshot.get(k)}
         for key, row in self.fields.rows.items():
-            row.show_problems(self.report.for_field(key))
+            row.show_problems(self.report.for_field(key) if self._shown(key) else [])
         header_errors = [p.message for p in self.report.for_field("email_headers")]
         match = next((m for m in map(_JSON_POS.search, header_errors) if m), None)
         self.fields.headers.mark_error(*(map(int, match.groups()) if match else (None, None)))
-        stray = [p for p in self.report.problems if p.field not in self.fields.rows]
-        self.general.setText("\n".join(str(p) for p in stray))
-        self.general.setVisible(bool(stray))
-        self.save_button.setEnabled(not self.report.errors)
-        self._set_dirty(self.fields.values() != self._snapshot or bool(self.typed_password()))
+        self._show_status()
+        self.save_button.setEnabled(not any(self._shown(p.field) for p in self.report.errors))
+        self._set_dirty(values != self._snapshot or bool(self.typed_password()))
         return self.report
+
+    def _shown(self, key: str) -> bool:
+        """Whether ``key``'s problems are on screen: edited, saved, or not a field's."""
+        return self._show_all or key in self._touched or key not in self.fields.rows
+
+    def _show_status(self) -> None:
+        """Problems without a field of their own, or the refusal to save while any is left."""
+        stray = [p for p in self.report.problems if p.field not in self.fields.rows]
+        if stray:
+            errors = any(p.severity == "error" for p in stray)
+            self.status.show_text("; ".join(map(str, stray)), "error" if errors else "warning")
+        elif self._show_all and self.report.errors:
+            count = len(self.report.errors)
+            self.status.show_text(
+                f"Not saved: {count} field(s) need correcting, as the red messages say.", "error"
+            )
+        elif self.status.kind in ("error", "warning"):
+            self.status.clear_text()  # its cause is fixed
 
     def current_settings(self) -> ServerSettings | None:
         """The form's values as settings, or None while they have errors (for the Test button)."""
         return parse_server(self.fields.values(), base=self.base).settings
 
     # actions
+
+    def trust_certificate(self, sha256: str) -> None:
+        """Put a certificate's fingerprint in the form (Test's Trust this certificate)."""
+        self.fields.pin.set_pin(sha256)
+        self.validate()
 
     def _fill_preset(self, preset: presets.Preset, region: str) -> None:
         self.fields.fill(preset.fill(region or None))
@@ -251,12 +286,9 @@ class ServerForm(QWidget):
 
     def save(self, then: Callable[[ServerSettings], None] | None = None) -> bool:
         """Save when core accepts the values; False (nothing written) when it refuses them."""
+        self._show_all = True
         report = self.validate()
         if report.errors:
-            self.bridge.notifier.error(
-                f"Not saved: {len(report.errors)} field(s) need correcting.",
-                "The messages in red beside the fields say what to change.",
-            )
             return False
         values, base, password = self.fields.values(), self.base, self.typed_password()
         store = self.bridge.store

@@ -1,8 +1,12 @@
-"""The list of servers: enabled switch, name or "pool: email", host:port, last test's dot."""
+"""The list of servers: enabled switch, name or "pool: email", host:port, last test's dot.
+
+The dot and its tooltip come from the stored last test (core.server_health), so they
+survive a restart; a test of unsaved edits is not stored and leaves the dot alone.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QDateTime, QLocale, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -12,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from smtpdesk.core.server_health import LastTest
 from smtpdesk.core.settings import POOL_NAME, ServerSettings
 from smtpdesk.ui.widgets import status_colour
 
@@ -37,6 +42,17 @@ def server_title(s: ServerSettings) -> str:
     return s.name or f"pool: {POOL_NAME}"
 
 
+def status_tip(last: LastTest | None) -> str:
+    """ "Last test passed on <date time>", in the user's locale, with why it failed."""
+    if last is None:
+        return "Not tested yet"
+    when = QDateTime.fromSecsSinceEpoch(int(last.tested_at))
+    text = QLocale().toString(when, QLocale.FormatType.ShortFormat)
+    verdict = "passed" if last.ok else "failed"
+    detail = "" if last.ok or not last.summary else f": {last.summary}"
+    return f"Last test {verdict} on {text}{detail}"
+
+
 class ServerList(QTreeWidget):
     """Emits ``chosen`` with a uuid (or "") and ``enabled_toggled`` when a switch is flipped."""
 
@@ -59,7 +75,7 @@ class ServerList(QTreeWidget):
         header.setStretchLastSection(False)
         for column, mode in enumerate(COLUMN_MODES):
             header.setSectionResizeMode(column, mode)
-        self.status: dict[str, bool | None] = {}
+        self.status: dict[str, LastTest] = {}
         self._filling = False
         self.currentItemChanged.connect(self._current_changed)
         self.itemChanged.connect(self._item_changed)
@@ -85,17 +101,29 @@ class ServerList(QTreeWidget):
             self.blockSignals(False)
             self._filling = False
 
-    def _paint_status(self, item: QTreeWidgetItem, ok: bool | None) -> None:
-        item.setIcon(1, dot_icon(status_colour(ok)))
-        item.setToolTip(
-            1, {None: "Not tested yet", True: "Last test passed", False: "Last test failed"}[ok]
-        )
+    def _paint_status(self, item: QTreeWidgetItem, last: LastTest | None) -> None:
+        item.setIcon(1, dot_icon(status_colour(last.ok if last else None)))
+        item.setToolTip(1, status_tip(last))
 
-    def set_status(self, uuid: str, ok: bool | None) -> None:
-        self.status[uuid] = ok
+    def set_status(self, uuid: str, last: LastTest | bool | None) -> None:
+        """Show a server's stored last test (a bare bool: a test just now, for screenshots)."""
+        if isinstance(last, bool):
+            last = LastTest(last, QDateTime.currentSecsSinceEpoch(), "")
+        if last is None:
+            self.status.pop(uuid, None)
+        else:
+            self.status[uuid] = last
         item = self._item(uuid)
         if item is not None:
-            self._paint_status(item, ok)
+            self._paint_status(item, last)
+
+    def set_statuses(self, results: dict[str, LastTest]) -> None:
+        """Every server's stored last test, as loaded from core."""
+        self.status = dict(results)
+        for i in range(self.topLevelItemCount()):
+            item = self.topLevelItem(i)
+            if item is not None:
+                self._paint_status(item, self.status.get(str(item.data(0, UUID_ROLE))))
 
     def _item(self, uuid: str | None) -> QTreeWidgetItem | None:
         for i in range(self.topLevelItemCount()):

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from smtpdesk.core import secrets
+from smtpdesk.core.server_health import LastTest, last_tests
 from smtpdesk.core.servers import remove_server, save_server
 from smtpdesk.core.settings import ServerReport, ServerSettings
 from smtpdesk.core.store import Store
@@ -31,8 +32,10 @@ def duplicate_server(store: Store, settings: ServerSettings) -> ServerReport:
     return save_server(store, data, password=secrets.get_password(settings.uuid))
 
 
-def _selected_state(store: Store, uuid: str) -> tuple[list[ServerSettings], bool]:
-    return store.servers(), bool(uuid and secrets.get_password(uuid))
+def _selected_state(
+    store: Store, uuid: str
+) -> tuple[list[ServerSettings], bool, dict[str, LastTest]]:
+    return store.servers(), bool(uuid and secrets.get_password(uuid)), last_tests(store)
 
 
 class ServersPage(QWidget):
@@ -56,7 +59,9 @@ class ServersPage(QWidget):
         self.splitter.addWidget(self._list_side())
         self.splitter.addWidget(self.form)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([360, 740])
+        self.splitter.setChildrenCollapsible(False)
+        # A third for the list: at 800 pixels wide the form still fits without scrolling.
+        self.splitter.setSizes([300, 800])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
@@ -86,10 +91,11 @@ class ServersPage(QWidget):
         """Reload the servers; select ``select`` (or keep the current one)."""
         wanted = select if select is not None else self.list.current_uuid()
 
-        def loaded(result: tuple[list[ServerSettings], bool]) -> None:
-            self.servers, has_password = result
+        def loaded(result: tuple[list[ServerSettings], bool, dict[str, LastTest]]) -> None:
+            self.servers, has_password, tests = result
             uuids = [s.uuid for s in self.servers]
             chosen = wanted if wanted in uuids else (uuids[0] if uuids else "")
+            self.list.status = dict(tests)
             self.list.set_servers(self.servers, chosen)
             self.servers_changed.emit(self.servers)
             self._update_buttons()
@@ -197,10 +203,12 @@ class ServersPage(QWidget):
                     done=lambda _s: self.refresh(select=""),
                 )
 
+        shown = self.form.base is not None and self.form.base.uuid == target.uuid
+        password = " and its password in the keyring" if shown and self.form.has_password else ""
         self.prompts.confirm(
             self,
             "Delete server",
-            f"Delete {target.label} and its stored password?",
+            f"Delete {target.label}{password}?",
             answer,
             action="Delete",
         )
@@ -222,6 +230,17 @@ class ServersPage(QWidget):
             self.bridge.write(save_server, self.bridge.store, {"enabled": on}, base=settings),
             done=stored,
         )
+
+    def trust_certificate(self, sha256: str) -> None:
+        """Pin a certificate from the Test window: saved at once unless other edits wait."""
+        if not self.form.isEnabled():
+            return
+        had_edits = self.form.is_dirty()
+        self.form.trust_certificate(sha256)
+        if had_edits or self.form.base is None:
+            self.form.status.show_text("The certificate is trusted in the form: Save to keep it.")
+        else:
+            self.form.save()
 
     def test_current(self) -> None:
         settings = self.form.current_settings()

@@ -1,14 +1,20 @@
 """The Test dialog: core's server test on the form's current values, step by step, live.
 
-It never saves anything; the password is the one typed in the form, else the stored one.
+It never saves the settings; the password is the one typed in the form, else the stored
+one. Its verdict is kept as the server's last test (core.server_health) only when the
+tested values are the saved ones. A certificate that no authority vouches for is shown
+in full, with Trust this certificate (pin its SHA-256) as the safe way past it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import time
+from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -25,10 +31,13 @@ from PySide6.QtWidgets import (
 )
 
 from smtpdesk.core import secrets
+from smtpdesk.core.server_health import LastTest, record_test
 from smtpdesk.core.settings import ServerSettings
+from smtpdesk.core.smtp.certificate import CertificateInfo, format_fingerprint
 from smtpdesk.core.smtp.servertest import TestReport, TestStep, test_server
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.widgets import tone
+from smtpdesk.ui.window_state import clamp_to_screen
 
 
 async def run_test(
@@ -40,8 +49,34 @@ async def run_test(
     return await test_server(settings, password, to=to or None, on_step=on_step)  # type: ignore[arg-type]
 
 
+_TRUSTABLE = ("certificate_invalid", "certificate_changed")
+
+
+def certificate_html(cert: CertificateInfo) -> str:
+    """The certificate as the user needs it to decide: who, signed by whom, for what, until."""
+    issuer = html.escape(cert.issuer)
+    if cert.self_signed:
+        issuer = "<b>self-signed</b> (no authority vouches for it)"
+    expiry = f"{cert.not_after:%Y-%m-%d} (in {int(cert.days_left())} days)"
+    warning = cert.expiry_warning()
+    if warning:
+        expiry = f'<span style="color:{tone("warning")}">⚠ {html.escape(warning)}</span>'
+    rows = (
+        ("Subject", html.escape(cert.subject)),
+        ("Issuer", issuer),
+        ("Names", html.escape(", ".join(cert.names) or "none")),
+        ("Expires", expiry),
+        ("Protocol", html.escape(f"{cert.protocol} {cert.cipher}".strip() or "unknown")),
+        ("SHA-256", f"<tt>{format_fingerprint(cert.sha256)}</tt>"),
+    )
+    cells = "".join(f"<tr><td><b>{k}</b>&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
 class TestPanel(QDialog):
-    finished_test = Signal(str, object)  # server uuid, ok (bool)
+    # server uuid and its stored LastTest; only for a test of the saved settings
+    finished_test = Signal(str, object)
+    trust_requested = Signal(str)  # the SHA-256 to pin on the server in the form
 
     __test__ = False  # not a pytest class, despite the name
 
@@ -61,6 +96,7 @@ class TestPanel(QDialog):
         self.setObjectName("test_panel")
         self._build()
         self.resize(680, 520)
+        clamp_to_screen(self)
 
     def _build(self) -> None:
         s = self.settings
@@ -92,7 +128,19 @@ class TestPanel(QDialog):
         self.verdict.setWordWrap(True)
         self.verdict.setAccessibleName("Diagnosis")
         self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.raw_button = QPushButton("Show the server's &reply")
+        self.certificate = QLabel()
+        self.certificate.setAccessibleName("Certificate")
+        self.certificate.setWordWrap(True)
+        self.certificate.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.certificate.setVisible(False)
+        self.trust_button = QPushButton("Tr&ust this certificate")
+        self.trust_button.setToolTip(
+            "Accept this one certificate for this server from now on (its SHA-256 is kept "
+            "with the server); any other certificate is refused."
+        )
+        self.trust_button.setVisible(False)
+        self.trust_button.clicked.connect(self.trust)
+        self.raw_button = QPushButton("Show the server's re&ply")
         self.raw_button.setCheckable(True)
         self.raw_button.setVisible(False)
         self.raw = QPlainTextEdit()
@@ -105,6 +153,7 @@ class TestPanel(QDialog):
         self.cancel_button.clicked.connect(self.cancel_or_close)
         buttons = QHBoxLayout()
         buttons.addWidget(self.raw_button)
+        buttons.addWidget(self.trust_button)
         buttons.addStretch(1)
         buttons.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
@@ -112,12 +161,14 @@ class TestPanel(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.steps, 1)
         layout.addWidget(self.verdict)
+        layout.addWidget(self.certificate)
         layout.addWidget(self.raw)
         layout.addLayout(buttons)
+        QShortcut(QKeySequence.StandardKey.Close, self, self.close)  # Ctrl+W, like Esc
 
     def _toggle_raw(self, shown: bool) -> None:
         self.raw.setVisible(shown)
-        self.raw_button.setText("Hide the server's &reply" if shown else "Show the server's &reply")
+        self.raw_button.setText("Hide the server's re&ply" if shown else "Show the server's re&ply")
 
     @property
     def running(self) -> bool:
@@ -130,6 +181,8 @@ class TestPanel(QDialog):
         self.report = None
         self.raw_button.setVisible(False)
         self.raw_button.setChecked(False)
+        self.trust_button.setVisible(False)
+        self.certificate.setVisible(False)
         self.verdict.setStyleSheet("")
         self.verdict.setText("Testing… (nothing is saved)")
         self.run_button.setEnabled(False)
@@ -159,21 +212,60 @@ class TestPanel(QDialog):
     def show_report(self, report: TestReport) -> None:
         self.report = report
         self._idle()
+        warnings = "".join(
+            f'<li style="color:{tone("warning")}">⚠ {html.escape(w)}</li>' for w in report.warnings
+        )
         if report.ok:
-            caps = ", ".join(f"{k} {v}" for k, v in report.capabilities.items())
-            self.verdict.setStyleSheet(f"color: {tone('ok')};")
-            self.verdict.setText(f"✔ The server accepted these settings.\nCapabilities: {caps}")
+            caps = html.escape(", ".join(f"{k} {v}" for k, v in report.capabilities.items()))
+            self.verdict.setText(
+                f'<span style="color:{tone("ok")}">✔ The server accepted these settings.</span>'
+                f"<br>Capabilities: {caps}" + (f"<ul>{warnings}</ul>" if warnings else "")
+            )
         elif report.diagnosis is not None:
             d = report.diagnosis
-            hints = "".join(f"<li>{_escape(h)}</li>" for h in d.hints)
+            hints = "".join(f"<li>{html.escape(h)}</li>" for h in d.hints)
             kind = "A later retry may succeed." if d.temporary else ""
             self.verdict.setText(
-                f'<span style="color:{tone("error")}"><b>✖ {_escape(d.message)}</b></span> '
-                f"{kind}<ul>{hints}</ul>"
+                f'<span style="color:{tone("error")}"><b>✖ {html.escape(d.message)}</b></span> '
+                f"{kind}<ul>{hints}{warnings}</ul>"
             )
             self.raw.setPlainText(d.raw or "(no reply from the server)")
             self.raw_button.setVisible(True)
-        self.finished_test.emit(self.settings.uuid, report.ok)
+        cert = report.certificate
+        self.certificate.setVisible(cert is not None)
+        self.certificate.setText(certificate_html(cert) if cert is not None else "")
+        trustable = report.diagnosis is not None and report.diagnosis.cause in _TRUSTABLE
+        self.trust_button.setVisible(cert is not None and trustable)
+        self._record(report)
+
+    def _record(self, report: TestReport) -> None:
+        """Keep the verdict as the server's last test, when the saved settings were tested."""
+        settings, typed = self.settings, self.password is not None
+
+        def recorded(last: LastTest | None) -> None:
+            if last is not None:
+                self.finished_test.emit(settings.uuid, last)
+
+        self.bridge.start(
+            self.bridge.write(
+                record_test,
+                self.bridge.store,
+                settings,
+                report.ok,
+                report.summary(),
+                typed_password=typed,
+            ),
+            done=recorded,
+        )
+
+    def trust(self) -> None:
+        """Pin the shown certificate on the server (through the form) and test again."""
+        cert = self.report.certificate if self.report is not None else None
+        if cert is None:
+            return
+        self.trust_requested.emit(cert.sha256)
+        self.settings = replace(self.settings, tls_pin_sha256=cert.sha256)
+        self.start()
 
     def _failed(self, exc: BaseException) -> None:
         self._idle()
@@ -212,7 +304,3 @@ def _brush(kind: str):  # type: ignore[no-untyped-def]
     from PySide6.QtGui import QBrush, QColor
 
     return QBrush(QColor(tone(kind)))
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,11 +1,21 @@
-"""Small building blocks shared by the forms: a field row with its message, palette colours."""
+"""Small building blocks shared by the forms: a field row with its message, palette colours,
+a one-line status that never moves the controls around it, and the wheel guard."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette, QResizeEvent
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QComboBox,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from smtpdesk.core.settings import Problem
 
@@ -84,3 +94,84 @@ class FieldRow(QWidget):
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class StatusLine(QLabel):
+    """One line of status or error text in a fixed place: it never wraps or changes height.
+
+    Text longer than the line is elided; the whole of it is in the tooltip and the
+    accessible description. An empty line keeps its height, so nothing below it moves.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self._kind = ""
+        self.setWordWrap(False)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setMinimumHeight(self.fontMetrics().height() + 4)
+
+    def show_text(self, text: str, kind: str = "") -> None:
+        """Show ``text`` coloured as ``kind`` ("error", "warning", "ok", "" for plain)."""
+        self._full, self._kind = text, kind
+        self.setStyleSheet(f"color: {tone(kind)};" if kind else "")
+        self.setToolTip(text)
+        self.setAccessibleDescription(text)
+        self._elide()
+
+    def clear_text(self) -> None:
+        self.show_text("")
+
+    @property
+    def full_text(self) -> str:
+        return self._full
+
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        one_line = " ".join(self._full.split())
+        width = max(self.width(), 1)
+        super().setText(self.fontMetrics().elidedText(one_line, Qt.TextElideMode.ElideRight, width))
+
+
+_WHEEL_TARGETS = (QComboBox, QAbstractSpinBox, QSlider)
+
+
+class WheelGuard(QObject):
+    """Scrolling over a combo box, spin box or slider that has no focus scrolls the page.
+
+    Qt would change the field's value instead (a TLS type flipped by scrolling past it).
+    The event goes to the field's parent, from where Qt hands it up to the scroll area.
+    """
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.Wheel
+            and isinstance(watched, _WHEEL_TARGETS)
+            and not watched.hasFocus()
+        ):
+            parent = watched.parentWidget()
+            if parent is not None:
+                QCoreApplication.sendEvent(parent, event)
+            return True
+        return False
+
+
+def guard_wheel(root: QWidget) -> WheelGuard:
+    """Install a :class:`WheelGuard` on every such field under ``root`` (call after building).
+
+    The fields also stop taking focus from the wheel, so a scroll never selects them.
+    """
+    guard = root.findChild(WheelGuard) or WheelGuard(root)
+    for kind in _WHEEL_TARGETS:
+        for field in root.findChildren(kind):
+            field.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+            field.installEventFilter(guard)
+    return guard

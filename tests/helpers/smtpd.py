@@ -64,6 +64,9 @@ class Faults:
     """Ways to make the server misbehave; change them while the server runs."""
 
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # address -> e.g. "550 5.1.1 No"
+    # the reply to every RCPT before a login, as Postfix's smtpd_relay_restrictions give:
+    # "554 5.7.1 <bob@example.test>: Recipient address rejected: Access denied"
+    unauthenticated_rcpt_reply: str | None = None
     mail_reply: str | None = None  # replaces the reply to MAIL FROM
     data_reply: str | None = None  # replaces the reply after the message content
     data_replies: list[str] = field(default_factory=list)  # used once each, before data_reply
@@ -140,6 +143,8 @@ class RecordingHandler:
         options: list[str],
     ) -> str:
         await self._delay("RCPT")
+        if self.faults.unauthenticated_rcpt_reply and not session.authenticated:
+            return self._reply(server, self.faults.unauthenticated_rcpt_reply)
         reply = self.faults.rcpt_replies.get(address)
         if reply:
             return self._reply(server, reply)

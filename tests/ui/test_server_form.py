@@ -60,7 +60,11 @@ async def test_invalid_port_is_shown_and_save_refused(
     assert page.form.save() is False
     await window.bridge.drain()
     assert store.servers() == []
-    assert "field(s) need correcting" in window.message_bar.text()
+    assert "field(s) need correcting" in page.form.status.full_text
+    fields.lines["port"].clear()
+    qtbot.keyClicks(fields.lines["port"], "2525")
+    assert page.form.status.full_text == ""  # the stale refusal goes once the field is fixed
+    assert page.form.save_button.isEnabled()
 
 
 async def test_broken_headers_json_points_at_line_and_column(

@@ -6,6 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 
+from smtpdesk.core.server_health import last_tests
 from smtpdesk.core.servers import save_server
 from smtpdesk.core.store import Store
 from smtpdesk.ui.main_window import MainWindow
@@ -42,7 +43,10 @@ async def test_test_button_success_uses_form_values_and_saves_nothing(
     assert "✔ TCP connect" in names or any(n.startswith("✔ TCP") for n in names)
     assert all(n.startswith("✔") for n in names)
     assert "accepted these settings" in panel.verdict.text()
-    assert window.servers.list.status[form.base.uuid] is True  # type: ignore[union-attr]
+    await window.bridge.drain()
+    # The form's unsaved edits passed; the saved server (a wrong username) was not tested.
+    assert form.base is not None and form.base.uuid not in window.servers.list.status
+    assert last_tests(store) == {}
     assert store.servers()[0].username == "nobody@example.test"  # the test saved nothing
     assert form.is_dirty()
     panel.close()
@@ -68,7 +72,8 @@ async def test_test_button_failure_shows_diagnosis_and_raw_reply(
     qtbot.mouseClick(panel.raw_button, Qt.MouseButton.LeftButton)
     assert panel.raw.isVisibleTo(panel)
     assert "535" in panel.raw.toPlainText() or report.diagnosis.raw in panel.raw.toPlainText()
-    assert window.servers.list.status[form.base.uuid] is False  # type: ignore[union-attr]
+    await window.bridge.drain()
+    assert last_tests(store) == {}  # a typed password is an unsaved edit too
     panel.close()
 
 
@@ -122,7 +127,8 @@ async def test_run_again_right_after_cancel_starts_a_new_test(
     qtbot.mouseClick(panel.run_button, Qt.MouseButton.LeftButton)  # before the old task ends
     await until(lambda: panel.report is not None, what="the second test")
     assert panel.report is not None and panel.report.ok
-    assert window.servers.list.status.get(settings.uuid) is True  # the second test's verdict
+    await window.bridge.drain()
+    assert settings.uuid not in window.servers.list.status  # never saved: nothing to colour
     assert store.servers() == []
     panel.close()
 

@@ -77,3 +77,19 @@ def test_json_report(
     assert report["diagnosis"]["cause"] == "starttls_not_offered"
     assert [s["ok"] for s in report["steps"]][-1] is False
     assert report["capabilities"]["STARTTLS"] == "no"
+
+
+def test_cli_test_is_kept_as_the_last_test_and_prints_warnings(
+    store: Store,
+    threaded_smtpd: Callable[..., SmtpdServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from smtpdesk.core.server_health import last_tests
+
+    server = threaded_smtpd("plain", auth=("PLAIN",))
+    add_server(store, server, tls_type="none", auth_protocol="none", username="")
+    assert main(["test", "office"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: The server offers a login (AUTH)" in out
+    [last] = last_tests(store).values()
+    assert last.ok and last.summary == "passed (1 warning(s))"
