@@ -18,7 +18,8 @@ header_names = st.text(
     alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=20
 )
 header_values = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=40
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"),
+    max_size=40,
 )
 millis = st.integers(min_value=1, max_value=3_600_000).map(lambda m: m / 1000)
 
