@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from smtpdesk.core import secrets
+from smtpdesk.core.server_health import changes_test, forget_test
 from smtpdesk.core.settings import ServerReport, ServerSettings, parse_server
 from smtpdesk.core.store import Store
 
@@ -32,6 +33,8 @@ def save_server(
         else:
             secrets.delete_password(settings.uuid)
     store.put_server(settings)
+    if base is not None and (password is not None or changes_test(base, settings)):
+        forget_test(store, settings.uuid)  # the last test was of other settings
     return report
 
 

@@ -35,6 +35,7 @@ valid_servers = st.fixed_dictionaries(
         "username": st.text(max_size=30).map(str.strip),
         "tls_type": st.sampled_from(list(TlsType)),
         "tls_skip_verify": st.booleans(),
+        "tls_pin_sha256": st.one_of(st.just(""), st.from_regex(r"[0-9a-f]{64}", fullmatch=True)),
         "hello_hostname": st.one_of(st.just(""), hostnames),
         "max_conns": st.integers(min_value=1, max_value=1000),
         "idle_timeout": millis,

@@ -13,16 +13,22 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
 import aiosmtplib
 
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
-from smtpdesk.core.smtp.errors import AuthNotOfferedError, StartTlsNotOfferedError, StepFailedError
+from smtpdesk.core.smtp.certificate import CertificateInfo, from_ssl_object
+from smtpdesk.core.smtp.errors import (
+    AuthNotOfferedError,
+    CertificateChangedError,
+    StartTlsNotOfferedError,
+    StepFailedError,
+)
 
 DEFAULT_TIMEOUT = 15.0  # seconds for the connect and for each command
 StepCallback = Callable[[str, float, str], None]  # (step name, seconds, detail)
 EhloCallback = Callable[[dict[str, str]], None]  # the extensions of each EHLO reply
+TlsCallback = Callable[[CertificateInfo], None]  # the certificate of each TLS handshake
 
 _MECHANISMS = {
     AuthProtocol.PLAIN: "PLAIN",
@@ -32,12 +38,27 @@ _MECHANISMS = {
 
 
 def make_tls_context(settings: ServerSettings) -> ssl.SSLContext:
-    """The system trust store, or no checks at all when ``tls_skip_verify`` is set."""
+    """The system trust store; no checks with ``tls_skip_verify``.
+
+    With ``tls_pin_sha256`` the pin replaces the authorities and the host name: the
+    handshake accepts any certificate and :func:`check_pin` then refuses all but one.
+    """
     context = ssl.create_default_context()
-    if settings.tls_skip_verify:
+    if settings.tls_skip_verify or settings.tls_pin_sha256:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def check_pin(smtp: aiosmtplib.SMTP, settings: ServerSettings) -> CertificateInfo | None:
+    """The certificate of the TLS session; raise when it is not the pinned one.
+
+    Called right after every handshake, before EHLO or AUTH cross the connection.
+    """
+    info = from_ssl_object(smtp.get_transport_info("ssl_object"))
+    if settings.tls_pin_sha256 and (info is None or info.sha256 != settings.tls_pin_sha256):
+        raise CertificateChangedError(settings.tls_pin_sha256, info.sha256 if info else "")
+    return info
 
 
 @functools.cache
@@ -59,28 +80,18 @@ def hello_name(settings: ServerSettings, smtp: aiosmtplib.SMTP | None = None) ->
     return "localhost.localdomain"
 
 
-def tls_details(smtp: aiosmtplib.SMTP) -> str:
-    """Protocol version, cipher, and the certificate's subject and expiry, when known."""
-    ssl_object = smtp.get_transport_info("ssl_object")
-    if ssl_object is None:
-        return ""
-    cipher = ssl_object.cipher()
-    parts = [str(ssl_object.version()), str(cipher[0]) if cipher else ""]
-    cert: dict[str, Any] | None = ssl_object.getpeercert()
-    if cert:
-        subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
-        parts.append(f"subject {subject}" if subject else "")
-        if cert.get("notAfter"):
-            parts.append(f"expires {cert['notAfter']}")
-    return "; ".join(p for p in parts if p)
-
-
 class _Stepper:
     """Times each step, reports it, and wraps a failure with the step's name."""
 
-    def __init__(self, on_step: StepCallback | None, on_ehlo: EhloCallback | None) -> None:
+    def __init__(
+        self,
+        on_step: StepCallback | None,
+        on_ehlo: EhloCallback | None,
+        on_tls: TlsCallback | None = None,
+    ) -> None:
         self.on_step = on_step
         self.on_ehlo = on_ehlo
+        self.on_tls = on_tls
         self.started = time.perf_counter()
         self.stage = ""
 
@@ -100,6 +111,14 @@ class _Stepper:
             self.on_ehlo(dict(smtp.esmtp_extensions))
         self.done(detail + " ".join(sorted(k.upper() for k in smtp.esmtp_extensions)))
 
+    def tls_done(self, smtp: aiosmtplib.SMTP, settings: ServerSettings, prefix: str = "") -> None:
+        """Report the handshake, then hold its certificate against the pin."""
+        info = from_ssl_object(smtp.get_transport_info("ssl_object"))
+        if info is not None and self.on_tls is not None:
+            self.on_tls(info)
+        check_pin(smtp, settings)
+        self.done(prefix + (info.summary() if info is not None else ""))
+
 
 async def open_connection(
     settings: ServerSettings,
@@ -110,10 +129,12 @@ async def open_connection(
     sock: socket.socket | None = None,
     on_step: StepCallback | None = None,
     on_ehlo: EhloCallback | None = None,
+    on_tls: TlsCallback | None = None,
 ) -> aiosmtplib.SMTP:
     """Connect, greet, EHLO, upgrade and authenticate; raise :class:`StepFailedError`.
 
-    With ``sock`` (already connected) the TCP step is the caller's.
+    With ``sock`` (already connected) the TCP step is the caller's. ``on_tls`` gets the
+    certificate of the handshake before the pin is checked (the test shows both).
     """
     implicit = settings.tls_type == TlsType.TLS
     context = tls_context
@@ -129,9 +150,9 @@ async def open_connection(
         start_tls=False,  # aiosmtplib's default would upgrade on its own
         tls_context=context,
     )
-    step = _Stepper(on_step, on_ehlo)
+    step = _Stepper(on_step, on_ehlo, on_tls)
     try:
-        await _connect(smtp, step, implicit, sock is not None)
+        await _connect(smtp, settings, step, implicit, sock is not None)
         await _ehlo(smtp, settings, step)
         if settings.tls_type == TlsType.STARTTLS:
             await _starttls(smtp, settings, step)
@@ -144,11 +165,15 @@ async def open_connection(
     return smtp
 
 
-async def _connect(smtp: aiosmtplib.SMTP, step: _Stepper, implicit: bool, has_sock: bool) -> None:
+async def _connect(
+    smtp: aiosmtplib.SMTP, settings: ServerSettings, step: _Stepper, implicit: bool, has_sock: bool
+) -> None:
     step.begin("TLS" if implicit and has_sock else "greeting" if has_sock else "connect")
     response = await smtp.connect()
     if implicit:
-        step.done(tls_details(smtp))
+        if not has_sock:
+            step.begin("TLS")
+        step.tls_done(smtp, settings)
         # aiosmtplib reads the greeting inside connect(); its time is in the TLS step.
         step.begin("greeting")
     step.done(f"{response.code} {response.message}")
@@ -167,7 +192,7 @@ async def _starttls(smtp: aiosmtplib.SMTP, settings: ServerSettings, step: _Step
     if not smtp.supports_extension("starttls"):
         raise StartTlsNotOfferedError("the server did not offer STARTTLS after EHLO")
     await smtp.starttls()
-    step.done("STARTTLS; " + tls_details(smtp))
+    step.tls_done(smtp, settings, "STARTTLS; ")
     step.begin("EHLO")
     name = hello_name(settings, smtp)
     await smtp.ehlo(hostname=name)

@@ -13,7 +13,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -21,7 +21,8 @@ from typing import Any
 
 import aiosmtplib
 
-from smtpdesk.core.settings import ServerSettings, TlsType
+from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.smtp.certificate import CertificateInfo
 from smtpdesk.core.smtp.connection import (
     DEFAULT_TIMEOUT,
     discard,
@@ -56,17 +57,38 @@ class TestReport:
     steps: list[TestStep] = field(default_factory=list)
     capabilities: dict[str, str] = field(default_factory=dict)
     diagnosis: Diagnosis | None = None
+    # The server's certificate: from the handshake, or (when it was refused) fetched
+    # again without checks so the user can see what they are asked to trust.
+    certificate: CertificateInfo | None = None
+    warnings: list[str] = field(default_factory=list)  # passed, but worth a look
 
     @property
     def ok(self) -> bool:
         return self.diagnosis is None and all(s.ok for s in self.steps)
 
+    @property
+    def offers_auth(self) -> bool | None:
+        """Whether the last EHLO listed AUTH; None before any EHLO."""
+        auth = self.capabilities.get("AUTH")
+        return None if auth is None else auth != "none"
+
+    def summary(self) -> str:
+        """A few words for the list's tooltip: passed, or the diagnosis."""
+        if self.ok:
+            return "passed" + (f" ({len(self.warnings)} warning(s))" if self.warnings else "")
+        return self.diagnosis.message if self.diagnosis else "failed"
+
     def to_dict(self) -> dict[str, Any]:
+        cert = asdict(self.certificate) if self.certificate else None
+        if cert is not None:
+            cert["not_after"] = self.certificate.not_after.isoformat()  # type: ignore[union-attr]
         return {
             "ok": self.ok,
             "steps": [asdict(s) for s in self.steps],
             "capabilities": dict(self.capabilities),
             "diagnosis": asdict(self.diagnosis) if self.diagnosis else None,
+            "certificate": cert,
+            "warnings": list(self.warnings),
         }
 
 
@@ -87,6 +109,9 @@ class _Run:
         self.step(name, seconds, diagnosis.message, ok=False)
         self.report.diagnosis = diagnosis
         return self.report
+
+    def certificate(self, info: CertificateInfo) -> None:
+        self.report.certificate = info
 
     def capabilities(self, extensions: dict[str, str]) -> None:
         caps = self.report.capabilities
@@ -125,7 +150,44 @@ async def test_server(
         return run.report
     if tls_context is None and settings.tls_type != TlsType.NONE:
         tls_context = await asyncio.to_thread(make_tls_context, settings)
-    return await _converse(run, settings, password, sock, to, command_timeout, tls_context)
+    report = await _converse(run, settings, password, sock, to, command_timeout, tls_context)
+    if report.diagnosis is not None and report.diagnosis.cause == "certificate_invalid":
+        report.certificate = await _fetch_certificate(settings, command_timeout)
+    _add_warnings(report, settings, to)
+    return report
+
+
+def _add_warnings(report: TestReport, settings: ServerSettings, to: str | None) -> None:
+    if report.certificate is not None:
+        expiry = report.certificate.expiry_warning()
+        if expiry:
+            report.warnings.append(expiry)
+    if report.ok and not to and report.offers_auth and settings.auth_protocol == AuthProtocol.NONE:
+        report.warnings.append(
+            "The server offers a login (AUTH) but Authentication → Protocol is none: "
+            "many such servers refuse to send for a client that has not logged in. "
+            "Fill in Send a test email to, to be sure, or set the Protocol, Username "
+            "and Password."
+        )
+
+
+async def _fetch_certificate(settings: ServerSettings, limit: float) -> CertificateInfo | None:
+    """The certificate the server presents, accepted without any check, or None.
+
+    Only a handshake and QUIT: no login, nothing sent. For showing a refused certificate.
+    """
+    seen: list[CertificateInfo] = []
+    plain = replace(
+        settings, tls_skip_verify=True, tls_pin_sha256="", auth_protocol=AuthProtocol.NONE
+    )
+    try:
+        smtp = await open_connection(
+            plain, None, command_timeout=min(limit, 10.0), on_tls=seen.append
+        )
+    except StepFailedError:
+        return seen[0] if seen else None
+    await quit_quietly(smtp)
+    return seen[0] if seen else None
 
 
 async def _tcp_connect(
@@ -173,9 +235,10 @@ async def _converse(
             sock=sock,
             on_step=lambda name, seconds, detail: run.step(name, seconds, detail),
             on_ehlo=run.capabilities,
+            on_tls=run.certificate,
         )
     except StepFailedError as exc:
-        diagnosis = diagnose(exc, settings, password=password)
+        diagnosis = diagnose(exc, settings, password=password, offers_auth=run.report.offers_auth)
         if (
             exc.stage == "greeting"
             and diagnosis.cause == "timeout"
@@ -194,9 +257,8 @@ async def _converse(
         reply = await smtp.quit()
         run.step("QUIT", time.perf_counter() - started, f"{reply.code} {reply.message}")
     except aiosmtplib.SMTPException as exc:
-        return run.fail(
-            "QUIT", time.perf_counter() - started, diagnose(exc, settings, "QUIT", password)
-        )
+        diagnosis = diagnose(exc, settings, "QUIT", password, offers_auth=run.report.offers_auth)
+        return run.fail("QUIT", time.perf_counter() - started, diagnosis)
     finally:
         await discard(smtp, transport)
     return run.report
@@ -222,7 +284,8 @@ async def _send_test_email(
     try:
         refused, reply = await send_message(smtp, out, sender, rcpts)
     except (aiosmtplib.SMTPException, OSError) as exc:
-        run.fail("send", time.perf_counter() - started, diagnose(exc, settings, "send"))
+        diagnosis = diagnose(exc, settings, "send", offers_auth=run.report.offers_auth)
+        run.fail("send", time.perf_counter() - started, diagnosis)
         await quit_quietly(smtp)
         return
     detail = f"to {to}: {reply}"
