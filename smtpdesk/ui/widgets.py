@@ -3,6 +3,7 @@ a one-line status that never moves the controls around it, and the wheel guard."
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
@@ -82,7 +83,7 @@ class FieldRow(QWidget):
             colour = tone("error" if p.severity == "error" else "warning")
             mark = "✖" if p.severity == "error" else "⚠"
             hint = f" — {p.hint}" if p.hint else ""
-            text = _escape(f"{p.message}{hint}")
+            text = html.escape(f"{p.message}{hint}")
             lines.append(f'<span style="color:{colour}">{mark} {text}</span>')
         self.message.setText("<br>".join(lines))
         self.message.setVisible(True)
@@ -90,10 +91,6 @@ class FieldRow(QWidget):
     @property
     def message_text(self) -> str:
         return self.message.text() if self.message.isVisible() else ""
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class StatusLine(QLabel):

@@ -278,3 +278,20 @@ async def test_messages_do_not_move_the_buttons(qtbot: Any, window: MainWindow) 
     after = (form.save_button.mapTo(window, QPoint()), form.test_button.mapTo(window, QPoint()))
     assert after == buttons
     assert window.statusBar().sizeHint().height() == bar_height
+
+
+async def test_panel_warns_when_auth_is_offered_but_none_is_set(
+    qtbot: Any, window: MainWindow, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain", auth=("PLAIN",))
+    window.open_test(settings_for(server, auth_protocol="none", username=""), None)
+    panel = window.windows["test"]
+    assert isinstance(panel, TestPanel)
+    await until(lambda: panel.report is not None, what="the test")
+    assert panel.report is not None and panel.report.ok
+    text = panel.verdict.text()
+    assert "accepted these settings" in text and "offers a login (AUTH)" in text
+    assert "Authentication → Protocol" in text
+    panel.activateWindow()
+    qtbot.keyClick(panel, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    await until(lambda: not panel.isVisible(), what="Ctrl+W to close the panel")
