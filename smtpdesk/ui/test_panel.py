@@ -58,6 +58,7 @@ def certificate_html(cert: CertificateInfo) -> str:
     if cert.self_signed:
         issuer = "<b>self-signed</b> (no authority vouches for it)"
     expiry = f"{cert.not_after:%Y-%m-%d} (in {int(cert.days_left())} days)"
+    fingerprint = format_fingerprint(cert.sha256)
     warning = cert.expiry_warning()
     if warning:
         expiry = f'<span style="color:{tone("warning")}">⚠ {html.escape(warning)}</span>'
@@ -67,7 +68,7 @@ def certificate_html(cert: CertificateInfo) -> str:
         ("Names", html.escape(", ".join(cert.names) or "none")),
         ("Expires", expiry),
         ("Protocol", html.escape(f"{cert.protocol} {cert.cipher}".strip() or "unknown")),
-        ("SHA-256", f"<tt>{format_fingerprint(cert.sha256)}</tt>"),
+        ("SHA-256", f"<tt>{fingerprint[:47]}<br>{fingerprint[48:]}</tt>"),  # 16 bytes a line
     )
     cells = "".join(f"<tr><td><b>{k}</b>&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
     return f"<table>{cells}</table>"
