@@ -7,16 +7,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
 from smtpdesk import __version__
-from smtpdesk.core.errors import InvalidSettingsError, KnownError
+from smtpdesk.core.errors import BadInputError, InvalidSettingsError, KnownError
 
 COMMAND_MODULES = ("servers", "config", "presets", "test", "sandbox", "campaign")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_BUG = 70  # EX_SOFTWARE: our bug, reported with the log file's name
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,33 +57,33 @@ def print_problems(problems: Sequence[object], prefix: str = "") -> None:
         print(f"error: {prefix}{problem}", file=sys.stderr)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _install_logs(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from smtpdesk.core.logs import install_file_log
+    from smtpdesk.core.paths import data_dir
+
+    with contextlib.suppress(KnownError):  # the command will say why the folder is unusable
+        install_file_log(data_dir(args.data_dir))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Bad input exits 2 and the environment's failures 1, each with
+    one line per problem on stderr; our bugs exit 70 naming the log with the details."""
+    args = build_parser().parse_args(argv)
+    _install_logs(args)
     try:
-        if args.self_check:
-            from smtpdesk.selfcheck import run_self_check
-
-            return run_self_check(args.data_dir)
-        if args.screenshots:
-            from smtpdesk.ui.screenshots import render_screenshots
-
-            return render_screenshots(args.screenshots)
-        if args.command is None:
-            from smtpdesk.ui.app import run_app
-
-            return run_app(args.data_dir)
-        return int(args.func(args))
+        return _run(args)
     except InvalidSettingsError as exc:
         print_problems(exc.problems)
         return EXIT_USAGE
+    except BadInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KnownError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except BrokenPipeError:
         # The reader (head, less) went away: not an error of ours.
@@ -90,3 +92,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        known = _environment_error(args, exc)
+        if known is None:
+            return _report_bug(exc, args.verbose)
+        print(f"error: {known}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(known, BadInputError) else EXIT_FAILED
+
+
+def _environment_error(args: argparse.Namespace, exc: Exception) -> KnownError | None:
+    """A full disk, a read-only folder or a file the user named that cannot be used."""
+    from smtpdesk.core.paths import data_dir
+    from smtpdesk.core.store.db import storage_error
+
+    try:
+        folder = data_dir(args.data_dir)
+    except KnownError as error:
+        return error
+    known = storage_error(exc, folder)
+    if known is None and isinstance(exc, OSError) and exc.filename:
+        return BadInputError(f"{exc.filename}: {exc.strerror or exc}.")
+    return known
+
+
+def _report_bug(exc: Exception, verbose: bool) -> int:
+    from smtpdesk.core.logs import current_log, log_crash
+
+    details = log_crash(f"unexpected error: {type(exc).__name__}: {exc}", exc)
+    where = current_log()
+    print(
+        f"error: smtpdesk hit a bug ({type(exc).__name__}: {exc})"
+        + (f"; details are in the log: {where}" if where else ""),
+        file=sys.stderr,
+    )
+    if verbose:
+        print(details, file=sys.stderr, end="")
+    return EXIT_BUG
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.self_check:
+        from smtpdesk.selfcheck import run_self_check
+
+        return run_self_check(args.data_dir)
+    if args.screenshots:
+        from smtpdesk.ui.screenshots import render_screenshots
+
+        return render_screenshots(args.screenshots)
+    if args.command is None:
+        from smtpdesk.ui.app import run_app
+
+        return run_app(args.data_dir)
+    return int(args.func(args))

@@ -10,6 +10,7 @@ from typing import Any
 from smtpdesk.cli import EXIT_OK
 from smtpdesk.commands.common import store_from
 from smtpdesk.core.config_io import export_config, import_config
+from smtpdesk.core.paths import write_private
 
 
 def register(sub: Any) -> None:
@@ -24,7 +25,9 @@ def register(sub: Any) -> None:
 
 
 def import_command(args: argparse.Namespace) -> int:
-    plan = import_config(store_from(args), args.file)
+    store = store_from(args)
+    store.require_writable()
+    plan = import_config(store, args.file)
     for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     with_password = sum(1 for _, password in plan.servers if password is not None)
@@ -40,6 +43,6 @@ def export_command(args: argparse.Namespace) -> int:
     if args.file is None:
         sys.stdout.write(text)
     else:
-        args.file.write_text(text, encoding="utf-8")
+        write_private(args.file, text)
         print(f"exported to {args.file}", file=sys.stderr)
     return EXIT_OK

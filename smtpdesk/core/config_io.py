@@ -18,11 +18,12 @@ import tomli_w
 from smtpdesk import __version__
 from smtpdesk.core import secrets
 from smtpdesk.core.durations import format_duration
-from smtpdesk.core.errors import InvalidSettingsError, KnownError
+from smtpdesk.core.errors import BadInputError, InvalidSettingsError
 from smtpdesk.core.settings import (
     AppSettings,
     Problem,
     ServerSettings,
+    normalise_name,
     parse_app_settings,
     parse_server,
 )
@@ -54,28 +55,49 @@ def _read(path: Path) -> tuple[list[Mapping[str, Any]], Mapping[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise KnownError(f"Cannot read {path}: {exc.strerror}.", "Check the path.") from exc
+        raise BadInputError(f"Cannot read {path}: {exc.strerror}.", "Check the path.") from exc
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            f"{path} is not UTF-8 text (byte {exc.start}): not a configuration file.",
+            "Give an smtpdesk TOML export or listmonk's settings JSON.",
+        ) from exc
     if path.suffix.lower() == ".json" or (
-        path.suffix.lower() != ".toml" and text.lstrip().startswith("{")
+        path.suffix.lower() != ".toml" and text.lstrip().startswith(("{", "["))
     ):
         return _read_listmonk(text, path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise KnownError(
+        raise BadInputError(
             f"{path} is neither listmonk JSON nor smtpdesk TOML: {exc}.",
             "See the README for the file format.",
         ) from exc
-    return list(data.get("servers", [])), data.get("app", {})
+    except RecursionError as exc:
+        raise _too_deep(path) from exc
+    servers, app = data.get("servers", []), data.get("app", {})
+    if not isinstance(servers, list):
+        raise BadInputError(f"{path}: 'servers' is not a list of [[servers]] tables.")
+    if not isinstance(app, Mapping):
+        raise BadInputError(f"{path}: 'app' is not an [app] table.")
+    return servers, app
+
+
+def _too_deep(path: Path) -> BadInputError:
+    return BadInputError(
+        f"{path} nests its values too deeply to be a configuration file.",
+        "Give an smtpdesk TOML export or listmonk's settings JSON.",
+    )
 
 
 def _read_listmonk(text: str, path: Path) -> tuple[list[Mapping[str, Any]], Mapping[str, Any]]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise KnownError(
+        raise BadInputError(
             f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}).", exc.msg
         ) from exc
+    except RecursionError as exc:
+        raise _too_deep(path) from exc
     if isinstance(data, Mapping) and isinstance(data.get("data"), Mapping):
         data = data["data"]  # the body of listmonk's GET /api/settings
     if isinstance(data, list):
@@ -83,7 +105,7 @@ def _read_listmonk(text: str, path: Path) -> tuple[list[Mapping[str, Any]], Mapp
     if isinstance(data, Mapping) and isinstance(data.get("smtp"), list):
         app = {ours: data[theirs] for theirs, ours in LISTMONK_APP_KEYS.items() if theirs in data}
         return data["smtp"], app
-    raise KnownError(
+    raise BadInputError(
         f"{path} has no 'smtp' list.",
         "Export listmonk's settings JSON, or give the 'smtp' array itself.",
     )
@@ -102,18 +124,23 @@ def plan_import(store: Store, path: Path) -> ImportPlan:
     entries, app_data = _read(path)
     existing = {s.uuid: s for s in store.servers()}
     plan, problems = ImportPlan(), []
-    accepted: list[ServerSettings] = []
+    # The unique-name rule only needs the servers of the same name: looked up by name,
+    # the import is linear (comparing each entry with all the others was quadratic).
+    named: dict[str, list[ServerSettings]] = {}
+    for saved in existing.values():
+        named.setdefault(saved.name, []).append(saved)
     for number, entry in enumerate(entries, start=1):
         if not isinstance(entry, Mapping):
             problems.append(Problem(f"entry {number}", "error", "is not a table of settings"))
             continue
         base = existing.get(str(entry.get("uuid", "")))
-        others = [s for s in existing.values() if s.uuid != (base.uuid if base else None)]
-        report = parse_server(entry, others=others + accepted, base=base)
+        name = _name_of(entry, base)  # unnamed servers need no comparison at all
+        others = [s for s in named.get(name, ()) if s is not base] if name else []
+        report = parse_server(entry, others=others, base=base)
         problems += [_numbered(number, p) for p in report.errors]
         plan.warnings += [f"entry {number}: {p}" for p in report.warnings]
         if report.settings:
-            accepted.append(report.settings)
+            named.setdefault(report.settings.name, []).append(report.settings)
             plan.servers.append((report.settings, _password(entry)))
     if app_data:
         app_report = parse_app_settings(app_data, base=store.app_settings())
@@ -122,6 +149,14 @@ def plan_import(store: Store, path: Path) -> ImportPlan:
     if problems:
         raise InvalidSettingsError(problems, f"{path} was not imported")
     return plan
+
+
+def _name_of(entry: Mapping[str, Any], base: ServerSettings | None) -> str:
+    """The name ``entry`` will have, as parse_server spells it, to find its namesakes."""
+    if "name" not in entry:
+        return base.name if base else ""
+    value = entry["name"]
+    return normalise_name(value) if isinstance(value, str) else ""
 
 
 def _numbered(number: int, problem: Problem) -> Problem:
@@ -154,7 +189,9 @@ def export_config(store: Store) -> str:
     document = {"app": app, "servers": [server_to_toml(s) for s in store.servers()]}
     header = (
         f"# smtpdesk {__version__} configuration. Passwords are not exported: they stay\n"
-        '# in the keyring. Add password = "..." to an entry to import one.\n\n'
+        '# in the keyring. Add password = "..." to an entry to import one.\n'
+        "# OAuth sign-ins (tokens, client secrets) are not exported either: sign in again\n"
+        "# after an import (smtpdesk servers login NAME).\n\n"
     )
     return header + tomli_w.dumps(document)
 

@@ -21,11 +21,15 @@ class KnownError(Exception):
         return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
-class NotFoundError(KnownError):
+class BadInputError(KnownError):
+    """The user's input (an option, a file, a name) is wrong: the CLI exits 2, writes nothing."""
+
+
+class NotFoundError(BadInputError):
     """A server, campaign or file named by the user does not exist."""
 
 
-class InvalidSettingsError(KnownError):
+class InvalidSettingsError(BadInputError):
     """Settings were refused by validation; ``problems`` lists every reason."""
 
     def __init__(

@@ -9,6 +9,7 @@ becomes a template field, and an empty cell is a missing field.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 from collections.abc import Callable, Iterator
@@ -18,8 +19,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from smtpdesk.core.campaign.content import ADDRESS_FIELD
-from smtpdesk.core.errors import KnownError
+from smtpdesk.core.campaign.content import ADDRESS_FIELD, CampaignContent
+from smtpdesk.core.errors import BadInputError, NotFoundError
+from smtpdesk.core.settings import POOL_NAME, normalise_name
 
 if TYPE_CHECKING:
     from smtpdesk.core.campaign.ledger import Ledger
@@ -28,6 +30,10 @@ DELIMITERS = (",", ";", "\t", "|")
 SAMPLE_BYTES = 64 * 1024
 SAMPLE_ROWS = 5
 BATCH_ROWS = 5000
+# A row that spans this many lines, or reaches the end of the file over UNCLOSED_LINES,
+# is a quote left open swallowing the rows after it, not a cell with line breaks.
+MAX_ROW_LINES = 100
+UNCLOSED_LINES = 10
 MAX_PROBLEMS = 10_000  # kept with their line numbers; the counts stay exact beyond
 _ADDRESS_NAMES = ("email", "e-mail", "email address", "email_address", "mail", "address")
 
@@ -70,7 +76,7 @@ class ImportReport:
             self.problems.append(problem)
 
 
-class RecipientFileError(KnownError):
+class RecipientFileError(BadInputError):
     """The file cannot be read as recipients."""
 
 
@@ -94,7 +100,11 @@ def detect_delimiter(text: str) -> str:
         lines = lines[:-1]  # the sample may cut the last line short
     best, best_score = ",", (0, 0)
     for delimiter in DELIMITERS:
-        rows = [r for r in csv.reader(io.StringIO("".join(lines)), delimiter=delimiter) if r][:50]
+        try:
+            sample = csv.reader(io.StringIO("".join(lines), newline=""), delimiter=delimiter)
+            rows = [r for r in sample if r][:50]
+        except csv.Error:  # the reading proper reports it, with its line
+            continue
         if not rows:
             continue
         width = len(rows[0])
@@ -146,8 +156,11 @@ def inspect_file(path: str | Path) -> FileInfo:
     delimiter = detect_delimiter(text)
     with _open_text(path, encoding) as handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        header = next(reader, None)
-        sample = tuple(tuple(row) for _, row in zip(range(SAMPLE_ROWS), reader, strict=False))
+        try:
+            header = next(reader, None)
+            sample = tuple(tuple(row) for _, row in zip(range(SAMPLE_ROWS), reader, strict=False))
+        except (UnicodeError, csv.Error) as exc:
+            raise _unreadable(path, reader.line_num + 1, exc) from exc
     if not header or not any(c.strip() for c in header):
         raise RecipientFileError(
             f"{path} has no header row.", "The first line must name the columns, e.g. email,name."
@@ -180,31 +193,70 @@ def read_rows(
         )
     index = info.columns.index(address_column)
     names = [(i, c) for i, c in enumerate(info.columns) if i != index and c and c != ADDRESS_FIELD]
+    width = len(info.columns)
     with _open_text(info.path, info.encoding) as handle:
         reader = csv.reader(handle, delimiter=info.delimiter)
-        next(reader, None)
-        line = reader.line_num + 1
+        line = 1
+        held: tuple[int, int, tuple[int, str, dict[str, str]]] | None = None
         try:
+            next(reader, None)
+            line = reader.line_num + 1
             for row in reader:
                 start, line = line, reader.line_num + 1
+                _check_span(info.path, start, line - 1, at_end=False)
                 if position is not None and start % 1000 == 0:
                     position[0] = handle.buffer.tell()  # type: ignore[attr-defined]
                 if not any(row):
                     continue
-                if len(row) > len(info.columns) and any(row[len(info.columns) :]):
-                    yield (
-                        start,
-                        "",
-                        {"__error__": f"{len(row)} cells, the header has {len(info.columns)}"},
-                    )
-                    continue
-                cells = {c: row[i] for i, c in names if i < len(row) and row[i] != ""}
-                yield start, row[index].strip() if index < len(row) else "", cells
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise RecipientFileError(
-                f"{info.path} cannot be read past line {line}: {exc}.",
-                "Save it again as CSV UTF-8 from your spreadsheet.",
-            ) from exc
+                # Held back one row: only the last can be a quote open to the end of the file.
+                if held is not None:
+                    yield held[2]
+                held = (start, line - 1, _row_item(start, row, index, names, width))
+        except (UnicodeError, csv.Error) as exc:
+            raise _unreadable(info.path, line, exc) from exc
+        if held is not None:
+            _check_span(info.path, held[0], held[1], at_end=True)
+            yield held[2]
+
+
+def _row_item(
+    start: int, row: list[str], index: int, names: list[tuple[int, str]], width: int
+) -> tuple[int, str, dict[str, str]]:
+    if len(row) > width and any(row[width:]):
+        return start, "", {"__error__": f"{len(row)} cells, the header has {width}"}
+    cells = {c: row[i] for i, c in names if i < len(row) and row[i] != ""}
+    return start, row[index].strip() if index < len(row) else "", cells
+
+
+def _check_span(path: Path, start: int, end: int, *, at_end: bool) -> None:
+    """Refuse a row that only a quote never closed can make (it hides the rows after it)."""
+    limit = UNCLOSED_LINES if at_end else MAX_ROW_LINES
+    if end - start + 1 > limit:
+        raise RecipientFileError(
+            f'{path}, line {start}: a quote (") is never closed; lines {start} to {end} '
+            "would be one cell.",
+            "Close the quote, or remove it, and import the file again.",
+        )
+
+
+def _unreadable(path: Path, line: int, exc: Exception) -> RecipientFileError:
+    """One sentence for what the csv module or the decoder refused, with the line."""
+    text = str(exc)
+    if "field larger than field limit" in text:
+        reason = (
+            f"a cell is longer than {csv.field_size_limit() // 1024} KB "
+            '(a quote (") left open, or not a CSV file)'
+        )
+    elif isinstance(exc, UnicodeError):
+        reason = "it is not text in UTF-8, UTF-16 or Windows-1252 (a binary file?)"
+    elif "new-line character" in text or "line contains NUL" in text:
+        reason = "a line break or NUL where none can be (a binary file?)"
+    else:
+        reason = text
+    return RecipientFileError(
+        f"{path} cannot be read at line {line}: {reason}.",
+        "Save it again as CSV UTF-8 from your spreadsheet.",
+    )
 
 
 def import_file(
@@ -226,7 +278,7 @@ def import_file(
         raise RecipientFileError(
             "No column looks like email addresses.", "Choose the address column."
         )
-    seen = ledger.recipient_keys(campaign_id)
+    seen = dict.fromkeys(ledger.recipient_keys(campaign_id), 0)  # address -> its line
     report = ImportReport()
     batch: list[dict[str, Any]] = []
     position = [0]
@@ -247,8 +299,70 @@ def import_file(
     return report
 
 
+def import_new_campaign(
+    ledger: Ledger,
+    name: str,
+    content: CampaignContent | None,
+    path: str | Path,
+    address_column: str | None = None,
+    on_progress: ProgressCallback | None = None,
+    **campaign: Any,
+) -> tuple[int, ImportReport]:
+    """Create a campaign with the recipients of ``path``: all of it, or nothing.
+
+    Everything that can be checked before writing is (file, column, messenger, content,
+    settings). The campaign stays ``importing`` until the last row is in, is deleted if
+    the import fails, and is removed at the next start if the process dies meanwhile.
+    """
+    info = inspect_file(path)
+    column = _column(info, address_column)
+    if campaign.get("messenger"):
+        campaign["messenger"] = _messenger(ledger, campaign["messenger"])
+    campaign_id = ledger.create_campaign(name, content, importing=True, **campaign)
+    try:
+        report = import_file(ledger, campaign_id, path, column, on_progress, info=info)
+        if not report.valid:
+            raise RecipientFileError(
+                f"{info.path} has no valid recipient ({report.invalid} invalid, "
+                f"{report.duplicates} duplicates).",
+                f"Check the address column ({column}).",
+            )
+        ledger.finish_import(campaign_id)
+    except BaseException:
+        with contextlib.suppress(Exception):  # else the next start removes it
+            ledger.delete_campaign(campaign_id)
+        raise
+    return campaign_id, report
+
+
+def _column(info: FileInfo, chosen: str | None) -> str:
+    column = chosen or info.address_column
+    if column is None:
+        raise RecipientFileError(
+            f"No column of {info.path} looks like email addresses.",
+            f"Name it with --address-column; the columns are: {', '.join(info.columns)}.",
+        )
+    if column not in info.columns:
+        raise RecipientFileError(
+            f"{info.path} has no column {column!r}.",
+            f"The columns are: {', '.join(info.columns)}.",
+        )
+    return column
+
+
+def _messenger(ledger: Ledger, messenger: str) -> str:
+    """The saved spelling of ``messenger`` ('st_plain' is the server saved as 'st-plain')."""
+    names = {s.name for s in ledger.store.servers() if s.name} | {POOL_NAME}
+    for spelling in (messenger, normalise_name(messenger)):
+        if spelling in names:
+            return spelling
+    raise NotFoundError(
+        f"There is no messenger {messenger!r}.", f"The messengers are: {', '.join(sorted(names))}."
+    )
+
+
 def _accept(
-    line: int, address: str, cells: dict[str, str], seen: set[str], report: ImportReport
+    line: int, address: str, cells: dict[str, str], seen: dict[str, int], report: ImportReport
 ) -> dict[str, Any] | None:
     if "__error__" in cells:
         report.add(RowProblem(line, address, cells["__error__"], "invalid"))
@@ -263,8 +377,10 @@ def _accept(
         return None
     key = normalised.lower()
     if key in seen:
-        report.add(RowProblem(line, address, "a duplicate of an earlier row", "duplicate"))
+        first = seen[key]
+        reason = f"a duplicate of line {first}" if first else "already a recipient of the campaign"
+        report.add(RowProblem(line, address, reason, "duplicate"))
         return None
-    seen.add(key)
+    seen[key] = line
     report.valid += 1
     return {"line": line, "email": normalised, "fields": cells}

@@ -137,7 +137,7 @@ def test_suppress_then_send(
 def test_unknown_campaign_is_a_clear_error(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["campaign", "status", "42"]) == 1
+    assert main(["campaign", "status", "42"]) == 2  # a wrong id is bad input
     assert "no campaign 42" in capsys.readouterr().err
 
 

@@ -1,0 +1,120 @@
+"""The log file in the data folder, with every known secret masked before it is written.
+
+Crash reports name this file ("details are in the log: ..."). Passwords reach it only
+as ``***``: the masking is the one diagnoses use (:func:`diagnosis.secret_forms`), fed
+with each password the keyring hands out or stores (see :func:`remember_secret`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from types import TracebackType
+
+LOG_NAME = "smtpdesk.log"
+MAX_BYTES = 1024 * 1024
+BACKUPS = 3
+FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_handler: RotatingFileHandler | None = None
+
+
+def remember_secret(password: str | None, username: str = "") -> None:
+    """Mask ``password`` (as typed and as AUTH PLAIN/LOGIN encode it) in every log line."""
+    if not password:
+        return
+    from smtpdesk.core.smtp.diagnosis import secret_forms
+
+    with _lock:
+        _secrets.update(f for f in secret_forms(username, password) if f)
+
+
+def redact(text: str) -> str:
+    """``text`` with every remembered secret replaced by ``***`` (longest first)."""
+    with _lock:
+        forms = sorted((f for f in _secrets if f in text), key=len, reverse=True)
+    for form in forms:
+        text = text.replace(form, "***")
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """Masks secrets in the whole formatted record, traceback and arguments included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def log_path(folder: Path) -> Path:
+    return folder / LOG_NAME
+
+
+class _PrivateRotatingHandler(RotatingFileHandler):
+    """A rotating file readable by its owner only (it may quote server replies)."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        return os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding)
+
+
+def install_file_log(folder: Path, level: int = logging.DEBUG) -> Path:
+    """Send smtpdesk's log records to ``folder/smtpdesk.log`` (created on the first record).
+
+    Idempotent; a second call with another folder moves the log there.
+    """
+    global _handler
+    path = log_path(folder)
+    root = logging.getLogger()
+    if not os.access(folder, os.W_OK):  # a read-only folder: no log rather than an error
+        return path
+    with _lock:
+        if _handler is not None and Path(_handler.baseFilename) == path.absolute():
+            return path
+        if _handler is not None:
+            root.removeHandler(_handler)
+            _handler.close()
+        handler = _PrivateRotatingHandler(
+            path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
+        )
+        handler.setLevel(level)
+        handler.setFormatter(RedactingFormatter(FORMAT))
+        _handler = handler
+    root.addHandler(handler)  # the root's level (-v or not) still decides what is logged
+    return path
+
+
+def current_log() -> Path | None:
+    """The file crash reports point to, when one is installed."""
+    return None if _handler is None else Path(_handler.baseFilename)
+
+
+def crash_details(
+    kind: type[BaseException] | None,
+    value: BaseException | None,
+    tb: TracebackType | None,
+) -> str:
+    """The traceback as text, secrets masked: what "Copy details" copies."""
+    if value is None:
+        return ""
+    return redact("".join(traceback.format_exception(kind or type(value), value, tb)))
+
+
+def log_crash(summary: str, exc: BaseException | None = None) -> str:
+    """Write ``summary`` and the traceback of ``exc`` to the log; return the details text."""
+    details = "" if exc is None else crash_details(type(exc), exc, exc.__traceback__)
+    log.error("%s", summary, exc_info=exc)
+    flush()
+    return details
+
+
+def flush() -> None:
+    if _handler is not None:
+        _handler.flush()
