@@ -25,6 +25,7 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text,
 
 from smtpdesk.core.campaign.content import CampaignContent, require_valid
 from smtpdesk.core.errors import InvalidSettingsError, KnownError, NotFoundError
+from smtpdesk.core.paths import open_private
 from smtpdesk.core.settings import POOL_NAME, AppSettings, parse_app_settings
 from smtpdesk.core.store import Store
 from smtpdesk.core.store.schema import campaigns, recipients
@@ -620,7 +621,7 @@ class Ledger:
     def export_csv(self, campaign_id: int, path: str | Path) -> int:
         """A per-recipient report: state, attempts, server, reply, cause, error."""
         count = 0
-        with Path(path).open("w", encoding="utf-8", newline="") as handle:
+        with open_private(path) as handle:  # 0600: it lists every recipient
             writer = csv.writer(handle)
             writer.writerow(EXPORT_COLUMNS)
             after = 0
