@@ -13,6 +13,9 @@ import pytest
 import trustme
 
 from smtpdesk.core import secrets
+from smtpdesk.core.campaign.engine import CampaignRunner
+from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger
+from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.config_io import export_config
 from smtpdesk.core.memory_keyring import MemoryKeyring
 from smtpdesk.core.oauth import OAuthError, TokenBroker, grant_of, sign_in, sign_out
@@ -24,6 +27,7 @@ from smtpdesk.core.smtp.types import SendError
 from smtpdesk.core.store import Store
 from tests.helpers.oauth import ACCOUNT, AuthServer, oauth_settings_for, start_oauth_smtpd
 from tests.helpers.smtpd import SmtpdServer
+from tests.integration.campaign.helpers import addresses, make_campaign, received
 
 
 class Browser:
@@ -291,3 +295,43 @@ async def test_sign_out_removes_the_keyring_entries(
         finally:
             await pool.close()
     assert caught.value.diagnosis.cause == "sign_in_required"
+
+
+async def test_a_campaign_across_token_expiries_fails_no_recipient(
+    auth_server: AuthServer, smtp_server: SmtpdServer, tokens: TokenBroker, store: Store
+) -> None:
+    auth_server.lifetime = 2.0  # renewed after 1.5 s: several times during the campaign
+    settings = oauth_settings_for(smtp_server, auth_server, idle_timeout=60, max_conns=3)
+    store.put_server(settings)
+    await signed_in(settings, tokens)
+    emails = addresses(60)
+    campaign = make_campaign(store, emails, concurrency=3, message_rate=15)
+    started = time.monotonic()
+    assert await CampaignRunner(store, campaign).run() == CampaignState.FINISHED
+    assert time.monotonic() - started > 3 * auth_server.lifetime / 2
+    assert Ledger(store).counts(campaign) == Counts(sent=60)
+    assert sorted(received(smtp_server)) == sorted(emails)
+    handler = smtp_server.handler
+    assert handler.refused == 0 and handler.stale_mail == 0
+    assert auth_server.calls["token:refresh_token"] >= 2
+    assert len(set(handler.tokens_seen)) == auth_server.calls["token:refresh_token"] + 1
+
+
+async def test_a_campaign_whose_grant_was_revoked_reports_sign_in_required(
+    auth_server: AuthServer, smtp_server: SmtpdServer, tokens: TokenBroker, store: Store
+) -> None:
+    settings = oauth_settings_for(smtp_server, auth_server)
+    store.put_server(settings)
+    await signed_in(settings, tokens)
+    auth_server.revoke_all()
+    tokens.forget(settings.uuid)
+    campaign = make_campaign(store, addresses(5), concurrency=1)
+    seen: list[Progress] = []
+    state = await CampaignRunner(store, campaign, on_progress=seen.append).run()
+    assert smtp_server.messages == []
+    # A server-wide cause: the campaign pauses with it instead of failing every recipient.
+    assert state == CampaignState.PAUSED and "Sign-in required" in seen[-1].pause_reason
+    assert Ledger(store).counts(campaign) == Counts(pending=5)
+    last = seen[-1].servers[0].last_error
+    assert last is not None and last.cause == "sign_in_required"
+    assert "smtpdesk servers login" in last.hints[0]
