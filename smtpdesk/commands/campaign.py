@@ -23,7 +23,7 @@ from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.campaign.suppressions import SuppressionList
-from smtpdesk.core.errors import BadInputError
+from smtpdesk.core.errors import BadInputError, InvalidSettingsError
 from smtpdesk.core.settings import POOL_NAME
 from smtpdesk.core.store import Store
 from smtpdesk.core.store.db import storage_error
@@ -227,6 +227,18 @@ def _print_import(report: recipient_files.ImportReport) -> None:
         )
 
 
+def _require_addresses(addresses: list[str]) -> None:
+    """Every address valid, or one line per bad one and nothing written."""
+    problems = []
+    for address in addresses:
+        try:
+            recipient_files.check_address(address.strip())
+        except ValueError as exc:
+            problems.append(f"{address!r} is not an email address: {exc}")
+    if problems:
+        raise InvalidSettingsError(problems, "The addresses were not suppressed")
+
+
 class ProgressBar:
     """One line on a terminal, redrawn in place."""
 
@@ -391,6 +403,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_suppress(args: argparse.Namespace) -> int:
+    if not args.remove:
+        _require_addresses(args.addresses)
     store = _store(args)
     try:
         suppressions = SuppressionList(store)

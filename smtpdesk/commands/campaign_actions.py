@@ -129,8 +129,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     schedule = _schedule(args)
     changed = [*content, *delivery, *schedule] + (["name"] if args.name is not None else [])
     if not changed:
-        print("nothing to change: give at least one option (see --help)", file=sys.stderr)
-        return EXIT_DECLINED
+        print("error: nothing to change: give at least one option (see --help)", file=sys.stderr)
+        return 2  # bad input, like every other (issue 9)
     store = _store(args)
     try:
         campaign = actions.edit_campaign(

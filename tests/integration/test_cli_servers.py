@@ -89,7 +89,9 @@ def test_unknown_server_is_a_clear_error(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(capsys, "servers", "edit", "nope", "--port", "25")
-    assert code == 1 and "No server is called 'nope'" in err
+    # A name that does not exist is bad input: exit 2, one line.
+    assert code == 2 and "No server is called 'nope'" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_presets_lists_every_provider(capsys: pytest.CaptureFixture[str]) -> None:

@@ -46,6 +46,7 @@ from smtpdesk.core.settings import ServerSettings
 from smtpdesk.core.smtp.diagnosis import SERVER_CAUSES
 from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
 from smtpdesk.core.store import Store
+from smtpdesk.core.store.db import failure_text, storage_error
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1  # at most 10 progress events a second
@@ -156,7 +157,8 @@ class CampaignRunner:
         except Exception as exc:
             # Our bug or the machine's: never leave the campaign looking as if it still ran.
             log.exception("campaign %s stopped by an unexpected error", self.campaign_id)
-            reason = f"stopped by an unexpected error: {exc}"
+            known = storage_error(exc, self.store.folder)
+            reason = str(known) if known else f"stopped by an unexpected error: {exc}"
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(
                     self.ledger.set_state, self.campaign_id, CampaignState.PAUSED, reason
@@ -394,7 +396,7 @@ class _Job:
 
     def _stop_on_error(self, part: str, exc: BaseException | None) -> None:
         """Pause rather than go on sending with outcomes that cannot be saved."""
-        detail = getattr(exc, "orig", None) or exc  # SQLAlchemy's text repeats the SQL
+        detail = failure_text(exc, self.runner.store.folder)  # "the disk is full", not SQL
         log.error("campaign %s: %s failed", self.campaign.id, part, exc_info=exc)
         self.runner.pause(f"stopped because {_PARTS.get(part, part)} failed: {detail}")
 

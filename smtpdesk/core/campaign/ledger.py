@@ -620,6 +620,7 @@ class Ledger:
 
     def export_csv(self, campaign_id: int, path: str | Path) -> int:
         """A per-recipient report: state, attempts, server, reply, cause, error."""
+        self.campaign(campaign_id)  # NotFoundError before a file is made for nothing
         count = 0
         with open_private(path) as handle:  # 0600: it lists every recipient
             writer = csv.writer(handle)

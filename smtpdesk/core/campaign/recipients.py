@@ -156,11 +156,19 @@ def inspect_file(path: str | Path) -> FileInfo:
     delimiter = detect_delimiter(text)
     with _open_text(path, encoding) as handle:
         reader = csv.reader(handle, delimiter=delimiter)
+        rows: list[tuple[str, ...]] = []
+        start = 1
         try:
-            header = next(reader, None)
-            sample = tuple(tuple(row) for _, row in zip(range(SAMPLE_ROWS), reader, strict=False))
+            while len(rows) <= SAMPLE_ROWS:  # the header and the sample
+                start = reader.line_num + 1
+                row = next(reader, None)
+                if row is None:
+                    break
+                rows.append(tuple(row))
         except (UnicodeError, csv.Error) as exc:
-            raise _unreadable(path, reader.line_num + 1, exc) from exc
+            raise _unreadable(path, start, exc) from exc
+    header = list(rows[0]) if rows else None
+    sample = tuple(rows[1:])
     if not header or not any(c.strip() for c in header):
         raise RecipientFileError(
             f"{path} has no header row.", "The first line must name the columns, e.g. email,name."

@@ -154,6 +154,17 @@ def _replace_app_settings(conn: Connection, settings: AppSettings) -> None:
     conn.execute(app_settings.insert().values(id=1, **settings.to_dict()))
 
 
+def failure_text(exc: BaseException | None, folder: Path) -> str:
+    """A failure in words for a pause reason: the storage sentence when it is the disk,
+    else the driver's message (never SQLAlchemy's text with its SQL and URL)."""
+    if exc is None:
+        return "unknown error"
+    known = storage_error(exc, folder)
+    if known is not None:
+        return str(known)
+    return str(exc.orig if isinstance(exc, DBAPIError) else exc)
+
+
 class Store:
     """Typed access to the database. Callers validate first (see core.servers)."""
 
