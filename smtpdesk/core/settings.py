@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from smtpdesk.core.durations import parse_duration
 
@@ -28,7 +29,14 @@ class AuthProtocol(StrEnum):
     PLAIN = "plain"
     LOGIN = "login"
     CRAM = "cram"
+    XOAUTH2 = "xoauth2"  # OAuth 2.0 sign-in in the browser: see core/oauth
     NONE = "none"
+
+
+class OAuthProvider(StrEnum):
+    GOOGLE = "google"
+    MICROSOFT = "microsoft"
+    CUSTOM = "custom"
 
 
 class TlsType(StrEnum):
@@ -44,14 +52,6 @@ RESERVED_HEADERS = frozenset(
 )
 _NAME_RE = re.compile(r"^[a-z0-9-]+$")
 _FIELD_NAME_RE = re.compile(r"^[\x21-\x39\x3b-\x7e]+$")  # RFC 5322: printable ASCII but ':'
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One reason a value is refused (``error``) or saved but worth a look (``warning``)."""
-
-    field: str
-    severity: Severity
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*\.?$", re.IGNORECASE)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -60,6 +60,14 @@ MAX_TIMEOUT = 86400.0  # idle and wait time-outs: 1 day
 MAX_RETRY_DELAY = 3600.0  # 1 hour
 MAX_WINDOW = 30 * 86400.0  # a sliding window of 30 days
 MAX_RATE = 100000.0  # messages a second
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a value is refused (``error``) or saved but worth a look (``warning``)."""
+
+    field: str
+    severity: Severity
     message: str
     hint: str = ""
 
@@ -81,6 +89,9 @@ class ServerSettings:
     username: str = ""
     tls_type: TlsType = TlsType.STARTTLS
     tls_skip_verify: bool = False
+    # The SHA-256 of the one certificate trusted for this server ("Trust this certificate"):
+    # lower-case hex, no colons; empty trusts the system's authorities as usual.
+    tls_pin_sha256: str = ""
     hello_hostname: str = ""
     max_conns: int = 10
     idle_timeout: float = 15.0
@@ -91,6 +102,13 @@ class ServerSettings:
     max_per_second: float | None = None
     max_per_hour: int | None = None
     max_per_day: int | None = None
+    # auth_protocol xoauth2 only. Tokens live in the keyring (core/secrets), never here.
+    oauth_provider: OAuthProvider = OAuthProvider.GOOGLE
+    oauth_tenant: str = "common"  # microsoft: "common", "organizations" or the tenant
+    oauth_client_id: str = ""
+    oauth_authorize_url: str = ""  # custom only
+    oauth_token_url: str = ""  # custom only
+    oauth_scopes: tuple[str, ...] = ()  # empty: the provider's own
 
     @property
     def messenger(self) -> str:
@@ -105,6 +123,8 @@ class ServerSettings:
         data = asdict(self)
         data["auth_protocol"] = str(self.auth_protocol)
         data["tls_type"] = str(self.tls_type)
+        data["oauth_provider"] = str(self.oauth_provider)
+        data["oauth_scopes"] = list(self.oauth_scopes)
         data["email_headers"] = [list(pair) for pair in self.email_headers]
         return data
 
@@ -267,6 +287,21 @@ def _header_value(value: object) -> str:
     raise ValueError(f"header value {value!r} is not text")
 
 
+def _to_fingerprint(value: object) -> str:
+    """A SHA-256 fingerprint, as 64 hex digits in any case, with or without colons."""
+    text = re.sub(r"[\s:]", "", _to_str(value)).lower()
+    if text and not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise ValueError("expected a SHA-256 fingerprint: 64 hexadecimal digits")
+    return text
+
+
+def _to_scopes(value: object) -> tuple[str, ...]:
+    """Scopes as a list, or one text separated by spaces or commas."""
+    if isinstance(value, list | tuple):
+        return tuple(s for item in value for s in _to_scopes(_to_str(item)))
+    return tuple(s for s in re.split(r"[\s,]+", _to_str(value)) if s)
+
+
 def normalise_name(name: str) -> str:
     return re.sub(r"[\s_]+", "-", name.strip().lower())
 
@@ -281,6 +316,7 @@ _SERVER_COERCE: dict[str, Callable[[object], Any]] = {
     "username": _to_str,
     "tls_type": _enum(TlsType),
     "tls_skip_verify": _to_bool,
+    "tls_pin_sha256": _to_fingerprint,
     "hello_hostname": _to_str,
     "max_conns": _to_int,
     "idle_timeout": parse_duration,
@@ -291,6 +327,12 @@ _SERVER_COERCE: dict[str, Callable[[object], Any]] = {
     "max_per_second": _optional(_to_float),
     "max_per_hour": _optional(_to_int),
     "max_per_day": _optional(_to_int),
+    "oauth_provider": _enum(OAuthProvider),
+    "oauth_tenant": lambda v: _to_str(v) or "common",
+    "oauth_client_id": _to_str,
+    "oauth_authorize_url": _to_str,
+    "oauth_token_url": _to_str,
+    "oauth_scopes": _to_scopes,
 }
 
 
@@ -342,6 +384,18 @@ def _check_server(s: ServerSettings, others: list[ServerSettings], report: Repor
         report.error("host", "the host is required", "for example smtp.gmail.com or localhost")
     if any(ch.isspace() for ch in s.host):
         report.error("host", "the host must not contain spaces")
+    elif s.host and not _is_host(s.host):
+        report.error(
+            "host",
+            f"{s.host!r} is not a host name or IP address",
+            "for example smtp.gmail.com, localhost or 192.0.2.1",
+        )
+    if s.hello_hostname and not _is_hello_name(s.hello_hostname):
+        report.error(
+            "hello_hostname",
+            f"{s.hello_hostname!r} is not a domain name or an address literal",
+            "for example mail.example.com, [192.0.2.1] or [IPv6:2001:db8::1]",
+        )
     if not 1 <= s.port <= 65535:
         report.error("port", f"port {s.port} is outside 1-65535", "587 for STARTTLS, 465 for TLS")
     if not 1 <= s.max_conns <= 1000:
@@ -349,13 +403,18 @@ def _check_server(s: ServerSettings, others: list[ServerSettings], report: Repor
     for name in ("idle_timeout", "wait_timeout"):
         if getattr(s, name) <= 0:
             report.error(name, "the time-out must be more than zero")
+        elif not getattr(s, name) <= MAX_TIMEOUT:
+            report.error(name, "the time-out must be at most 1 day (24h)")
     if s.msg_retry_delay < 0:
         report.error("msg_retry_delay", "the retry delay cannot be negative")
+    elif not s.msg_retry_delay <= MAX_RETRY_DELAY:
+        report.error("msg_retry_delay", "the retry delay must be at most 1 hour (1h)")
     if not 0 <= s.max_msg_retries <= 100:
         report.error("max_msg_retries", "max_msg_retries must be between 0 and 100")
     _check_limits(s, report)
     _check_headers(s.email_headers, report)
     _check_name(s.name, others, report)
+    _check_oauth(s, report)
     _warn_server(s, report)
 
 
@@ -387,35 +446,89 @@ def _check_headers(headers: Headers, report: Report) -> None:
             report.error(
                 "email_headers",
                 f"the value of {name} contains a line break",
-    elif s.host and not _is_host(s.host):
-        report.error(
-            "host",
-            f"{s.host!r} is not a host name or IP address",
-            "for example smtp.gmail.com, localhost or 192.0.2.1",
-        )
-    if s.hello_hostname and not _is_hello_name(s.hello_hostname):
-        report.error(
-            "hello_hostname",
-            f"{s.hello_hostname!r} is not a domain name or an address literal",
-            "for example mail.example.com, [192.0.2.1] or [IPv6:2001:db8::1]",
-        )
                 "line breaks would let a value inject headers",
             )
+
+
+def _is_host(host: str) -> bool:
+    """A domain name (IDN allowed) or an IP address, with nothing a line could hide in."""
+    if _CONTROL_RE.search(host):
+        return False
+    try:
+        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return len(ascii_host) <= 253 and bool(_DOMAIN_RE.match(ascii_host))
+
+
+def _is_hello_name(name: str) -> bool:
+    """RFC 5321 EHLO argument: a domain, ``[192.0.2.1]`` or ``[IPv6:2001:db8::1]``."""
+    if name.startswith("[") and name.endswith("]"):
+        literal = name[1:-1]
+        try:
+            if literal[:5].lower() == "ipv6:":
+                ipaddress.IPv6Address(literal[5:])
+            else:
+                ipaddress.IPv4Address(literal)
+        except ValueError:
+            return False
+        return True
+    return name.isascii() and len(name) <= 253 and bool(_DOMAIN_RE.match(name))
 
 
 def _check_name(name: str, others: list[ServerSettings], report: Report) -> None:
     if not name:
         return
-        elif not getattr(s, name) <= MAX_TIMEOUT:
-            report.error(name, "the time-out must be at most 1 day (24h)")
     if not _NAME_RE.match(name):
         report.error("name", f"{name!r} may use only a-z, 0-9 and '-'")
-    elif not s.msg_retry_delay <= MAX_RETRY_DELAY:
-        report.error("msg_retry_delay", "the retry delay must be at most 1 hour (1h)")
     elif name == POOL_NAME:
         report.error("name", "'email' is the pool of unnamed servers", "choose another name")
     elif any(o.name == name for o in others):
         report.error("name", f"another server is already named {name!r}")
+
+
+def _check_oauth(s: ServerSettings, report: Report) -> None:
+    if s.auth_protocol != AuthProtocol.XOAUTH2:
+        return
+    if not s.username:
+        report.error(
+            "username", "OAuth sign-in needs the mailbox as username", "e.g. you@gmail.com"
+        )
+    if not s.oauth_client_id:
+        report.error(
+            "oauth_client_id",
+            "OAuth sign-in needs your own client ID",
+            "register a desktop client with Google Cloud or Microsoft Entra: see the README",
+        )
+    if s.oauth_provider == OAuthProvider.MICROSOFT and not re.fullmatch(
+        r"[A-Za-z0-9][A-Za-z0-9.-]*", s.oauth_tenant
+    ):
+        report.error("oauth_tenant", f"{s.oauth_tenant!r} is not a tenant name or ID")
+    custom = s.oauth_provider == OAuthProvider.CUSTOM
+    for name in ("oauth_authorize_url", "oauth_token_url"):
+        url = getattr(s, name)
+        if custom and not url:
+            report.error(name, "a custom OAuth provider needs this address")
+        elif url and not _secure_endpoint(url):
+            report.error(
+                name,
+                f"{url!r} is not an https:// address",
+                "plain http is accepted only for this computer: 127.0.0.1 or localhost",
+            )
+    if custom and not s.oauth_scopes:
+        report.error("oauth_scopes", "a custom OAuth provider needs at least one scope")
+
+
+def _secure_endpoint(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _warn_server(s: ServerSettings, report: Report) -> None:
@@ -449,37 +562,6 @@ def _warn_server(s: ServerSettings, report: Report) -> None:
             "port 25 is often blocked by hosting and cloud providers",
             "use 587 or 2525 if the connection times out",
         )
-
-def _is_host(host: str) -> bool:
-    """A domain name (IDN allowed) or an IP address, with nothing a line could hide in."""
-    if _CONTROL_RE.search(host):
-        return False
-    try:
-        ipaddress.ip_address(host.removeprefix("[").removesuffix("]"))
-        return True
-    except ValueError:
-        pass
-    try:
-        ascii_host = host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return False
-    return len(ascii_host) <= 253 and bool(_DOMAIN_RE.match(ascii_host))
-
-
-def _is_hello_name(name: str) -> bool:
-    """RFC 5321 EHLO argument: a domain, ``[192.0.2.1]`` or ``[IPv6:2001:db8::1]``."""
-    if name.startswith("[") and name.endswith("]"):
-        literal = name[1:-1]
-        try:
-            if literal[:5].lower() == "ipv6:":
-                ipaddress.IPv6Address(literal[5:])
-            else:
-                ipaddress.IPv4Address(literal)
-        except ValueError:
-            return False
-        return True
-    return name.isascii() and len(name) <= 253 and bool(_DOMAIN_RE.match(name))
-
 
 
 _APP_COERCE: dict[str, Callable[[object], Any]] = {
