@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from smtpdesk.core.errors import NotFoundError
-from smtpdesk.core.settings import AuthProtocol, TlsType
+from smtpdesk.core.settings import AuthProtocol, OAuthProvider, TlsType
 
 SES_REGIONS = (
     "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "sa-east-1",
@@ -30,6 +30,7 @@ class Preset:
     max_per_day: int | None = None
     regions: tuple[str, ...] = ()  # when set, ``host`` holds "{region}"
     limits_note: str = ""
+    oauth_provider: OAuthProvider | None = None  # the provider of OAuth sign-in (xoauth2)
 
     def fill(self, region: str | None = None) -> dict[str, object]:
         """The settings this preset fills, ready for ``parse_server``."""
@@ -53,6 +54,8 @@ class Preset:
         }
         if self.username:
             values["username"] = self.username
+        if self.oauth_provider is not None:
+            values["oauth_provider"] = self.oauth_provider
         return values
 
 
@@ -102,10 +105,14 @@ PRESETS: tuple[Preset, ...] = (
         587,
         AuthProtocol.PLAIN,
         TlsType.STARTTLS,
-        "Use your full address as username and an App Password (Google account → Security → "
-        "App passwords), not your regular password. Port 465 with TLS works too.",
+        "Use your full address as username, then either an App Password (Google account → "
+        "Security → App passwords; needs 2-Step Verification), not your regular password; or "
+        "OAuth sign-in: Protocol xoauth2 with your own Google Cloud client ID (see the README), "
+        "then Sign in… in the browser, no password at all. Port 465 with TLS works too.",
         max_per_day=500,
-        limits_note="About 500 a day for a personal account, 2,000 for Google Workspace.",
+        limits_note="Google publishes 500 recipients a day for a personal account and 2,000 "
+        "for Google Workspace.",
+        oauth_provider=OAuthProvider.GOOGLE,
     ),
     Preset(
         "mailgun",
@@ -122,13 +129,31 @@ PRESETS: tuple[Preset, ...] = (
         "Microsoft 365",
         "smtp.office365.com",
         587,
-        AuthProtocol.LOGIN,
+        AuthProtocol.XOAUTH2,
         TlsType.STARTTLS,
-        "SMTP AUTH must be enabled for the mailbox in the Microsoft 365 admin center. Use the "
-        "full address as username.",
+        "OAuth sign-in: the mailbox address as username and your own Microsoft Entra client ID "
+        "(see the README), then Sign in… in the browser. Exchange Online turns passwords (basic "
+        "authentication) off by default at the end of 2026. SMTP AUTH must be enabled for the "
+        "mailbox in the Microsoft 365 admin center.",
         max_per_second=0.5,
         max_per_day=10000,
         limits_note="30 messages a minute and 10,000 recipients a day per mailbox.",
+        oauth_provider=OAuthProvider.MICROSOFT,
+    ),
+    Preset(
+        "outlook",
+        "Outlook.com",
+        "smtp-mail.outlook.com",
+        587,
+        AuthProtocol.XOAUTH2,
+        TlsType.STARTTLS,
+        "Personal Microsoft accounts (outlook.com, hotmail.com, live.com) accept only OAuth "
+        "sign-in: the address as username and your own Microsoft Entra client ID registered "
+        "for personal accounts (see the README), then Sign in… in the browser.",
+        max_per_day=300,
+        limits_note="Microsoft publishes 300 messages a day and 100 recipients a message for "
+        "Outlook.com; new accounts start lower.",
+        oauth_provider=OAuthProvider.MICROSOFT,
     ),
     Preset(
         "custom",

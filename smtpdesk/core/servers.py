@@ -16,11 +16,12 @@ def save_server(
     *,
     base: ServerSettings | None = None,
     password: str | None = None,
+    client_secret: str | None = None,
 ) -> ServerReport:
     """Validate ``data`` over ``base`` and, when there is no error, store it.
 
-    ``password`` None keeps the stored one; "" removes it. The keyring is written
-    first so that a locked keyring leaves the database untouched.
+    ``password`` None keeps the stored one; "" removes it; ``client_secret`` (OAuth) too.
+    The keyring is written first so that a locked keyring leaves the database untouched.
     """
     others = [s for s in store.servers() if base is None or s.uuid != base.uuid]
     report = parse_server(data, others=others, base=base)
@@ -32,6 +33,10 @@ def save_server(
             secrets.set_password(settings.uuid, password)
         else:
             secrets.delete_password(settings.uuid)
+    if client_secret:
+        secrets.set_oauth(settings.uuid, secrets.CLIENT_SECRET, client_secret)
+    elif client_secret is not None:
+        secrets.delete_oauth(settings.uuid, secrets.CLIENT_SECRET)
     store.put_server(settings)
     if base is not None and (password is not None or changes_test(base, settings)):
         forget_test(store, settings.uuid)  # the last test was of other settings
@@ -39,8 +44,9 @@ def save_server(
 
 
 def remove_server(store: Store, key: str) -> ServerSettings:
-    """Delete the server named or identified by ``key``, and its password."""
+    """Delete the server named or identified by ``key``, its password and OAuth tokens."""
     settings = store.server(key)
     secrets.delete_password(settings.uuid)
+    secrets.delete_oauth(settings.uuid)
     store.delete_server(settings.uuid)
     return settings

@@ -10,6 +10,8 @@ def test_every_preset_fills_valid_settings(preset) -> None:
     data = preset.fill()
     if not data["host"]:
         data["host"] = "smtp.example.com"  # the custom preset leaves the host to the user
+    if data["auth_protocol"] == "xoauth2":  # the user's own client ID and mailbox
+        data.update(username="me@example.com", oauth_client_id="my-client-id")
     assert parse_server(data).errors == []
 
 
