@@ -176,7 +176,7 @@ def _finish(
     )
     secrets.set_oauth(settings.uuid, secrets.REFRESH_TOKEN, reply.refresh_token)
     secrets.set_oauth(settings.uuid, secrets.GRANT, grant.to_json())
-    tokens.remember(settings.uuid, reply)
+    tokens.remember(settings.uuid, reply, settings.username)
     return grant
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from smtpdesk.core import secrets
+from smtpdesk.core import logs, secrets
 from smtpdesk.core.oauth import client
 from smtpdesk.core.oauth.errors import SignInRequiredError
 from smtpdesk.core.oauth.providers import endpoints_for
@@ -70,8 +70,11 @@ class TokenBroker:
             return token
         return await asyncio.to_thread(self._refresh, settings, rejected)
 
-    def remember(self, server_uuid: str, reply: client.TokenReply) -> AccessToken:
+    def remember(
+        self, server_uuid: str, reply: client.TokenReply, username: str = ""
+    ) -> AccessToken:
         """Keep the access token of a sign-in, so the first send needs no refresh."""
+        logs.remember_secret(reply.access_token, username)  # and its XOAUTH2 line
         token = AccessToken(reply.access_token, reply.expires_at, self.clock(), refreshed=True)
         with self._guard:
             self._tokens[server_uuid] = token
@@ -115,7 +118,7 @@ class TokenBroker:
             if reply.refresh_token and reply.refresh_token != stored:
                 secrets.set_oauth(settings.uuid, secrets.REFRESH_TOKEN, reply.refresh_token)
             self.refreshes += 1
-            return self.remember(settings.uuid, reply)
+            return self.remember(settings.uuid, reply, settings.username)
 
 
 TOKENS = TokenBroker()  # the process's one broker: pools, tests and sign-in share it

@@ -13,9 +13,11 @@ import socket
 import ssl
 import time
 from collections.abc import Callable
+from typing import Any
 
 import aiosmtplib
 
+from smtpdesk.core.oauth.tokens import TOKENS, TokenBroker
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.certificate import CertificateInfo, from_ssl_object
 from smtpdesk.core.smtp.errors import (
@@ -24,6 +26,7 @@ from smtpdesk.core.smtp.errors import (
     StartTlsNotOfferedError,
     StepFailedError,
 )
+from smtpdesk.core.smtp.xoauth2 import auth_xoauth2
 
 DEFAULT_TIMEOUT = 15.0  # seconds for the connect and for each command
 StepCallback = Callable[[str, float, str], None]  # (step name, seconds, detail)
@@ -34,6 +37,7 @@ _MECHANISMS = {
     AuthProtocol.PLAIN: "PLAIN",
     AuthProtocol.LOGIN: "LOGIN",
     AuthProtocol.CRAM: "CRAM-MD5",
+    AuthProtocol.XOAUTH2: "XOAUTH2",  # ``password`` is then the OAuth access token
 }
 
 
@@ -214,6 +218,8 @@ async def _authenticate(
         await smtp.auth_plain(settings.username, secret)
     elif settings.auth_protocol == AuthProtocol.LOGIN:
         await smtp.auth_login(settings.username, secret)
+    elif settings.auth_protocol == AuthProtocol.XOAUTH2:
+        await auth_xoauth2(smtp, settings.username, secret)
     else:
         await smtp.auth_crammd5(settings.username, secret)
     step.done(f"{mechanism} as {settings.username}")
@@ -244,3 +250,22 @@ async def discard(smtp: aiosmtplib.SMTP, transport: asyncio.BaseTransport | None
     if isinstance(transport, asyncio.Transport):
         transport.abort()
     await asyncio.sleep(0)
+
+
+async def open_with_token(
+    settings: ServerSettings, tokens: TokenBroker | None = None, **options: Any
+) -> tuple[aiosmtplib.SMTP, float]:
+    """Open an XOAUTH2 connection; the time its token is due for renewal comes with it.
+
+    When AUTH refuses the token it is refreshed once and the connection opened again
+    (a token revoked or expired early). ``options`` go to :func:`open_connection`.
+    """
+    broker = tokens or TOKENS
+    token = await broker.get(settings)
+    try:
+        return await open_connection(settings, token.value, **options), token.renew_at
+    except StepFailedError as exc:
+        if exc.stage != "AUTH" or not isinstance(exc.cause, aiosmtplib.SMTPAuthenticationError):
+            raise
+    token = await broker.get(settings, rejected=token.value)
+    return await open_connection(settings, token.value, **options), token.renew_at

@@ -21,6 +21,8 @@ from typing import Any
 
 import aiosmtplib
 
+from smtpdesk.core.errors import KnownError
+from smtpdesk.core.oauth.tokens import TOKENS
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.certificate import CertificateInfo
 from smtpdesk.core.smtp.connection import (
@@ -138,6 +140,15 @@ async def test_server(
     run = _Run(on_step)
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
+    if settings.auth_protocol == AuthProtocol.XOAUTH2:
+        try:  # the access token is AUTH's password: obtained or refreshed first
+            token = await TOKENS.get(settings)
+        except KnownError as exc:
+            seconds = time.perf_counter() - started
+            return run.fail("OAuth token", seconds, diagnose(exc, settings, "OAuth token"))
+        run.step("OAuth token", time.perf_counter() - started, token.describe())
+        password = token.value
+        started = time.perf_counter()
     try:
         async with asyncio.timeout(command_timeout):
             infos = await loop.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)
