@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from smtpdesk.cli import EXIT_OK, EXIT_USAGE, print_problems
+from smtpdesk.commands import server_login
 from smtpdesk.commands.common import add_password_options, print_warnings, read_password, store_from
 from smtpdesk.core import secrets
 from smtpdesk.core.config_io import server_to_listmonk
@@ -18,7 +19,7 @@ FIELD_OPTIONS = (
     ("--name", "name", "unique name: the server becomes its own messenger, outside the pool"),
     ("--host", "host", "SMTP host name or IP address"),
     ("--port", "port", "25, 587 (STARTTLS), 465 (TLS) or 2525"),
-    ("--auth", "auth_protocol", "plain, login, cram or none"),
+    ("--auth", "auth_protocol", "plain, login, cram, xoauth2 (OAuth sign-in) or none"),
     ("--username", "username", "SMTP username"),
     ("--tls", "tls_type", "STARTTLS, TLS or none"),
     ("--skip-verify", "tls_skip_verify", "true to skip certificate checks (testing only)"),
@@ -33,6 +34,11 @@ FIELD_OPTIONS = (
     ("--max-per-hour", "max_per_hour", "sending limit (empty for none)"),
     ("--max-per-day", "max_per_day", "sending limit (empty for none)"),
     ("--enabled", "enabled", "true or false"),
+    ("--oauth-provider", "oauth_provider", "xoauth2: google, microsoft or custom"),
+    ("--oauth-tenant", "oauth_tenant", "microsoft: common, organizations or your tenant"),
+    ("--oauth-client-id", "oauth_client_id", "xoauth2: your own client ID (see the README)"),
+    ("--oauth-authorize-url", "oauth_authorize_url", "custom provider: authorization URL"),
+    ("--oauth-token-url", "oauth_token_url", "custom provider: token URL"),
 )
 
 
@@ -58,12 +64,14 @@ def register(sub: Any) -> None:
     remove = actions.add_parser("remove", help="delete a server and its stored password")
     remove.add_argument("server", help="the server's name or uuid")
     remove.set_defaults(func=delete_server)
+    server_login.register(actions)
 
 
 def _field_options(parser: argparse.ArgumentParser) -> None:
     for option, dest, text in FIELD_OPTIONS:
         parser.add_argument(option, dest=f"field_{dest}", metavar="VALUE", help=text)
     add_password_options(parser)
+    server_login.add_options(parser)
 
 
 def _given_fields(args: argparse.Namespace) -> dict[str, object]:
@@ -71,7 +79,7 @@ def _given_fields(args: argparse.Namespace) -> dict[str, object]:
         dest: getattr(args, f"field_{dest}")
         for _, dest, _ in FIELD_OPTIONS
         if getattr(args, f"field_{dest}") is not None
-    }
+    } | server_login.given_fields(args)
 
 
 def list_servers(args: argparse.Namespace) -> int:
@@ -101,7 +109,13 @@ def _password_state(server_uuid: str) -> str:
 
 def _save(args: argparse.Namespace, data: dict[str, object], base: Any = None) -> int:
     store = store_from(args)
-    report = save_server(store, data, base=base, password=read_password(args))
+    report = save_server(
+        store,
+        data,
+        base=base,
+        password=read_password(args),
+        client_secret=server_login.read_client_secret(args),
+    )
     if report.settings is None:
         print_problems(report.errors)
         return EXIT_USAGE
