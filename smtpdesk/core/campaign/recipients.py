@@ -220,7 +220,9 @@ def read_rows(
                 if held is not None:
                     yield held[2]
                 held = (start, line - 1, _row_item(start, row, index, names, width))
-        except (UnicodeError, csv.Error) as exc:
+        except UnicodeError as exc:  # the decoder reads ahead: find the byte's own line
+            raise _unreadable(info.path, _undecodable_line(info) or line, exc) from exc
+        except csv.Error as exc:
             raise _unreadable(info.path, line, exc) from exc
         if held is not None:
             _check_span(info.path, held[0], held[1], at_end=True)
@@ -245,6 +247,23 @@ def _check_span(path: Path, start: int, end: int, *, at_end: bool) -> None:
             "would be one cell.",
             "Close the quote, or remove it, and import the file again.",
         )
+
+
+def _undecodable_line(info: FileInfo) -> int | None:
+    """The line holding the first byte that ``info.encoding`` cannot decode."""
+    decoder = codecs.getincrementaldecoder(info.encoding)()
+    line = 1
+    try:
+        with info.path.open("rb") as raw:
+            for chunk in iter(lambda: raw.read(SAMPLE_BYTES), b""):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    return line + chunk[: max(exc.start, 0)].count(b"\n")
+                line += chunk.count(b"\n")
+    except OSError:
+        return None
+    return None
 
 
 def _unreadable(path: Path, line: int, exc: Exception) -> RecipientFileError:
