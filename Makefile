@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test lint typecheck pytest package bench clean
+.PHONY: run test lint typecheck pytest package bench clean real-display
 
 run: $(VENV)/.run-installed
 	$(BIN)/smtpdesk
@@ -36,6 +36,11 @@ $(VENV)/.test-installed: pyproject.toml | $(VENV)/bin/python
 	scripts/system-deps.sh test
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.run-installed
+
+# make real-display: the app on Xvfb (xcb), driven with xdotool; captures and a report.txt per
+# display setting in docs/screenshots/real-display/. Not part of `make test`.
+real-display: $(VENV)/.run-installed
+	scripts/real-display.sh
 
 # make package: the one-folder bundle dist/smtpdesk/ (executable dist/smtpdesk/smtpdesk, with
 # install-linux.sh beside it) and the same folder as dist/smtpdesk-<version>-linux-<arch>.tar.gz.
