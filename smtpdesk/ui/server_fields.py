@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from smtpdesk.core.durations import format_duration
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.certificate import format_fingerprint
+from smtpdesk.ui.oauth_signin import OAuthSection
 from smtpdesk.ui.widgets import FieldRow, caption, tone
 
 PORTS = (
@@ -50,6 +51,7 @@ AUTH_CHOICES = (
     (AuthProtocol.PLAIN, "plain — PLAIN authentication (most common)"),
     (AuthProtocol.LOGIN, "login — LOGIN authentication"),
     (AuthProtocol.CRAM, "cram — CRAM-MD5 authentication"),
+    (AuthProtocol.XOAUTH2, "xoauth2 — OAuth sign-in in the browser (Microsoft 365, Gmail)"),
     (AuthProtocol.NONE, "none — no authentication"),
 )
 
@@ -304,6 +306,7 @@ class ServerFields(QWidget):
             "Kept in your system's keyring, never in the database.",
             buddy=self.password,
         )
+        self.oauth = OAuthSection(self, form)  # its rows show for xoauth2 only
         return box
 
     def _toggle_password(self, shown: bool) -> None:
@@ -423,6 +426,7 @@ class ServerFields(QWidget):
         self.headers.setPlainText(_headers_json(s))
         self.headers.document().setModified(False)
         self.password.clear()
+        self.oauth.load(s)
         self.apply_rules()
 
     def apply_rules(self) -> None:
@@ -433,6 +437,7 @@ class ServerFields(QWidget):
         login = self.auth_protocol.currentData() != str(AuthProtocol.NONE)
         for key in ("username", "password"):
             self.rows[key].setEnabled(login)
+        self.oauth.apply()
 
     @staticmethod
     def set_choice(combo: QComboBox, value: str) -> None:
@@ -447,6 +452,7 @@ class ServerFields(QWidget):
         data["tls_type"] = self.tls_type.currentData()
         data["auth_protocol"] = self.auth_protocol.currentData()
         data["email_headers"] = self.headers.toPlainText()
+        data.update(self.oauth.values())
         return data
 
     def fill(self, values: dict[str, object]) -> None:
@@ -457,6 +463,7 @@ class ServerFields(QWidget):
                 self.set_choice(combo, str(value))
             elif key in self.lines:
                 self.lines[key].setText(_opt(value))  # type: ignore[arg-type]
+        self.oauth.fill(values)
         self.apply_rules()
         self.changed.emit()
 

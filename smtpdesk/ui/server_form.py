@@ -150,6 +150,8 @@ class ServerForm(QWidget):
         self.presets.chosen.connect(self._fill_preset)
         self.fields = ServerFields()
         self.fields.changed.connect(self._revalidate)
+        # Sign in… needs saved settings: the tokens are kept by the server's uuid.
+        self.fields.oauth.attach(self.bridge, lambda: self.base and self.current_settings())
         self.status = StatusLine()
         self.status.setAccessibleName("Server form status")
         scroll = QScrollArea()
