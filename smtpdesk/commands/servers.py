@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from smtpdesk.cli import EXIT_OK, EXIT_USAGE, print_problems
@@ -13,6 +14,9 @@ from smtpdesk.core import secrets
 from smtpdesk.core.config_io import server_to_listmonk
 from smtpdesk.core.presets import get_preset
 from smtpdesk.core.servers import remove_server, save_server
+from smtpdesk.core.settings import AuthProtocol, ServerSettings
+
+_PASSWORD_AUTH = {AuthProtocol.PLAIN.value, AuthProtocol.LOGIN.value, AuthProtocol.CRAM.value}
 
 # (option, settings field, help); every one takes a value that parse_server understands.
 FIELD_OPTIONS = (
@@ -108,20 +112,45 @@ def _password_state(server_uuid: str) -> str:
 
 
 def _save(args: argparse.Namespace, data: dict[str, object], base: Any = None) -> int:
+    password = read_password(args)
+    if password == "" and args.password_stdin and _needs_password(data, base):
+        print(
+            "error: password: standard input gave an empty password, but the server signs in "
+            "with one (use --auth none for a server without sign-in)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     store = store_from(args)
+    store.require_writable()
     report = save_server(
         store,
         data,
         base=base,
-        password=read_password(args),
+        password=password,
         client_secret=server_login.read_client_secret(args),
     )
     if report.settings is None:
         print_problems(report.errors)
         return EXIT_USAGE
     print_warnings(report.warnings)
+    _say_renamed(data.get("name"), report.settings.name)
     print(report.settings.uuid)
     return EXIT_OK
+
+
+def _say_renamed(given: object, saved: str) -> None:
+    """'st_plain' is saved as 'st-plain': say so (lookups accept either spelling)."""
+    if isinstance(given, str) and given.strip() and given.strip() != saved:
+        print(
+            f"note: name: {given.strip()!r} is saved as {saved!r} "
+            "(names use a-z, 0-9 and '-'; either spelling finds it)",
+            file=sys.stderr,
+        )
+
+
+def _needs_password(data: dict[str, object], base: ServerSettings | None) -> bool:
+    auth = data.get("auth_protocol", base.auth_protocol if base else AuthProtocol.PLAIN)
+    return str(auth).strip().lower() in _PASSWORD_AUTH
 
 
 def add_server(args: argparse.Namespace) -> int:
@@ -138,6 +167,8 @@ def edit_server(args: argparse.Namespace) -> int:
 
 
 def delete_server(args: argparse.Namespace) -> int:
-    removed = remove_server(store_from(args), args.server)
+    store = store_from(args)
+    store.require_writable()
+    removed = remove_server(store, args.server)
     print(f"removed {removed.label} ({removed.uuid})")
     return EXIT_OK
