@@ -16,7 +16,8 @@ from typing import Any
 
 from smtpdesk.cli import EXIT_OK
 from smtpdesk.commands.common import store_from
-from smtpdesk.core import oauth
+from smtpdesk.core import oauth, secrets
+from smtpdesk.core.settings import AuthProtocol, ServerSettings
 
 
 def register(actions: Any) -> None:
@@ -58,6 +59,16 @@ def read_client_secret(args: argparse.Namespace) -> str | None:
     if not args.oauth_client_secret_stdin:
         return None
     return sys.stdin.readline().rstrip("\r\n")
+
+
+def sign_in_state(settings: ServerSettings) -> str:
+    """For ``servers list``: whether an OAuth server is signed in ("" for the others)."""
+    if settings.auth_protocol != AuthProtocol.XOAUTH2:
+        return ""
+    try:
+        return "oauth-signed-in" if oauth.grant_of(settings.uuid) else "oauth-not-signed-in"
+    except secrets.KeyringUnavailableError:
+        return "unknown (no keyring)"
 
 
 def login_server(args: argparse.Namespace) -> int:

@@ -96,7 +96,7 @@ def list_servers(args: argparse.Namespace) -> int:
         print("No servers yet. Add one with: smtpdesk servers add --host HOST")
     for s in servers:
         state = "on " if s.enabled else "off"
-        key = _password_state(s.uuid)
+        key = server_login.sign_in_state(s) or _password_state(s.uuid)
         print(
             f"{state}  {s.messenger:<16} {s.host}:{s.port:<6} {s.tls_type:<8} "
             f"auth={s.auth_protocol:<5} password={key:<6} {s.uuid}"

@@ -75,6 +75,8 @@ def test_add_with_client_secret_then_login_without_browser_and_logout(
     assert result == [0] and out == "" and err == ""
     assert secrets.get_oauth(uuid, secrets.REFRESH_TOKEN) in auth_server.refresh_tokens
 
+    assert main(["servers", "list"]) == 0
+    assert "password=oauth-signed-in" in capsys.readouterr().out
     assert main(["servers", "logout", "m365"]) == 0
     assert secrets.get_oauth(uuid, secrets.REFRESH_TOKEN) is None
     assert secrets.get_oauth(uuid, secrets.CLIENT_SECRET) == "client-s3cret"
@@ -146,3 +148,24 @@ def test_login_end_to_end_in_a_separate_process_into_the_secret_service(
     out = subprocess.run([*cli, "servers", "logout", "m365"], env=env, capture_output=True)
     assert out.returncode == 0
     assert SecretService.Keyring().get_password("smtpdesk", f"{uuid}:oauth-refresh-token") is None
+
+
+def test_config_export_and_import_keep_the_oauth_settings_but_no_secret(
+    data_dir: Path,
+    tmp_path: Path,
+    auth_server: AuthServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("the-client-secret\n"))
+    assert main(add_oauth_server(auth_server, "--oauth-client-secret-stdin")) == 0
+    uuid = capsys.readouterr().out.strip()
+    secrets.set_oauth(uuid, secrets.REFRESH_TOKEN, "the-refresh-token")
+    exported = tmp_path / "config.toml"
+    assert main(["config", "export", str(exported)]) == 0
+    text = exported.read_text()
+    assert 'oauth_client_id = "smtpdesk-test-client"' in text and "offline_access" in text
+    assert "the-client-secret" not in text and "the-refresh-token" not in text
+    fresh = tmp_path / "fresh"
+    assert main(["--data-dir", str(fresh), "config", "import", str(exported)]) == 0
+    assert open_store(fresh).servers() == open_store(data_dir).servers()
