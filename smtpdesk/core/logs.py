@@ -7,8 +7,10 @@ with each password the keyring hands out or stores (see :func:`remember_secret`)
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
+import re
 import threading
 import traceback
 from logging.handlers import RotatingFileHandler
@@ -23,7 +25,9 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
 log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_secrets: set[str] = set()
+_secrets: set[str] = set()  # each password and its AUTH encodings
+_passwords: set[bytes] = set()
+_BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}")
 _handler: RotatingFileHandler | None = None
 
 
@@ -35,15 +39,31 @@ def remember_secret(password: str | None, username: str = "") -> None:
 
     with _lock:
         _secrets.update(f for f in secret_forms(username, password) if f)
+        _passwords.add(password.encode())
 
 
 def redact(text: str) -> str:
-    """``text`` with every remembered secret replaced by ``***`` (longest first)."""
+    """``text`` with every remembered secret replaced by ``***`` (longest first).
+
+    Base64 that decodes to something holding a password is masked too: an AUTH line
+    encodes the username with it, which the keyring does not know.
+    """
     with _lock:
         forms = sorted((f for f in _secrets if f in text), key=len, reverse=True)
+        passwords = tuple(_passwords)
     for form in forms:
         text = text.replace(form, "***")
+    if passwords:
+        text = _BASE64.sub(lambda m: _mask_encoded(m.group(0), passwords), text)
     return text
+
+
+def _mask_encoded(token: str, passwords: tuple[bytes, ...]) -> str:
+    try:
+        decoded = base64.b64decode(token + "=" * (-len(token) % 4))
+    except ValueError:
+        return token
+    return "***" if any(p in decoded for p in passwords) else token
 
 
 class RedactingFormatter(logging.Formatter):

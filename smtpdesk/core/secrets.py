@@ -64,10 +64,13 @@ def _guarded(action: str) -> Iterator[None]:
 def get_password(server_uuid: str) -> str | None:
     backend = _backend()
     with _guarded("read"):
-        return backend.get_password(SERVICE, server_uuid)
+        password = backend.get_password(SERVICE, server_uuid)
+    logs.remember_secret(password)  # never in the log file, whatever quotes it
+    return password
 
 
 def set_password(server_uuid: str, password: str) -> None:
+    logs.remember_secret(password)
     backend = _backend()
     with _guarded("store"):
         backend.set_password(SERVICE, server_uuid, password)
