@@ -38,13 +38,19 @@ class LoopbackReceiver:
     def __init__(self, state: str) -> None:
         self.state = state
         self.port = 0
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._result: asyncio.Future[Redirect] | None = None
 
-    async def start(self) -> None:
+    async def start(self, *, also_ipv6: bool = False) -> None:
+        """Listen on 127.0.0.1 and a free port; ``also_ipv6``: on [::1] too, same port, when
+        it is free (a browser may try ``localhost`` there first)."""
         self._result = asyncio.get_running_loop().create_future()
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._servers.append(server)
+        self.port = int(server.sockets[0].getsockname()[1])
+        if also_ipv6:
+            with contextlib.suppress(OSError):
+                self._servers.append(await asyncio.start_server(self._serve, "::1", self.port))
 
     async def wait(self, limit: float) -> Redirect:
         assert self._result is not None, "start() first"
@@ -59,10 +65,10 @@ class LoopbackReceiver:
             ) from None
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
             with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+                await server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

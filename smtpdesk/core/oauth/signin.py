@@ -117,7 +117,7 @@ async def sign_in(
         )
     endpoints = endpoints_for(settings)
     receiver = LoopbackReceiver("")
-    await receiver.start()
+    await receiver.start(also_ipv6=endpoints.redirect_host == "localhost")
     try:
         request = authorization_request(
             endpoints, settings.oauth_client_id, receiver.port, settings.username

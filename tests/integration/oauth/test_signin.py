@@ -335,3 +335,14 @@ async def test_a_campaign_whose_grant_was_revoked_reports_sign_in_required(
     last = seen[-1].servers[0].last_error
     assert last is not None and last.cause == "sign_in_required"
     assert "smtpdesk servers login" in last.hints[0]
+
+
+async def test_microsoft_redirects_to_localhost(
+    auth_server: AuthServer, smtp_server: SmtpdServer, tokens: TokenBroker
+) -> None:
+    # The built-in provider with its endpoints pointed here: the redirect Entra expects.
+    settings = oauth_settings_for(smtp_server, auth_server, oauth_provider="microsoft")
+    browser = await signed_in(settings, tokens)
+    query = parse_qs(urlsplit(browser.addresses[0]).query)
+    assert query["redirect_uri"][0].startswith("http://localhost:")
+    assert "You are signed in" in browser.pages[0]
