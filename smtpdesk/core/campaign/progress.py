@@ -41,6 +41,11 @@ CAUSE_TITLES = {
     "no_server_available": "No server available",
     "pool_closed": "Sending stopped",
     "template_error": "Template error",
+    "sign_in_required": "Sign-in required",
+    "oauth_failed": "OAuth sign-in failed",
+    "oauth_token_rejected": "OAuth token refused by the server",
+    "basic_auth_disabled": "Password sign-in disabled by the provider",
+    "smtp_auth_disabled": "SMTP AUTH disabled for the mailbox",
     "unknown": "Unexpected error",
 }
 
