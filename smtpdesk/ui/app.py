@@ -18,8 +18,10 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from smtpdesk import APP_NAME, __version__
+from smtpdesk.core.logs import install_file_log
 from smtpdesk.core.store import Store, open_store
 from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.crash_dialog import CrashReporter
 from smtpdesk.ui.engine_thread import ENGINE
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import Prompts
@@ -75,6 +77,8 @@ def run_app(data_dir: str | None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     store = open_store(data_dir)
+    reporter = CrashReporter(install_file_log(store.folder))  # our bugs: one dialog, the log
+    reporter.install(loop)
     window = build_main_window(store)
     if os.environ.get("SMTPDESK_EXIT_AFTER_SHOWN"):
         probe = StartupProbe(window)
@@ -91,6 +95,7 @@ def run_app(data_dir: str | None) -> int:
             window.bridge.shutdown()
             ENGINE.stop()
     finally:
+        reporter.uninstall()
         store.close()
     return 0
 
