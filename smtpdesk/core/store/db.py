@@ -131,7 +131,8 @@ def _upsert_servers(conn: Connection, items: list[ServerSettings]) -> None:
     """Update the known uuids and append the new ones, each kind in one executemany."""
     known = set(conn.execute(select(servers.c.uuid)).scalars())
     last = int(conn.execute(select(func.coalesce(func.max(servers.c.position), 0))).scalar() or 0)
-    updates, inserts = [], []
+    updates: list[dict[str, Any]] = []
+    inserts: list[dict[str, Any]] = []
     for settings in {s.uuid: s for s in items}.values():  # a uuid given twice: the last wins
         values = settings.to_dict()
         if settings.uuid in known:
@@ -141,7 +142,7 @@ def _upsert_servers(conn: Connection, items: list[ServerSettings]) -> None:
             inserts.append({**values, "position": last})
     if updates:
         names = [k for k in items[0].to_dict() if k != "uuid"]
-        changed = {name: bindparam(f"new_{name}") for name in names}
+        changed: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
         conn.execute(
             servers.update().where(servers.c.uuid == bindparam("key")).values(changed), updates
         )
