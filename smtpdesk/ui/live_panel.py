@@ -277,7 +277,9 @@ class LivePanel(QWidget):
         self.chart.add(p.elapsed, p.counts.sent, p.counts.failed)
         self._show_servers(p.servers)
         self._show_errors(p.errors)
-        if p.waiting:
+        if p.state == CampaignState.SCHEDULED:
+            self.show_state(CampaignState.SCHEDULED)  # its time in the locale's format
+        elif p.waiting:
             self.state_label.setText(html.escape(f"● {p.state} — waiting: {p.waiting}"))
 
     def _show_servers(self, stats: tuple[ServerStats, ...]) -> None:

@@ -13,11 +13,12 @@ from PySide6.QtCore import QLocale
 
 from smtpdesk.core import secrets
 from smtpdesk.core.campaign.content import CampaignContent
-from smtpdesk.core.campaign.ledger import CampaignState, Ledger, Outcome, RecipientState
+from smtpdesk.core.campaign.ledger import Ledger, Outcome, RecipientState
 from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.settings import ServerSettings
 from smtpdesk.core.store import Store
 from smtpdesk.ui.campaigns_window import CampaignsView
+from smtpdesk.ui.live_panel import LivePanel
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
@@ -130,17 +131,29 @@ async def test_schedule_and_dates_in_the_locale_format(
     campaign = ledger.create_campaign(
         "later", CampaignContent("s", "news@example.com", text="t"), send_at=SCHEDULE
     )
-    ledger.set_state(campaign, CampaignState.SCHEDULED)
-    window.tabs.setCurrentWidget(window.campaigns_tab)
-    view = window.campaigns_view()
-    assert isinstance(view, CampaignsView)
-    await until(lambda: view.table.rowCount() == 1, what="the list")
-    item = view.table.item(0, 2)
-    assert item is not None and item.text() == f"scheduled for {format_when(SCHEDULE)}"
-    assert "31.01.2030" in item.text()
-    window.open_live_panel(campaign)
+    ledger.insert_recipients(campaign, [{"line": 2, "email": "a@example.com", "fields": {}}])
+    window.open_live_panel(campaign, autorun=True)  # waits for its time
     panel = window.windows[f"live-{campaign}"]
-    await until(lambda: "sends at 31.01.2030" in panel.state_label.text(), what="the panel")
+    assert isinstance(panel, LivePanel)
+    try:
+        await until(
+            lambda: "31.01.2030" in panel.state_label.text(),
+            what="the panel",
+            describe=panel.state_label.text,
+        )
+        window.tabs.setCurrentWidget(window.campaigns_tab)
+        view = window.campaigns_view()
+        assert isinstance(view, CampaignsView)
+        expected = f"scheduled for {format_when(SCHEDULE)}"
+        await until(lambda: _cell(view, 0, 2) == expected, what="the list")
+    finally:
+        panel.control.pause()
+        await until(lambda: not panel.control.running, what="the pause")
+
+
+def _cell(view: CampaignsView, row: int, column: int) -> str:
+    item = view.table.item(row, column)
+    return item.text() if item is not None else ""
 
 
 def test_dates_without_a_locale_are_iso() -> None:
@@ -186,3 +199,11 @@ async def test_report_error_column_fits_its_errors(window: MainWindow, store: St
     await window.bridge.drain()
     assert narrow < report.table.columnWidth(ERROR) <= WIDEST_ERROR
     report.close()
+
+
+async def test_wizard_schedule_field_in_the_locale_format(window: MainWindow, german: None) -> None:
+    window.campaign_action.trigger()
+    wizard = window.windows["wizard"]
+    when = wizard.delivery.when  # type: ignore[attr-defined]
+    assert when.displayFormat() == "dd.MM.yyyy HH:mm"
+    wizard.reject()
