@@ -42,6 +42,9 @@ async def test_a_failed_commit_pauses_with_the_reason_and_keeps_the_outcomes(
 
     assert "saving progress to the database failed" in runner.pause_reason
     assert "disk is full" in runner.pause_reason
+    # In words, with the space to free, never SQLAlchemy's text (issue 9).
+    assert "The disk is full:" in runner.pause_reason and "Free at least" in runner.pause_reason
+    assert "UPDATE" not in runner.pause_reason and "sqlalche" not in runner.pause_reason
     assert Ledger(store).campaign(campaign).pause_reason == runner.pause_reason
     counts = Ledger(store).counts(campaign)
     # Every message the server accepted is recorded as sent, none left "sending".
