@@ -21,6 +21,13 @@ The GUI and the CLI drive campaigns only through these modules:
     ``preview(content, fields) -> Preview`` (subject, html, text, message bytes).
     ``recipient_fields(email, fields)`` makes the mapping a template sees.
 
+``actions``
+    What a user may do with a campaign, from its stored state: ``campaign_status(ledger,
+    id) -> CampaignStatus`` (state, or ``interrupted``; counts; who sends it),
+    ``allowed_actions``, ``unfinished`` (to resume); ``edit_campaign``,
+    ``duplicate_campaign``, ``delete_campaign``, ``cancel_campaign``, ``retry_failed``,
+    each refusing what the state does not allow. The GUI and the CLI both act through it.
+
 ``suppressions``
     ``SuppressionList(store)``: ``suppress(emails, reason)``, ``unsuppress(emails)``,
     ``import_suppressions(path, reason) -> int``, ``suppressed() -> list[Suppression]``.
