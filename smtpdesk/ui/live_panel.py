@@ -140,7 +140,7 @@ class LivePanel(QWidget):
         controls.addWidget(self.state_label)
         controls.addStretch(1)
         for button, slot in (
-            (self.pause_button, self.control.pause),
+            (self.pause_button, lambda: self.control.pause()),  # not clicked's bool as reason
             (self.resume_button, self.control.run),
             (self.cancel_button, self.confirm_cancel),
             (self.retry_button, self.control.retry_failed),

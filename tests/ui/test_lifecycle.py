@@ -382,3 +382,68 @@ async def test_edit_from_the_list_reopens_the_wizard_filled_in_after_a_restart(
         wizard.reject()
         await window.bridge.drain()
     assert Ledger(store).campaign(draft).state == CampaignState.DRAFT  # Cancel keeps it
+
+
+async def test_a_draft_that_cannot_start_says_why_and_reopens_in_the_wizard(
+    store: Store,
+) -> None:
+    ledger = Ledger(store)
+    broken = CampaignContent("Hello {{ nmae }}", "news@example.com", text="Hi")
+    campaign = ledger.create_campaign("Typo", broken)
+    ledger.insert_recipients(campaign, [{"line": 2, "email": "a@example.com", "fields": {}}])
+    ledger.add_fields(campaign, ["name"])
+    ledger.insert_recipients(
+        campaign, [{"line": 3, "email": "b@example.com", "fields": {"name": "B"}}]
+    )
+    shown: list[tuple[str, str]] = []
+
+    class Recorder:
+        def notify(self, title: str, text: str) -> None:
+            shown.append((title, text))
+
+        def close(self) -> None:
+            pass
+
+    async with running_app(store, ScriptedPrompts()) as window:
+        window.desktop = Recorder()  # type: ignore[assignment]
+        window.app_is_active = lambda: False
+        window.open_live_panel(campaign, autorun=True)
+        panel = _panel(window, campaign)
+        await until(lambda: "cannot start" in panel.state_label.text(), what="the reason")
+        assert "draft" in panel.state_label.text() and "nmae" in panel.state_label.text()
+        assert panel.edit_button.isVisibleTo(panel) and panel.resume_button.text() == "&Start"
+        assert shown and shown[0][0] == "Typo could not start" and "nmae" in shown[0][1]
+        panel.edit_button.click()
+        wizard = window.windows["wizard"]
+        assert isinstance(wizard, CampaignWizard)
+        assert wizard.windowTitle() == f"smtpdesk — Edit campaign {campaign}"
+        assert "nmae" in wizard.recipients.reason.text()
+        await until(lambda: wizard.content.subject.text() == broken.subject, what="the values")
+        wizard.reject()
+    assert Ledger(store).campaign(campaign).state == CampaignState.DRAFT
+
+
+async def test_desktop_notification_when_paused_in_the_background(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.05}))
+    _add_server(store, sink)
+    shown: list[tuple[str, str]] = []
+
+    class Recorder:
+        def notify(self, title: str, text: str) -> None:
+            shown.append((title, text))
+
+        def close(self) -> None:
+            pass
+
+    async with running_app(store, ScriptedPrompts()) as window:
+        window.desktop = Recorder()  # type: ignore[assignment]
+        window.app_is_active = lambda: False
+        campaign = _campaign(store, 30, concurrency=1)
+        window.open_live_panel(campaign, autorun=True)
+        panel = _panel(window, campaign)
+        await until(lambda: len(sink.messages) >= 2, what="some messages")
+        panel.pause_button.click()
+        await until(lambda: panel.control.state == "paused", what="the pause")
+        assert shown == [("Spring news paused", "paused by the user")]
