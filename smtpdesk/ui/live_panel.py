@@ -40,7 +40,22 @@ from smtpdesk.ui.widgets import is_dark
 from smtpdesk.ui.window_state import restore_window, save_window
 from smtpdesk.ui.wizard.review_page import format_seconds
 
-COUNTERS = ("sent", "failed", "skipped", "pending", "total", "rate", "elapsed", "eta")
+COUNTERS = (
+    "sent",
+    "failed",
+    "skipped",
+    "unknown",
+    "pending",
+    "total",
+    "rate",
+    "elapsed",
+    "eta",
+)
+COUNTER_TIPS = {
+    "skipped": "On the suppression list: not sent",
+    "unknown": "Sent, but the server's final reply never came: it may have arrived",
+    "pending": "Not sent yet",
+}
 STATE_KEY = "live_panel"  # one size and splitter for every campaign's panel
 STATE_COLOURS = {
     "running": "#43a047",
@@ -179,6 +194,8 @@ class LivePanel(QWidget):
             value.setAccessibleName(key)
             caption = QLabel(names.get(key, key))
             caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            for label in (value, caption):
+                label.setToolTip(COUNTER_TIPS.get(key, ""))
             grid.addWidget(value, 0, column)
             grid.addWidget(caption, 1, column)
             self.counters[key] = value
@@ -259,6 +276,7 @@ class LivePanel(QWidget):
             "sent": counts.sent,
             "failed": counts.failed,
             "skipped": counts.skipped,
+            "unknown": counts.unknown,
             "pending": counts.pending + counts.sending,
             "total": counts.total,
         }

@@ -184,10 +184,11 @@ async def test_resume_bar_resumes_an_interrupted_campaign(
 
 
 async def test_a_finished_campaign_offers_no_cancel_after_a_restart(store: Store) -> None:
-    campaign = _campaign(store, 3)
+    campaign = _campaign(store, 4)
     ledger = Ledger(store)
-    first, *others = ledger.recipients(campaign)
+    first, lost, *others = ledger.recipients(campaign)
     ledger.apply([Outcome(first.id, RecipientState.FAILED, attempts=1, error="550 no such user")])
+    ledger.apply([Outcome(lost.id, RecipientState.UNKNOWN, attempts=1)])
     ledger.apply([Outcome(r.id, RecipientState.SENT, attempts=1) for r in others])
     ledger.set_state(campaign, CampaignState.FINISHED)
 
@@ -196,6 +197,8 @@ async def test_a_finished_campaign_offers_no_cancel_after_a_restart(store: Store
         panel = _panel(window, campaign)
         await until(lambda: panel.control.status is not None, what="the stored state")
         assert "finished" in panel.state_label.text()
+        counters = {k: panel.counters[k].text() for k in ("sent", "failed", "unknown", "total")}
+        assert counters == {"sent": "2", "failed": "1", "unknown": "1", "total": "4"}
         # Final: no cancel, no resume; Retry failed because one recipient failed.
         assert _buttons(panel) == {"pause": False, "resume": False, "cancel": False, "retry": True}
         view = _campaigns_view(window)
