@@ -161,7 +161,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
-        campaign_menu = self.menuBar().addMenu("C&ampaigns")
+        campaign_menu = self.campaign_menu = self.menuBar().addMenu("C&ampaigns")
         campaign_menu.addAction(self.campaign_action)
         campaign_menu.addAction(self.inbox_action)
         campaign_menu.addAction(self.suppressions_action)
@@ -240,6 +240,16 @@ class MainWindow(QMainWindow):
         view.new_campaign.connect(self.new_campaign)
         view.edit_campaign.connect(self.edit_campaign)
         view.deleted.connect(self._campaign_deleted)
+        # The selected campaign's actions, enabled as its stored state allows.
+        self.campaign_menu.addSeparator()
+        for action in (
+            view.open_action,
+            view.report_action,
+            view.edit_action,
+            view.duplicate_action,
+            view.delete_action,
+        ):
+            self.campaign_menu.addAction(action)
         return view
 
     def campaigns_view(self) -> Any:

@@ -205,6 +205,7 @@ async def test_a_finished_campaign_offers_no_cancel_after_a_restart(store: Store
         await _select(view, campaign)
         assert view.delete_action.isEnabled() and view.duplicate_action.isEnabled()
         assert not view.edit_action.isEnabled()
+        assert view.edit_action in window.campaign_menu.actions()  # the menu: the same actions
     assert Ledger(store).campaign(campaign).state == CampaignState.FINISHED
 
 
