@@ -116,12 +116,13 @@ def _environment_error(args: argparse.Namespace, exc: Exception) -> KnownError |
 
 
 def _report_bug(exc: Exception, verbose: bool) -> int:
-    from smtpdesk.core.logs import current_log, log_crash
+    from smtpdesk.core.logs import current_log, log_crash, redact
 
-    details = log_crash(f"unexpected error: {type(exc).__name__}: {exc}", exc)
+    what = redact(f"{type(exc).__name__}: {exc}")
+    details = log_crash(f"unexpected error: {what}", exc)
     where = current_log()
     print(
-        f"error: smtpdesk hit a bug ({type(exc).__name__}: {exc})"
+        f"error: smtpdesk hit a bug ({what})"
         + (f"; details are in the log: {where}" if where else ""),
         file=sys.stderr,
     )

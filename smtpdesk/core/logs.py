@@ -128,10 +128,19 @@ def crash_details(
 
 
 def log_crash(summary: str, exc: BaseException | None = None) -> str:
-    """Write ``summary`` and the traceback of ``exc`` to the log; return the details text."""
+    """Write ``summary`` and the traceback of ``exc`` to the log file; return the details.
+
+    Only to the file when there is one: the terminal gets the one line the caller prints.
+    """
     details = "" if exc is None else crash_details(type(exc), exc, exc.__traceback__)
-    log.error("%s", summary, exc_info=exc)
-    flush()
+    handler = _handler
+    if handler is None:
+        log.error("%s", summary, exc_info=exc)
+        return details
+    info = None if exc is None else (type(exc), exc, exc.__traceback__)
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "%s", (summary,), info)
+    handler.handle(record)
+    handler.flush()
     return details
 
 
