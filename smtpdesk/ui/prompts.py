@@ -42,7 +42,8 @@ class Prompts:
         choices: Sequence[tuple[str, str]],
         on_answer: Callable[[str], None],
     ) -> None:
-        """One of ``choices`` (key, button text; the last is the safe default), or ""."""
+        """One of ``choices`` (key, button text); the last is the safe one: the default, and
+        the answer when the box is closed without a choice (Esc, its close button)."""
         box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
         buttons = [
             (box.addButton(label, QMessageBox.ButtonRole.AcceptRole), key) for key, label in choices
@@ -52,7 +53,7 @@ class Prompts:
 
         def answer(_result: int) -> None:
             clicked = box.clickedButton()
-            on_answer(next((key for button, key in buttons if button is clicked), ""))
+            on_answer(next((key for button, key in buttons if button is clicked), choices[-1][0]))
 
         box.finished.connect(answer)
         box.open()
