@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QWidget
 
 from smtpdesk.core import config_io
 from smtpdesk.core.errors import InvalidSettingsError
+from smtpdesk.core.paths import write_private
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.prompts import Prompts
 
@@ -88,7 +89,7 @@ class ConfigTransfer:
             target = Path(path) if Path(path).suffix else Path(path).with_suffix(".toml")
 
             def write() -> None:
-                target.write_text(config_io.export_config(self.bridge.store), encoding="utf-8")
+                write_private(target, config_io.export_config(self.bridge.store))  # 0600
 
             self.bridge.start(
                 self.bridge.write(write),

@@ -90,6 +90,7 @@ async def test_config_export_then_import_through_the_file_menu(
     exported = target.with_suffix(".toml")
     await until(exported.exists, what="the export")
     assert 'host = "smtp.example.com"' in exported.read_text(encoding="utf-8")
+    assert exported.stat().st_mode & 0o777 == 0o600  # it names every server (issue 9)
 
     listmonk = tmp_path / "listmonk.json"
     entry = {"host": "mail.example.org", "port": 465, "tls_type": "TLS", "name": "lm"}
