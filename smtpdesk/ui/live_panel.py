@@ -344,7 +344,10 @@ class LivePanel(QWidget):
         if is_dark() and state == "finished":
             colour = "#64b5f6"
         reason = self._reason(state)
-        text = html.escape(f"● {state}" + (f" ({reason})" if reason else ""))
+        if reason.startswith(f"{state} "):  # "paused by the user": no "paused (paused ...)"
+            text = html.escape(f"● {reason}")
+        else:
+            text = html.escape(f"● {state}" + (f" ({reason})" if reason else ""))
         self.state_label.setText(f'<span style="color:{colour}">{text}</span>')
         self.state_label.setToolTip(reason)
         self._update_buttons()

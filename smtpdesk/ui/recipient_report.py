@@ -36,7 +36,7 @@ OFFSET_PAGES = 20  # pages this near the top are read by OFFSET while the page i
 COLUMNS = ("Line", "Email", "State", "Attempts", "Error", "Server reply", "Sent at")
 ERROR, REPLY = 4, 5
 # Short values: as wide as their longest possible text (no scan of a lazy model).
-LONGEST = {0: "99999999", 2: "skipped", 3: "Attempts", 6: "2026-12-31 23:59:59 PM"}
+LONGEST = {0: "99999999", 2: "skipped", 3: "Attempts", 6: ""}  # 6: a time, in the locale's way
 WIDEST_ERROR = 420  # an Error column grows to its content up to this, then elides
 Index = QModelIndex | QPersistentModelIndex
 
@@ -197,8 +197,9 @@ class RecipientReport(QWidget):
         header.setStretchLastSection(False)
         metrics = self.table.fontMetrics()
         for column, longest in LONGEST.items():
-            longest = max(longest, format_when(0, seconds=True), COLUMNS[column], key=len)
-            self.table.setColumnWidth(column, metrics.horizontalAdvance(longest) + 24)
+            text = longest or format_when(1_798_758_000, seconds=True)  # 2026-12-31 23:00
+            wide = max(metrics.horizontalAdvance(text), metrics.horizontalAdvance(COLUMNS[column]))
+            self.table.setColumnWidth(column, wide + 24)
         header.setSectionResizeMode(REPLY, QHeaderView.ResizeMode.Stretch)
         self.table.setColumnWidth(1, 240)
         self._error_fitted = False

@@ -22,7 +22,7 @@ from smtpdesk.ui.live_panel import LivePanel
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
-from smtpdesk.ui.recipient_report import ERROR, WIDEST_ERROR, RecipientReport
+from smtpdesk.ui.recipient_report import ERROR, REPLY, WIDEST_ERROR, RecipientReport
 from smtpdesk.ui.suppressions_window import SuppressionsWindow
 from tests.ui.conftest import until
 
@@ -186,6 +186,8 @@ async def test_report_error_column_fits_its_errors(window: MainWindow, store: St
     time_text = report.model.data(report.model.index(0, 6))
     metrics = report.table.fontMetrics()
     assert report.table.columnWidth(6) > metrics.horizontalAdvance(time_text)
+    short = [report.table.columnWidth(c) for c in (0, 2, 3)]  # line, state, attempts
+    assert max(short) < 120 < report.table.columnWidth(REPLY)  # the reply gets the room
     report.close()
 
     noisy = ledger.create_campaign("noisy", content)
