@@ -197,6 +197,8 @@ async def test_a_finished_campaign_offers_no_cancel_after_a_restart(store: Store
         panel = _panel(window, campaign)
         await until(lambda: panel.control.status is not None, what="the stored state")
         assert "finished" in panel.state_label.text()
+        assert panel.chart.plotItem.legend is None  # the key is in the title, off the lines
+        assert "sent" in panel.chart.plotItem.titleLabel.text
         counters = {k: panel.counters[k].text() for k in ("sent", "failed", "unknown", "total")}
         assert counters == {"sent": "2", "failed": "1", "unknown": "1", "total": "4"}
         # Final: no cancel, no resume; Retry failed because one recipient failed.
