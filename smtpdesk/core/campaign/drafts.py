@@ -67,9 +67,11 @@ def import_into_draft(
     """
     if scratch_id is not None:
         ledger.delete_campaign(scratch_id)
-    campaign_id = ledger.create_campaign(name or info.path.stem, None)  # content: on Send
+    # Importing until the last row is in: a kill meanwhile leaves nothing after a restart.
+    campaign_id = ledger.create_campaign(name or info.path.stem, None, importing=True)
     try:
         report = import_file(ledger, campaign_id, info.path, column, info=info)
+        ledger.finish_import(campaign_id)
     except BaseException:
         ledger.delete_campaign(campaign_id)
         raise

@@ -59,7 +59,9 @@ class FieldProblem:
         return "warning" if self.guarded else "error"
 
     def __str__(self) -> str:
-        where = ", ".join(self.parts)
+        where = " and ".join(
+            [", ".join(self.parts[:-1]), self.parts[-1]] if self.parts[1:] else self.parts
+        )
         close = f" Did you mean {{{{ {self.close} }}}}?" if self.close else ""
         effect = " It always renders its default." if self.guarded else ""
         return (
