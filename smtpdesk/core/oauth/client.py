@@ -19,6 +19,7 @@ from oauthlib.oauth2 import OAuth2Error, WebApplicationClient
 
 from smtpdesk.core.oauth.errors import OAuthError, SignInRequiredError
 from smtpdesk.core.oauth.providers import Endpoints
+from smtpdesk.core.settings import OAuthProvider
 
 TIMEOUT = 30.0
 DEFAULT_LIFETIME = 3600.0  # seconds, when the reply has no expires_in
@@ -70,9 +71,11 @@ def refresh(
 ) -> TokenReply:
     """A new access token; raise :class:`SignInRequiredError` when the grant is gone."""
     client = WebApplicationClient(client_id)
+    # Microsoft wants the scopes again (v2.0 endpoint); Google keeps the granted ones.
+    scopes = None if endpoints.provider == OAuthProvider.GOOGLE else list(endpoints.scopes)
     body = client.prepare_refresh_body(
         refresh_token=refresh_token,
-        scope=list(endpoints.scopes),
+        scope=scopes,
         client_id=client_id,
         **_secret(client_secret),
     )
