@@ -226,6 +226,7 @@ async def _wizard(shooter: Shooter, window: Any, prompts: Any, data: Path) -> in
         "See the programme</a></p>"
     )
     content.refresh_preview()
+    await until(lambda: content.previews > 0)  # rendered on a thread
     await shooter.shoot(wizard, "06-wizard-content")
     wizard.next()
     delivery = wizard.delivery
@@ -239,7 +240,7 @@ async def _wizard(shooter: Shooter, window: Any, prompts: Any, data: Path) -> in
     wizard.test_send.send_now()
     await until(
         lambda: (
-            "Accepted" in wizard.test_send.result.text() or "✖" in wizard.test_send.result.text()
+            "accepted" in wizard.test_send.result.text() or "✖" in wizard.test_send.result.text()
         )
     )
     await shooter.shoot(wizard, "08-wizard-test-send")

@@ -28,6 +28,23 @@ The GUI and the CLI drive campaigns only through these modules:
     ``duplicate_campaign``, ``delete_campaign``, ``cancel_campaign``, ``retry_failed``,
     each refusing what the state does not allow. The GUI and the CLI both act through it.
 
+``review``
+    Before sending (the wizard's Review, ``campaign create``, the engine's start):
+    ``field_problems(content, columns)``: each field that is no column, with a close
+    match; ``template_fields(email, fields, blank_fields(columns))``: an empty cell
+    renders empty; ``render_all`` renders every recipient once (``RenderProgress``
+    to follow or stop it from another thread); ``review(...) -> Review`` (errors block
+    Send, warnings); ``start_problem(store, id)``; ``effective_rate``.
+
+``drafts``
+    The wizard's drafts: ``import_into_draft``, ``load_draft`` (edit a stored campaign),
+    ``save_draft`` (through ``actions.edit_campaign``; a new file's recipients replace
+    the campaign's only then).
+
+``trial``
+    ``send_test(store, content, (email, fields), columns, messenger, addresses)``: a
+    recipient's message to each address, one outcome each; ``parse_addresses``.
+
 ``suppressions``
     ``SuppressionList(store)``: ``suppress(emails, reason)``, ``unsuppress(emails)``,
     ``import_suppressions(path, reason) -> int``, ``suppressed() -> list[Suppression]``.

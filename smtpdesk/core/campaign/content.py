@@ -1,9 +1,10 @@
 """What a campaign says: sandboxed Jinja2 templates rendered into correct MIME messages.
 
 Templates see the recipient's ``email`` and every other column of the imported file.
-An empty cell is a missing field, so ``{{ name | default("friend") }}`` covers both.
-A field used without ``default`` (or an ``is defined`` test) must be present for every
-recipient: :func:`check_fields` finds those that lack one before anything is sent.
+An empty cell is not stored; :func:`smtpdesk.core.campaign.review.template_fields` gives
+it back as an undefined value, which prints empty and which ``default`` replaces. A name
+that is no column fails: :mod:`smtpdesk.core.campaign.review` refuses such a template
+before anything is sent; :func:`check_fields` counts the recipients with an empty cell.
 
 Rendering runs under the limits of :mod:`render_limits` (time and size per message),
 and what it puts in a header is made safe there: text flattened to one line, values

@@ -3,7 +3,7 @@
 CSV or TSV as spreadsheets write them: UTF-8 with or without a BOM (else UTF-16 with
 a BOM, else Windows-1252), a header row, Excel quoting (quoted delimiters, doubled
 quotes, line breaks inside quotes). One column is the address; every other column
-becomes a template field, and an empty cell is a missing field.
+becomes a template field; an empty cell is left out of the row and renders empty.
 """
 
 from __future__ import annotations
