@@ -75,6 +75,10 @@ async def test_back_and_next_keep_every_page_and_the_test_goes_to_the_chosen_ser
     _add_server(store, pool)
     _add_server(store, bulk, name="bulk")
     wizard = await _open(qtbot, window, prompts, _recipients(tmp_path, 5))
+    # the duplicate says which row it repeats (user1 is on line 3)
+    assert "user1@example.com — duplicate: a duplicate of line 3" in (
+        wizard.recipients.problems.toPlainText()
+    )
     wizard.next()
     _write_content(qtbot, wizard, "Hello {{ name }}")
     wizard.next()
@@ -129,7 +133,9 @@ async def test_preview_follows_edits_and_the_chosen_recipient(
     # Insert field: at the cursor of the editor last focused (the subject here).
     page.subject.setFocus()
     page.subject.end(False)
-    page.insert("email")
+    menu = page.insert_field.menu()
+    assert [a.text() for a in menu.actions()] == ["email", "name"]
+    menu.actions()[0].trigger()
     assert page.subject.text() == "Hello {{ name }}, welcome{{ email }}"
     await until(lambda: "user2@example.com" in page.preview_subject.text(), what="the field")
     wizard.reject()
