@@ -3,6 +3,8 @@ template check, editing a stored campaign, the test send, mnemonics and tab orde
 
 from __future__ import annotations
 
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from PySide6.QtWidgets import (
     QWizard,
     QWizardPage,
 )
+from sqlalchemy import event
 
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
@@ -400,3 +403,76 @@ async def test_mnemonics_are_unique_per_page_and_apart_from_the_buttons(
         assert not set(letters) & set(reserved), (page.title(), letters)
     assert wizard.recipients.path.focusPolicy() == Qt.FocusPolicy.NoFocus
     wizard.reject()
+
+
+async def test_review_shows_its_progress_and_back_stops_it(
+    qtbot: Any,
+    window: MainWindow,
+    store: Store,
+    prompts: ScriptedPrompts,
+    smtpd_factory: SmtpdFactory,
+    tmp_path: Path,
+) -> None:
+    _add_server(store, await smtpd_factory("plain"))
+    wizard = await _open(qtbot, window, prompts, _recipients(tmp_path, 20_000))
+    wizard.next()
+    _write_content(qtbot, wizard, "Hello {{ name }}")
+    wizard.next()
+    await until(wizard.delivery.isComplete, what="the messengers")
+    wizard.next()
+    wizard.next()
+    review = wizard.review
+    # The GUI thread is free while the messages render: the bar moves.
+    await until(lambda: review.bar.isVisible() and review.bar.value() > 0, what="the bar")
+    assert "of 20,000" in review.bar.format()
+    first = review.progress
+    wizard.back()
+    assert first.stop.is_set() and not review.bar.isVisible()
+    await until(lambda: window.bridge.pending == 0, what="the stopped render")
+    assert first.done < 20_000 and review.review is None
+    wizard.next()
+    await until(review.isComplete, limit=60, what="the review")
+    assert "20,000 of 20,000 rendered, 0 errors" in review.rendered.text()
+
+
+async def test_no_sqlite_and_no_attachment_read_on_the_gui_thread(
+    qtbot: Any,
+    window: MainWindow,
+    store: Store,
+    prompts: ScriptedPrompts,
+    smtpd_factory: SmtpdFactory,
+    tmp_path: Path,
+) -> None:
+    _add_server(store, await smtpd_factory("plain"))
+    attachment = tmp_path / "programme.pdf"
+    attachment.write_bytes(b"%PDF-1.4 programme")
+    on_gui_thread: list[str] = []
+    watching = [True]
+
+    def sql(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if watching[0] and threading.current_thread() is threading.main_thread():
+            on_gui_thread.append(statement)
+
+    def audit(name: str, args: tuple[Any, ...]) -> None:
+        on_gui = threading.current_thread() is threading.main_thread()
+        if watching[0] and on_gui and name == "open" and str(args[0]) == str(attachment):
+            on_gui_thread.append(f"open {attachment}")
+
+    sys.addaudithook(audit)  # cannot be removed: ``watching`` turns it off
+    event.listen(store.engine, "before_cursor_execute", sql)
+    try:
+        wizard = await _open(qtbot, window, prompts, _recipients(tmp_path, 3))
+        wizard.next()
+        prompts.answers = [str(attachment)]
+        wizard.content._attach()
+        _write_content(qtbot, wizard, "Hello {{ name }}")
+        page = wizard.content
+        await until(lambda: "Hello User 0" in page.preview_subject.text(), what="the preview")
+        await _to_review(wizard)
+        assert wizard.review.isComplete(), wizard.review.errors.text()
+        await _sent(wizard)
+        await window.bridge.drain()
+    finally:
+        watching[0] = False
+        event.remove(store.engine, "before_cursor_execute", sql)
+    assert on_gui_thread == []
