@@ -555,6 +555,23 @@ class Session:
         )
         return rows[0] if rows else None  # type: ignore[return-value]
 
+    def optional(self, what: str, step: Callable[[Session], None]) -> None:
+        """A step whose failure is noted, and the rest goes on."""
+        try:
+            step(self)
+        except StepFailed as exc:
+            self.note(f"{what}: {exc}")
+
+    def revert(self) -> None:
+        """Drop the edits of the server form (Revert, or Discard when asked)."""
+        revert = self.tree.find(MAIN, BUTTON, "^Revert$")
+        if revert is not None and revert.enabled:
+            self.click(revert)
+        time.sleep(1)
+        if self.tree.window("Unsaved") is not None:
+            self.shoot("unsaved-prompt")
+            self.press("Unsaved", BUTTON, "Discard")
+
     def inbox(self) -> int:
         """Messages the sandbox server has received."""
         return len(list((self.data / "sandbox" / "inbox").glob("*.eml")))
@@ -592,39 +609,33 @@ def first_run(s: Session, csv: Path) -> None:
     wait_for("the sandbox server", lambda: s.db("SELECT 1 FROM servers WHERE name = 'sandbox'"), 30)
     wait_for("the server form", lambda: _enabled(s, MAIN, BUTTON, TEST_BUTTON), 15, s.app)
     s.shoot("01-main-window")
+    s.optional("the server form's wheel and validation", server_form)
 
     # The Test panel against the sandbox.
     s.press(MAIN, BUTTON, TEST_BUTTON)
     s.wait_window("Test sandbox")
-    wait_for(
-        "the test to finish",
-        lambda: s.tree.find("Test sandbox", BUTTON, "^Close$|^Run again$"),
-        45,
-        s.app,
-    )
-    s.shoot("02-test-panel")
+    try:
+        wait_for("the test to finish", lambda: s.tree.find("Test sandbox", BUTTON, "^Close$"), 45)
+    except StepFailed as exc:
+        s.note(str(exc))
+    s.shoot("04-test-panel")
     s.key_in("Test sandbox", "Escape")
     s.wait_gone("Test sandbox")
 
     # A new server's empty form, then back.
     s.press(MAIN, BUTTON, "^Add$")
     time.sleep(1)
-    s.shoot("03-new-server-form")
+    s.shoot("05-new-server-form")
     s.type_into(MAIN, "^Host$", "smtp.example.org")
-    s.shoot("04-new-server-host-typed")
-    revert = s.tree.find(MAIN, BUTTON, "^Revert$")
-    if revert is not None and revert.enabled:
-        s.click(revert)
-    time.sleep(1)
-    unsaved = s.tree.window("Unsaved")
-    if unsaved is not None:
-        s.shoot("04b-unsaved-prompt")
-        s.press("Unsaved", BUTTON, "Discard")
+    s.shoot("06-new-server-host-typed")
+    s.revert()
+
+    s.optional("the Performance and Campaigns tabs", other_tabs)
 
     # The wizard.
     s.press(MAIN, BUTTON, "^New campaign")
     s.wait_window(WIZARD)
-    s.shoot("05-wizard-recipients-empty")
+    s.shoot("09-wizard-recipients-empty")
     s.press(WIZARD, BUTTON, "^Choose file")
     s.focus(s.wait_window("Choose a recipient file"))
     s.display.run("xdotool", "type", "--delay", "10", str(csv))
@@ -638,31 +649,34 @@ def first_run(s: Session, csv: Path) -> None:
     next_button = r"^Next"
     s.find(WIZARD, BUTTON, next_button)
     time.sleep(1)
-    s.shoot("06-wizard-recipients")
+    s.shoot("10-wizard-recipients")
     s.press(WIZARD, BUTTON, next_button)
 
     s.find(WIZARD, "text", "^Subject$")
-    s.shoot("07-wizard-content-empty")
-    s.type_into(WIZARD, "^Subject$", "Spring news for {{ name }}")
+    s.shoot("11-wizard-content-empty")
+    s.type_into(WIZARD, "^Subject$", "Spring news for {{ Name }}")
     s.type_into(WIZARD, "^From address$", "news@example.com")
     time.sleep(1.5)  # the preview is debounced
-    s.shoot("08-wizard-content")
+    s.shoot("12-wizard-content-unknown-field")
+    s.type_into(WIZARD, "^Subject$", "Spring news for {{ name }}")
+    time.sleep(1.5)
+    s.shoot("13-wizard-content")
     s.press(WIZARD, BUTTON, next_button)
 
     rate = s.find(WIZARD, "spin button|text", "rate")
     s.type_into(WIZARD, "rate", RATE, role=rate.role)
     s.key("Tab")
-    s.shoot("09-wizard-delivery")
+    s.shoot("14-wizard-delivery")
     s.press(WIZARD, BUTTON, "Back")
     s.find(WIZARD, "text", "^Subject$")
-    s.shoot("10-wizard-content-after-back")
+    s.shoot("15-wizard-content-after-back")
     s.press(WIZARD, BUTTON, next_button)
     rate = s.find(WIZARD, "spin button|text", "rate")
     time.sleep(1)
     value = s.find(WIZARD, "spin button|text", "rate").text()
     if not value.startswith(RATE):
         s.note(f"Back then Next reset the message rate: typed {RATE}, now {value!r}")
-    s.shoot("11-wizard-delivery-after-back")
+    s.shoot("16-wizard-delivery-after-back")
     s.press(WIZARD, BUTTON, next_button)
 
     s.type_into(WIZARD, "^Test address", "me@example.com")
@@ -674,23 +688,23 @@ def first_run(s: Session, csv: Path) -> None:
         wait_for("the test message in the sandbox's inbox", lambda: s.inbox() > before, 10)
     except StepFailed:
         s.note("the wizard's test send did not reach the sandbox's inbox")
-    s.shoot("12-wizard-test-send")
+    s.shoot("17-wizard-test-send")
     s.press(WIZARD, BUTTON, next_button)
 
     s.find(WIZARD, BUTTON, "^Send$", limit=45)
     time.sleep(1)
-    s.shoot("13-wizard-review")
+    s.shoot("18-wizard-review")
     s.press(WIZARD, BUTTON, "^Send$", limit=45)
 
     # Sending; quit mid-send.
     live = s.wait_window(r"smtpdesk — (Campaign \d+|Spring)", 30)
     wait_for("the first messages to be sent", lambda: (c := s.campaign()) and c[3] >= 20, 60)
-    s.shoot("14-live-panel-sending")
+    s.shoot("19-live-panel-sending")
     s.key_in(MAIN, "ctrl+q")
     time.sleep(1.5)
     asked = [w for w in s.tree.windows() if w.role in ("dialog", "alert")]
     if asked:
-        s.shoot("15-quit-while-sending")
+        s.shoot("20-quit-while-sending")
         buttons = [n for n in s.tree.walk(asked[0]) if n.role == BUTTON and n.showing]
         pause = next((b for b in buttons if re.search("pause", b.name, re.I)), None)
         if pause is None:
@@ -709,11 +723,52 @@ def first_run(s: Session, csv: Path) -> None:
     del live
 
 
+def server_form(s: Session) -> None:
+    """The mouse wheel over the TLS combo box scrolls the form and changes nothing; a wrong
+    port shows its message without moving the other fields."""
+    combo = s.find(MAIN, "combo box", "^STARTTLS")
+    x, y = combo.centre
+    s.display.run("xdotool", "mousemove", "--sync", str(x), str(y), "click", "--repeat", "6", "5")
+    time.sleep(1)
+    s.shoot("02-server-form-wheel")
+    if s.tree.find(MAIN, "combo box", "^STARTTLS") is None:
+        s.note("the mouse wheel over the TLS type combo box changed it")
+    s.display.run("xdotool", "click", "--repeat", "12", "4")  # back to the top
+    s.type_into(MAIN, "^Port$", "99999")
+    s.key("Tab")
+    time.sleep(1)
+    s.shoot("03-server-form-invalid-port")
+    s.revert()
+
+
+def other_tabs(s: Session) -> None:
+    s.click(s.find(MAIN, "page tab", "Performance"))
+    time.sleep(1)
+    s.shoot("07-performance-tab")
+    s.click(s.find(MAIN, "page tab", "Campaigns"))
+    time.sleep(2)
+    s.shoot("08-campaigns-empty")
+    s.click(s.find(MAIN, "page tab", "Servers"))
+
+
+def sandbox_inbox(s: Session) -> None:
+    s.key_in(MAIN, "ctrl+i")
+    s.wait_window("nbox")
+    time.sleep(1)
+    s.shoot("26-sandbox-inbox")
+    s.key_in("nbox", "Escape")
+    time.sleep(1)
+    inbox = s.tree.window("nbox")
+    if inbox is not None:
+        s.note("Esc does not close the sandbox inbox")
+        s.key_in("nbox", "ctrl+w")
+
+
 def second_run(s: Session) -> None:
     s.start_app()
     wait_for("the server form", lambda: _enabled(s, MAIN, BUTTON, TEST_BUTTON), 20, s.app)
     time.sleep(1.5)
-    s.shoot("16-restart-main-window")
+    s.shoot("21-restart-main-window")
 
     tab = s.find(MAIN, "page tab", "Campaigns")
     s.click(tab)
@@ -726,7 +781,7 @@ def second_run(s: Session) -> None:
         s.app,
     )
     time.sleep(2.5)  # the list refreshes every 2 s
-    s.shoot("17-campaigns-list")
+    s.shoot("22-campaigns-list")
     rows = [
         n
         for n in _children(cell)
@@ -740,7 +795,7 @@ def second_run(s: Session) -> None:
     live_pattern = r"smtpdesk — (Campaign \d+|Spring)"
     s.wait_window(live_pattern)
     time.sleep(1.5)
-    s.shoot("18-live-panel-after-restart")
+    s.shoot("23-live-panel-after-restart")
     resume = s.tree.find(live_pattern, BUTTON, "^Resume$")
     if resume is None or not resume.enabled:
         s.note("after the restart the paused campaign's Resume button is disabled")
@@ -752,18 +807,19 @@ def second_run(s: Session) -> None:
         s.click(resume)
     wait_for("the campaign to finish", lambda: (c := s.campaign()) and c[1] == "finished", 90)
     time.sleep(1.5)
-    s.shoot("19-live-panel-finished")
+    s.shoot("24-live-panel-finished")
     cancel = s.tree.find(live_pattern, BUTTON, "Cancel campaign")
     if cancel is not None and cancel.enabled:
         s.note("a finished campaign still offers 'Cancel campaign'")
     s.press(live_pattern, BUTTON, "report")
     s.wait_window("Recipients of")
     time.sleep(1.5)
-    s.shoot("20-recipient-report")
+    s.shoot("25-recipient-report")
     s.key_in("Recipients of", "Escape")
     time.sleep(1)
     if s.tree.window("Recipients of") is not None:
         s.note("Esc does not close the recipient report")
+    s.optional("the sandbox inbox", sandbox_inbox)
 
     s.key_in(MAIN, "ctrl+q")
     status = s.app.wait_exit(30) if s.app else 0
@@ -827,7 +883,9 @@ def run_setting(setting: Setting, out_root: Path, keep: bool) -> tuple[bool, Ses
 def _log_lines(path: Path) -> list[str]:
     keep = ("ERROR", "CRITICAL", "Traceback", "WARNING", "qt.")
     lines = path.read_text(errors="replace").splitlines()
-    return [line for line in lines if line.startswith(keep)][:40]
+    # Qt's note about the accessibility bus comes from this check itself, not from the app.
+    found = [line for line in lines if line.startswith(keep) and "AtSpiAdaptor" not in line]
+    return found[:40]
 
 
 def main() -> int:
