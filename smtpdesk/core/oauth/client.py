@@ -99,12 +99,13 @@ def _request(
                 f"Sign-in required: {endpoints.title} says the {what} ({_describe(exc)})."
             ) from None
         raise OAuthError(
-            f"{endpoints.title} refused the token request: {_describe(exc)}.",
+            f"{capitalised(endpoints.title)} refused the token request: {_describe(exc)}.",
             "Check the client ID, the client secret and the scopes of this server.",
         ) from None
     except (ValueError, Warning) as exc:
         raise OAuthError(
-            f"{endpoints.title} sent a reply that is not a token ({type(exc).__name__}).",
+            f"{capitalised(endpoints.title)} sent a reply that is not a token "
+            f"({type(exc).__name__}).",
             f"Check the token URL: {endpoints.token_url}",
         ) from None
     lifetime = float(token.get("expires_in") or DEFAULT_LIFETIME)
@@ -115,6 +116,11 @@ def _request(
         scope=str(token.get("scope") or " ".join(endpoints.scopes)),
         id_token=str(token["id_token"]) if token.get("id_token") else None,
     )
+
+
+def capitalised(text: str) -> str:
+    """``text`` to begin a sentence: "the sign-in provider" becomes "The sign-in provider"."""
+    return text[:1].upper() + text[1:]
 
 
 def _describe(exc: OAuth2Error) -> str:
@@ -142,7 +148,7 @@ def _post(endpoints: Endpoints, body: str, timeout: float) -> str:
         if _is_error_reply(text):
             return text  # 400/401 with {"error": ...}: oauthlib turns it into its error
         raise OAuthError(
-            f"{endpoints.title}'s token endpoint answered HTTP {exc.code}.",
+            f"{capitalised(endpoints.title)}'s token endpoint answered HTTP {exc.code}.",
             "Try again later; check the token URL if it persists.",
             temporary=exc.code >= 500 or exc.code == 429,
         ) from None

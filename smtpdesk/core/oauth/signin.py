@@ -24,6 +24,7 @@ from oauthlib.oauth2 import WebApplicationClient
 
 from smtpdesk.core import secrets
 from smtpdesk.core.oauth import client
+from smtpdesk.core.oauth.client import capitalised
 from smtpdesk.core.oauth.errors import OAuthError
 from smtpdesk.core.oauth.loopback import LoopbackReceiver
 from smtpdesk.core.oauth.providers import Endpoints, endpoints_for
@@ -132,7 +133,7 @@ async def sign_in(
         await receiver.close()
     if not redirect.code:
         raise OAuthError(
-            f"{endpoints.title} did not sign you in: "
+            f"{capitalised(endpoints.title)} did not sign you in: "
             f"{redirect.error_description or redirect.error or 'no code was returned'}.",
             "Start the sign-in again; accept the requested access in the browser.",
         )
@@ -166,8 +167,8 @@ def _finish(
     )
     if not reply.refresh_token:
         raise OAuthError(
-            f"{endpoints.title} signed you in but gave no refresh token, so smtpdesk would "
-            "have to ask again within the hour.",
+            f"{capitalised(endpoints.title)} signed you in but gave no refresh token, so "
+            "smtpdesk would have to ask again within the hour.",
             "Include the offline_access scope (Microsoft) or sign in again (Google asks "
             "for offline access).",
         )

@@ -141,7 +141,7 @@ def test_login_end_to_end_in_a_separate_process_into_the_secret_service(
     assert out == ""  # the address was the only line
     stored = SecretService.Keyring().get_password("smtpdesk", f"{uuid}:oauth-refresh-token")
     assert stored and stored in auth_server.refresh_tokens
-    for path in data_dir.iterdir():
+    for path in data_dir.rglob("*"):  # the database, its WAL, the log file
         if path.is_file():
             assert stored.encode() not in path.read_bytes(), path.name
 

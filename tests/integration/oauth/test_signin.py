@@ -346,3 +346,22 @@ async def test_microsoft_redirects_to_localhost(
     query = parse_qs(urlsplit(browser.addresses[0]).query)
     assert query["redirect_uri"][0].startswith("http://localhost:")
     assert "You are signed in" in browser.pages[0]
+
+
+def test_token_endpoint_failures_are_explained(auth_server: AuthServer, refused_port: int) -> None:
+    from smtpdesk.core.oauth import client
+    from smtpdesk.core.oauth.providers import Endpoints
+    from smtpdesk.core.settings import OAuthProvider
+
+    offline = Endpoints(OAuthProvider.CUSTOM, "", f"http://127.0.0.1:{refused_port}/token", ())
+    with pytest.raises(OAuthError) as caught:
+        client.refresh(offline, "id", None, "rt", timeout=5)
+    assert caught.value.temporary and "Cannot reach" in caught.value.message
+    wrong = Endpoints(OAuthProvider.CUSTOM, "", f"{auth_server.url}/nothing-here", ())
+    with pytest.raises(OAuthError) as caught:
+        client.refresh(wrong, "id", None, "rt", timeout=5)
+    assert caught.value.message == "The sign-in provider refused the token request: not_found."
+    assert not caught.value.temporary
+    token = Endpoints(OAuthProvider.CUSTOM, "", f"{auth_server.url}/token", ())
+    with pytest.raises(OAuthError, match="invalid_client"):
+        client.refresh(token, "someone-else", None, "rt", timeout=5)
