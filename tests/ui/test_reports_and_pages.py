@@ -131,7 +131,7 @@ async def test_window_size_and_splitter_are_remembered(
 ) -> None:
     first = build_main_window(store, prompts)
     first.show()
-    first.resize(900, 640)
+    first.resize(760, 560)
     first.servers.splitter.setSizes([200, 700])
     sizes = first.servers.splitter.sizes()
     first.close()
@@ -140,7 +140,7 @@ async def test_window_size_and_splitter_are_remembered(
     assert state.contains("main/size")
     second = build_main_window(store, prompts)
     second.show()
-    assert second.size().width() == 900 and second.size().height() == 640
+    assert second.size().width() == 760 and second.size().height() == 560
     assert second.servers.splitter.sizes() == sizes
     second.close()
     await second.bridge.drain()
@@ -184,7 +184,7 @@ async def test_live_panel_and_inbox_sizes_and_splitters_are_remembered(
     first.open_live_panel(campaign)
     first.open_inbox()
     panel, inbox = first.windows[f"live-{campaign}"], first.windows["inbox"]
-    panel.resize(820, 600)
+    panel.resize(780, 590)
     inbox.resize(700, 500)
     await until(lambda: panel.isVisible() and inbox.isVisible(), what="the windows")
     sizes: dict[str, list[int]] = {}
@@ -205,7 +205,7 @@ async def test_live_panel_and_inbox_sizes_and_splitters_are_remembered(
     second.open_live_panel(campaign)
     second.open_inbox()
     panel, inbox = second.windows[f"live-{campaign}"], second.windows["inbox"]
-    assert (panel.width(), panel.height()) == (820, 600)
+    assert (panel.width(), panel.height()) == (780, 590)
     assert (inbox.width(), inbox.height()) == (700, 500)
     await until(lambda: panel.isVisible() and inbox.isVisible(), what="the windows")
     for window, key in ((panel, "live_panel"), (inbox, "inbox")):

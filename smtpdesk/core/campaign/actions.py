@@ -254,6 +254,7 @@ def duplicate_campaign(
     copy_id = ledger.create_campaign(
         name or f"{original.name} (copy)",
         _content_or_none(original.content),
+        importing=True,  # a kill before the end leaves nothing (removed at the next start)
         **{k: getattr(original, k) for k in _DELIVERY},
     )
     try:
@@ -261,11 +262,14 @@ def duplicate_campaign(
             from smtpdesk.core.campaign.recipients import import_file
 
             report = import_file(ledger, copy_id, recipients_file, address_column, on_progress)
-            return Duplicate(copy_id, report.valid, report)
-        return Duplicate(copy_id, _copy_recipients(ledger, campaign_id, copy_id))
+            copy = Duplicate(copy_id, report.valid, report)
+        else:
+            copy = Duplicate(copy_id, _copy_recipients(ledger, campaign_id, copy_id))
+        ledger.finish_import(copy_id)
     except BaseException:
         ledger.delete_campaign(copy_id)
         raise
+    return copy
 
 
 def _content_or_none(content: CampaignContent) -> CampaignContent | None:

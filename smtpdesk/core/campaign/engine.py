@@ -604,8 +604,7 @@ class _Job:
         self.render_failures += 1
         if self.render_failures >= SYSTEMATIC_FAILURES:
             self.runner.pause(
-                f"the template fails for the first {self.render_failures} recipients: "
-                f"{exc.message}"
+                f"the template fails for the first {self.render_failures} recipients: {exc.message}"
             )
 
     def _fail(self, item: _Item, diagnosis: Diagnosis, *, attempts: int, server: str = "") -> None:

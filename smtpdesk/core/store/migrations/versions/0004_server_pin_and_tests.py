@@ -19,9 +19,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("servers") as batch:
-        batch.add_column(
-            sa.Column("tls_pin_sha256", sa.String, nullable=False, server_default="")
-        )
+        batch.add_column(sa.Column("tls_pin_sha256", sa.String, nullable=False, server_default=""))
     op.create_table(
         "server_tests",
         sa.Column(
