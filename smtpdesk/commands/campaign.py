@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from smtpdesk.commands.common import store_from
 from smtpdesk.core.campaign import recipients as recipient_files
 from smtpdesk.core.campaign import review
+from smtpdesk.core.campaign.actions import effective_state
 from smtpdesk.core.campaign.content import CampaignContent, require_valid
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
@@ -369,8 +370,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for campaign, counts in rows:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(campaign.created_at))
         print(
-            f"{campaign.id}\t{campaign.state}\t{counts.sent}/{counts.total}\t{created}\t"
-            f"{campaign.name}"
+            f"{campaign.id}\t{effective_state(campaign)}\t{counts.sent}/{counts.total}\t"
+            f"{created}\t{campaign.name}"
         )
     return EXIT_OK
 

@@ -31,6 +31,16 @@ def status(campaign: int, capsys: pytest.CaptureFixture[str]) -> dict[str, objec
     return data
 
 
+def listed_state(campaign: int, capsys: pytest.CaptureFixture[str]) -> str:
+    """The state column of ``campaign list`` for ``campaign``."""
+    assert main(["campaign", "list"]) == 0
+    for line in capsys.readouterr().out.splitlines():
+        fields = line.split("\t")
+        if fields[0] == str(campaign):
+            return fields[1]
+    raise AssertionError(f"campaign {campaign} not listed")
+
+
 async def test_status_says_interrupted_after_kill_9_and_resume_finishes(
     store: Store, smtpd_factory: SmtpdFactory, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -54,6 +64,7 @@ async def test_status_says_interrupted_after_kill_9_and_resume_finishes(
 
     gone = await asyncio.to_thread(status, campaign, capsys)
     assert gone["state"] == "interrupted"
+    assert await asyncio.to_thread(listed_state, campaign, capsys) == "interrupted"
     assert f"smtpdesk campaign resume {campaign}" in str(gone["pause_reason"])
     assert Ledger(store).campaign(campaign).state == CampaignState.RUNNING  # as stored
 
@@ -83,6 +94,7 @@ def test_a_stale_lease_is_gone_even_if_its_pid_lives(
     campaign = ledger.create_campaign("c", CONTENT)
     stale_lease(store, campaign, os.getppid())  # a live process that is not us
     assert status(campaign, capsys)["state"] == "interrupted"
+    assert listed_state(campaign, capsys) == "interrupted"  # the list agrees with status
     ledger.claim_runner(campaign, os.getpid())  # taken over, not refused
     assert ledger.campaign(campaign).runner_pid == os.getpid()
 
