@@ -7,7 +7,7 @@ set -eu
 RUN_PKGS="python3-venv libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 \
 libglib2.0-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 \
 libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xkb1 fonts-dejavu-core"
-TEST_PKGS="dbus-daemon dbus-bin gnome-keyring"
+TEST_PKGS="dbus-daemon dbus-bin gnome-keyring dovecot-imapd dovecot-pop3d postfix"
 PACKAGE_PKGS="binutils desktop-file-utils appstream"
 # scripts/real-display.sh: an X server, the mouse and keys, screen captures, the accessibility
 # tree (to know where to click) on the system python3.

@@ -597,3 +597,207 @@ def parse_app_settings(data: Mapping[str, object], base: AppSettings | None = No
     if not report.errors:
         report.settings = s
     return report
+
+
+# --- the feedback mailbox (issue 12): bounces, complaints and unsubscribe requests -------
+
+
+class MailProtocol(StrEnum):
+    IMAP = "imap"
+    POP3 = "pop3"
+
+
+class ProcessedAction(StrEnum):
+    MOVE = "move"  # IMAP: into ``processed_folder``, created if missing
+    READ = "read"  # IMAP: marked \Seen and left where it is
+    DELETE = "delete"  # deleted (POP3's only choice besides leaving it)
+
+
+MIN_SCAN_INTERVAL = 60.0  # a minute: more often only loads the provider
+MAX_SCAN_BATCH = 100000
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    """Where bounces, complaints and unsubscribe requests arrive (listmonk's bounce box).
+
+    No password: the keyring holds it, or ``oauth_server`` names the server whose OAuth
+    sign-in logs in to the mailbox too.
+    """
+
+    enabled: bool = False
+    protocol: MailProtocol = MailProtocol.IMAP
+    host: str = ""
+    port: int = 993
+    tls_type: TlsType = TlsType.TLS
+    tls_skip_verify: bool = False
+    tls_pin_sha256: str = ""
+    username: str = ""
+    oauth_server: str = ""  # the name of a server with auth_protocol xoauth2, or empty
+    folder: str = "INBOX"
+    processed: ProcessedAction = ProcessedAction.MOVE
+    processed_folder: str = "smtpdesk-processed"
+    unsubscribe_address: str = ""  # List-Unsubscribe mailto target, usually this mailbox
+    unsubscribe_url: str = ""  # the user's own https page, beside the mailto
+    scan_interval: float = 900.0  # seconds between scans while the app runs
+    scan_batch: int = 5000  # messages read in one scan at the most
+    soft_bounce_limit: int = 3  # soft bounces across campaigns before suppression
+    hard_bounce_limit: int = 1
+    complaint_limit: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("protocol", "tls_type", "processed"):
+            data[name] = str(data[name])
+        return data
+
+
+MAILBOX_FIELDS = tuple(f.name for f in fields(MailboxSettings))
+
+
+@dataclass
+class MailboxReport(Report):
+    settings: MailboxSettings | None = None
+
+
+def _to_count(value: object) -> int:
+    return _to_int(value)
+
+
+_MAILBOX_COERCE: dict[str, Callable[[object], Any]] = {
+    "enabled": _to_bool,
+    "protocol": _enum(MailProtocol),
+    "host": _to_str,
+    "port": _to_int,
+    "tls_type": _enum(TlsType),
+    "tls_skip_verify": _to_bool,
+    "tls_pin_sha256": _to_fingerprint,
+    "username": _to_str,
+    "oauth_server": lambda v: normalise_name(_to_str(v)),
+    "folder": _to_str,
+    "processed": _enum(ProcessedAction),
+    "processed_folder": _to_str,
+    "unsubscribe_address": _to_str,
+    "unsubscribe_url": _to_str,
+    "scan_interval": parse_duration,
+    "scan_batch": _to_count,
+    "soft_bounce_limit": _to_count,
+    "hard_bounce_limit": _to_count,
+    "complaint_limit": _to_count,
+}
+
+
+def parse_mailbox(
+    data: Mapping[str, object],
+    *,
+    base: MailboxSettings | None = None,
+    servers: Iterable[ServerSettings] = (),
+) -> MailboxReport:
+    """Build a :class:`MailboxSettings` from ``data`` over ``base``; ``servers`` are the
+    saved ones, for ``oauth_server``. A missing port follows the protocol and TLS."""
+    report = MailboxReport()
+    values = _coerce(data, _MAILBOX_COERCE, report)
+    bad = {p.field for p in report.errors}
+    start = base or MailboxSettings()
+    candidate = replace(start, **{k: v for k, v in values.items() if k not in bad})
+    if "port" not in data and not bad & {"protocol", "tls_type"}:
+        candidate = replace(candidate, port=default_mailbox_port(candidate))
+    _check_mailbox(candidate, list(servers), report)
+    if not report.errors:
+        report.settings = candidate
+    return report
+
+
+def default_mailbox_port(s: MailboxSettings) -> int:
+    implicit = s.tls_type == TlsType.TLS
+    if s.protocol == MailProtocol.POP3:
+        return 995 if implicit else 110
+    return 993 if implicit else 143
+
+
+def _check_mailbox(s: MailboxSettings, servers: list[ServerSettings], report: Report) -> None:
+    if s.enabled and not s.host:
+        report.error("host", "the host is required", "for example imap.gmail.com")
+    if s.host and (any(ch.isspace() for ch in s.host) or not _is_host(s.host)):
+        report.error("host", f"{s.host!r} is not a host name or IP address")
+    if not 1 <= s.port <= 65535:
+        report.error("port", f"port {s.port} is outside 1-65535", "993 for IMAP, 995 for POP3")
+    if s.enabled and not s.username:
+        report.error("username", "the username is required", "usually the mailbox's address")
+    if _CONTROL_RE.search(s.username):
+        report.error("username", "the username must not contain control characters")
+    _check_folders(s, report)
+    _check_mailbox_oauth(s, servers, report)
+    _check_unsubscribe(s, report)
+    if not MIN_SCAN_INTERVAL <= s.scan_interval <= MAX_WINDOW:
+        report.error("scan_interval", "the interval must be between 1 minute and 30 days")
+    if not 1 <= s.scan_batch <= MAX_SCAN_BATCH:
+        report.error("scan_batch", f"a scan reads between 1 and {MAX_SCAN_BATCH} messages")
+    for name in ("soft_bounce_limit", "hard_bounce_limit", "complaint_limit"):
+        if not 0 <= getattr(s, name) <= 1000:
+            report.error(name, "the limit must be between 0 (never suppress) and 1000")
+    if s.tls_type == TlsType.NONE:
+        report.warn("tls_type", "the password would cross the network unencrypted")
+    if s.tls_skip_verify:
+        report.warn("tls_skip_verify", "certificates are not checked", "only for testing")
+
+
+def _check_folders(s: MailboxSettings, report: Report) -> None:
+    for name in ("folder", "processed_folder"):
+        value = getattr(s, name)
+        if not value:
+            report.error(name, "the folder name is required", "INBOX, for example")
+        elif _CONTROL_RE.search(value) or '"' in value or "\\" in value:
+            report.error(name, f"{value!r} may not contain quotes, backslashes or line breaks")
+    if s.protocol == MailProtocol.POP3:
+        if s.processed != ProcessedAction.DELETE:
+            report.error(
+                "processed",
+                "POP3 can only delete a processed message",
+                "choose delete, or use IMAP to move or mark them",
+            )
+        if s.folder.upper() != "INBOX":
+            report.error("folder", "POP3 reads only the inbox", "leave the folder as INBOX")
+    elif s.processed == ProcessedAction.MOVE and s.processed_folder == s.folder:
+        report.error("processed_folder", "processed messages must go to another folder")
+
+
+def _check_mailbox_oauth(s: MailboxSettings, servers: list[ServerSettings], report: Report) -> None:
+    if not s.oauth_server:
+        return
+    server = next((o for o in servers if o.name == s.oauth_server), None)
+    if server is None:
+        report.error("oauth_server", f"no server is called {s.oauth_server!r}")
+    elif server.auth_protocol != AuthProtocol.XOAUTH2:
+        report.error(
+            "oauth_server",
+            f"the server {s.oauth_server!r} does not sign in with OAuth",
+            "name a server whose login is xoauth2, or give a password",
+        )
+
+
+def _check_unsubscribe(s: MailboxSettings, report: Report) -> None:
+    address = s.unsubscribe_address
+    if address and (
+        _CONTROL_RE.search(address)
+        or not re.fullmatch(r"[^@\s<>?&\"]+@[^@\s<>?&\"]+", address)
+        or not _is_host(address.rpartition("@")[2])
+    ):
+        report.error(
+            "unsubscribe_address", f"{address!r} is not an email address", "e.g. bounces@example.com"
+        )
+    url = s.unsubscribe_url
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname or _CONTROL_RE.search(url) or " " in url:
+            report.error(
+                "unsubscribe_url",
+                f"{url!r} is not an https:// address",
+                "one-click unsubscribe (RFC 8058) needs https",
+            )
+        elif not address:
+            report.warn(
+                "unsubscribe_url",
+                "the URL is used only beside the mailto address",
+                "set the unsubscribe address too",
+            )

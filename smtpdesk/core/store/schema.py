@@ -123,8 +123,17 @@ recipients = Table(
     Column("server_uuid", String, nullable=False, default=""),
     Column("sent_at", Float),
     Column("reply", Text, nullable=False, default=""),
+    # issue 12: what the mailbox learnt after the send. message_id: the Message-ID sent;
+    # token: the signed unsubscribe token; feedback: bounced, complained, unsubscribed
+    Column("message_id", String),
+    Column("token", String),
+    Column("feedback", String, nullable=False, server_default=""),
+    Column("feedback_kind", String, nullable=False, server_default=""),  # hard, soft
+    Column("feedback_at", Float),
+    Column("feedback_status", Text, nullable=False, server_default=""),  # the raw status
     Index("ix_recipients_campaign_state", "campaign_id", "state"),  # ends in the rowid (id)
     Index("ix_recipients_campaign_id", "campaign_id", "id"),
+    Index("ix_recipients_message_id", "message_id"),
 )
 
 suppressions = Table(
@@ -133,6 +142,7 @@ suppressions = Table(
     Column("email", String, primary_key=True),  # lower-cased
     Column("reason", String, nullable=False),  # unsubscribed, bounced, manual, file
     Column("added_at", Float, nullable=False),
+    Column("source", String, nullable=False, server_default=""),  # the feedback's Message-ID
 )
 
 server_sends = Table(
@@ -142,4 +152,56 @@ server_sends = Table(
     Column("minute", Integer, nullable=False),  # epoch seconds // 60
     Column("count", Integer, nullable=False),
     PrimaryKeyConstraint("server_uuid", "minute"),
+)
+
+
+# --- the feedback mailbox (issue 12) ----------------------------------------------------
+
+mailbox_settings = Table(
+    "mailbox_settings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("data", JSON, nullable=False),  # MailboxSettings.to_dict(); no password
+)
+
+# Every message read: its key (the Message-ID, else a digest of its head) with what it was,
+# so a re-scan or a scan after a crash never counts one twice.
+mailbox_processed = Table(
+    "mailbox_processed",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("kind", String, nullable=False),  # hard, soft, complaint, unsubscribe, ignored...
+    Column("processed_at", Float, nullable=False),
+)
+
+# Per IMAP folder: the UIDVALIDITY and the highest UID read, where the next scan starts.
+mailbox_cursor = Table(
+    "mailbox_cursor",
+    metadata,
+    Column("folder", String, primary_key=True),
+    Column("uidvalidity", Integer, nullable=False),
+    Column("last_uid", Integer, nullable=False),
+)
+
+# One line per bounce, complaint or unsubscribe request: soft bounces are counted here.
+feedback_events = Table(
+    "feedback_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String, nullable=False),  # lower-cased
+    Column("kind", String, nullable=False),  # hard, soft, complaint, unsubscribe
+    Column("campaign_id", Integer),
+    Column("recipient_id", Integer),
+    Column("status", Text, nullable=False),
+    Column("source", String, nullable=False),  # the feedback message's key
+    Column("at", Float, nullable=False),
+    Index("ix_feedback_events_email", "email", "kind"),
+)
+
+mailbox_scans = Table(
+    "mailbox_scans",
+    metadata,
+    Column("id", Integer, primary_key=True),  # 1: the last scan
+    Column("finished_at", Float, nullable=False),
+    Column("result", JSON, nullable=False),  # counts, or the error
 )
