@@ -47,6 +47,47 @@ CAUSE_TITLES = {
     "basic_auth_disabled": "Password sign-in disabled by the provider",
     "smtp_auth_disabled": "SMTP AUTH disabled for the mailbox",
     "unknown": "Unexpected error",
+    "unsafe_header": "Header would carry a line break",
+    "suppressed": "On the suppression list",
+    "stopped": "Stopped before sending",
+}
+# What to do about a cause in general: shown under a group rebuilt from the ledger (which
+# keeps each recipient's message, not the hints of the moment) or when a diagnosis has none.
+CAUSE_HINTS = {
+    "dns_not_found": "Check the server's host name (Servers tab), and the network or VPN.",
+    "connection_refused": "Check the host and port; a firewall may block the port.",
+    "timeout": "The server or the network is slow: retry later, or lower the concurrency.",
+    "tls_mismatch": "Match Security to the port: TLS for 465, STARTTLS for 587 and 25.",
+    "certificate_invalid": "Check the host name; for the server's own certificate, pin it "
+    "on the server form (Test shows its fingerprint).",
+    "certificate_changed": "Check with the server's administrator that the certificate was "
+    "renewed, then test the server and trust the new one.",
+    "starttls_not_offered": "Choose TLS (port 465) or ask the provider for STARTTLS.",
+    "starttls_required": "Set Security to STARTTLS on the server form.",
+    "auth_mechanism_not_offered": "Choose a login method the server offers (Test lists them).",
+    "auth_failed": "Check the username and password (or app password) on the server form.",
+    "login_required": "Enter the server's username and password on the server form.",
+    "relay_denied": "Log in to the server, or send from an address it accepts.",
+    "sender_refused": "Use a From address the server allows for this login.",
+    "recipient_refused": "Check the address; the mailbox may not exist.",
+    "rate_limited": "Lower the rate or the concurrency, then retry the failed recipients.",
+    "greylisted": "Temporary: Retry failed sends them again later.",
+    "temporary_failure": "Temporary: Retry failed sends them again later.",
+    "connection_dropped": "Retry failed; if it goes on, lower the concurrency.",
+    "pool_wait_timeout": "Lower the concurrency, or add a server to the messenger.",
+    "permanent_failure": "Read the server's reply below; retrying will not help.",
+    "no_server_available": "Test the messenger's servers in the Servers tab, then resume.",
+    "pool_closed": "The campaign was stopping; Retry failed sends them again.",
+    "template_error": "Correct the template, or the recipient's fields, then retry.",
+    "sign_in_required": "Sign in again on the server form (Sign in…).",
+    "oauth_failed": "Sign in again on the server form; check the network.",
+    "oauth_token_rejected": "Sign in again; check that the account may send mail by SMTP.",
+    "basic_auth_disabled": "Switch the server to OAuth sign-in (Authentication → xoauth2).",
+    "smtp_auth_disabled": "An administrator must enable SMTP AUTH for the mailbox.",
+    "unsafe_header": "Remove line breaks from this recipient's fields, then retry.",
+    "suppressed": "Remove the address from the suppression list to send to it.",
+    "stopped": "Resume the campaign to send it.",
+    "unknown": "Read the server's reply; Retry failed may help if it was temporary.",
 }
 
 
@@ -54,6 +95,13 @@ def cause_title(cause: str, codes: Sequence[int] = ()) -> str:
     """E.g. ``Recipient refused (550)``: the cause in words and the reply codes seen."""
     title = CAUSE_TITLES.get(cause) or cause.replace("_", " ").capitalize() or "Unexpected error"
     return f"{title} ({', '.join(map(str, codes))})" if codes else title
+
+
+def cause_hints(cause: str, hints: Sequence[str] = ()) -> tuple[str, ...]:
+    """``hints`` if there are any, else the cause's general hint (none for an unknown cause)."""
+    if hints:
+        return tuple(hints)
+    return (CAUSE_HINTS[cause],) if cause in CAUSE_HINTS else ()
 
 
 def reply_code(diagnosis: Diagnosis) -> int | None:
@@ -132,7 +180,7 @@ class Tally:
             group,
             title=cause_title(diagnosis.cause, sorted(codes)),
             message=diagnosis.message,
-            hints=diagnosis.hints,
+            hints=cause_hints(diagnosis.cause, diagnosis.hints),
             count=group.count + 1,
             samples=samples,
             codes=tuple(sorted(codes)),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import replace
+from pathlib import Path
 
+import smtpdesk.core
 from smtpdesk.core.campaign.ledger import CampaignState, Counts
 from smtpdesk.core.campaign.progress import (
+    CAUSE_HINTS,
     CAUSE_TITLES,
     Progress,
     RunTotals,
@@ -14,6 +18,8 @@ from smtpdesk.core.campaign.progress import (
 )
 from smtpdesk.core.smtp.diagnosis import CAUSES
 from smtpdesk.core.smtp.types import Diagnosis, ServerStats
+
+CORE = Path(smtpdesk.core.__file__).parent
 
 
 def _refused(email: str, code: int | None = 550, raw: str = "") -> Diagnosis:
@@ -38,6 +44,50 @@ def test_an_error_group_is_titled_by_its_cause_not_by_one_recipient() -> None:
     assert group.samples == ("bounce1@example.com", "bounce2@example.com", "x@example.com")
     assert group.hints == ("Check the address; the mailbox may not exist.",)
     assert "x@example.com" in group.message  # the latest one, for the detail line
+
+
+def produced_causes() -> set[str]:
+    """Every cause string the core can store or show, read from its source.
+
+    ``Diagnosis("cause", …)``, ``cause="…"`` anywhere, a class's ``cause = "…"`` (the
+    errors the engine turns into a diagnosis) and ``getattr(exc, "cause", "…")``.
+    """
+    found: set[str] = set()
+
+    def text(node: ast.AST | None) -> str | None:
+        is_text = isinstance(node, ast.Constant) and isinstance(node.value, str)
+        return node.value if is_text else None  # type: ignore[union-attr]
+
+    for path in CORE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                if name == "Diagnosis" and node.args:
+                    found.add(text(node.args[0]) or "")
+                if name == "getattr" and len(node.args) == 3 and text(node.args[1]) == "cause":
+                    found.add(text(node.args[2]) or "")
+                found |= {text(k.value) or "" for k in node.keywords if k.arg == "cause"}
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(getattr(t, "id", "") == "cause" for t in targets):
+                    found.add(text(node.value) or "")
+    return found - {""} | set(CAUSES)
+
+
+def test_every_cause_produced_anywhere_has_a_title_and_a_hint() -> None:
+    causes = produced_causes()
+    assert {"unsafe_header", "template_error", "suppressed", "oauth_failed"} <= causes
+    assert causes - set(CAUSE_TITLES) == set()
+    assert causes - set(CAUSE_HINTS) == set()
+    assert all(CAUSE_HINTS[c].strip() for c in causes)
+
+
+def test_a_failure_without_hints_gets_its_causes_general_hint() -> None:
+    tally = Tally.from_counts(Counts(pending=2))
+    tally.fail(Diagnosis("pool_closed", "Sending stopped.", (), ""), "a@example.com")
+    assert tally.errors["pool_closed"].hints == (CAUSE_HINTS["pool_closed"],)
+    tally.fail(Diagnosis("pool_closed", "Sending stopped.", ("Own hint.",), ""), "b@example.com")
+    assert tally.errors["pool_closed"].hints == ("Own hint.",)
 
 
 def test_every_diagnosed_cause_has_a_title() -> None:
