@@ -35,6 +35,10 @@ from smtpdesk.core.settings import POOL_NAME, ServerSettings
 from smtpdesk.core.store import Store
 
 SHOWN_ERRORS = 5
+SYSTEMATIC_IN_A_ROW = (
+    3  # this many recipients in a row cannot be rendered: stop, it is the template
+)
+SYSTEMATIC_TOTAL = 20  # or this many in all
 _PARSER = SandboxedEnvironment()
 _PART_LABELS = {
     "subject": "subject",
@@ -148,9 +152,14 @@ class RenderCheck:
     rendered: int = 0
     errors: int = 0
     samples: list[str] = field(default_factory=list)
+    systematic: str = ""  # the first error, when so many failed that the render stopped
+    in_a_row: bool = False  # it stopped on failures in a row (else on their total)
 
     def __str__(self) -> str:
-        return f"{self.rendered:,} of {self.total:,} rendered, {self.errors:,} errors"
+        text = f"{self.rendered:,} of {self.total:,} rendered, {self.errors:,} errors"
+        if self.systematic:
+            text += f"; stopped after {self.errors:,} errors{' in a row' if self.in_a_row else ''}"
+        return text
 
 
 class RenderStopped(Exception):
@@ -166,6 +175,9 @@ def render_all(
 ) -> RenderCheck:
     """Render every recipient's message once, as the engine will. Blocking: use a thread.
 
+    Stops after :data:`SYSTEMATIC_IN_A_ROW` failures in a row or :data:`SYSTEMATIC_TOTAL`
+    in all (``systematic`` then holds the first error): a runaway template costs up to the
+    render time limit per recipient, and its first error already says what to change.
     Raises what :class:`Renderer` raises for the content as a whole (a template that
     does not compile, an unreadable attachment).
     """
@@ -174,18 +186,25 @@ def render_all(
     blanks = blank_fields(columns)
     check = RenderCheck(total=ledger.recipient_count(campaign_id))
     progress.total = check.total
+    in_a_row = 0
     for line, email, cells in ledger.iter_fields(campaign_id):
         if progress.stop.is_set():
             raise RenderStopped()
+        progress.done += 1
         try:
             renderer.render(template_fields(email, cells, blanks))
             check.rendered += 1
+            in_a_row = 0
+            continue
         except (KnownError, ValueError) as exc:
             check.errors += 1
+            in_a_row += 1
             if len(check.samples) < SHOWN_ERRORS:
                 reason = exc.message if isinstance(exc, KnownError) else str(exc)
                 check.samples.append(f"line {line} ({email}): {reason}")
-        progress.done += 1
+        if in_a_row >= SYSTEMATIC_IN_A_ROW or check.errors >= SYSTEMATIC_TOTAL:
+            check.systematic, check.in_a_row = check.samples[0], in_a_row >= SYSTEMATIC_IN_A_ROW
+            break  # each failure may cost the whole render time limit: the template is wrong
     return check
 
 
@@ -259,7 +278,13 @@ def review(
         except KnownError as exc:
             result.errors.append(exc.message)
             return result
-        if result.rendered.errors:
+        if result.rendered.systematic:
+            result.errors.append(
+                f"Rendering stopped after {result.rendered.errors:,} recipients could not be "
+                "rendered: the template seems to fail for every recipient. The first: "
+                f"{result.rendered.systematic}"
+            )
+        elif result.rendered.errors:
             first = "; ".join(result.rendered.samples)
             result.errors.append(
                 f"{result.rendered.errors:,} recipient(s) cannot be rendered: {first}"

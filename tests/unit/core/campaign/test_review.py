@@ -4,13 +4,17 @@ every recipient, the figures, and the drafts the wizard saves."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+from smtpdesk.core.campaign import render_limits
 from smtpdesk.core.campaign.content import CampaignContent, Renderer, TemplateError
 from smtpdesk.core.campaign.drafts import adopt_recipients, save_draft
 from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.campaign.review import (
+    SYSTEMATIC_IN_A_ROW,
+    SYSTEMATIC_TOTAL,
     RenderProgress,
     RenderStopped,
     blank_fields,
@@ -24,6 +28,7 @@ from smtpdesk.core.campaign.review import (
 from smtpdesk.core.campaign.trial import parse_addresses
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.servers import save_server
+from smtpdesk.core.settings import POOL_NAME
 from smtpdesk.core.store import Store
 
 
@@ -210,3 +215,49 @@ def test_progress_is_readable_from_another_thread(store: Store) -> None:
     worker.join()
     assert progress.done == progress.total == 2000
     assert seen == sorted(seen)
+
+
+RUNAWAY = "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"
+
+
+def test_a_runaway_template_stops_the_render_after_a_few_failures_in_a_row(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each failure costs up to the render time limit: 200 of them would take minutes."""
+    monkeypatch.setattr(render_limits, "RENDER_SECONDS", 0.05)
+    ledger = Ledger(store)
+    content = CampaignContent("Hi", "news@example.com", text=RUNAWAY)
+    campaign = _campaign(ledger, content, [{}] * 200, [])
+    progress = RenderProgress()
+    started = time.monotonic()
+    check = render_all(ledger, campaign, content, [], progress)
+    assert time.monotonic() - started < 2
+    assert (check.rendered, check.errors) == (0, SYSTEMATIC_IN_A_ROW)
+    assert check.systematic.startswith("line 2 (u0@example.com):")
+    assert "rendering took longer than 0.05 s" in check.systematic
+    assert "stopped after 3 errors in a row" in str(check)
+    save_server(store, {"host": "on.example.org"})
+    found = review(store, campaign, content, POOL_NAME, 10)
+    assert found.rendered is not None and found.rendered.errors == SYSTEMATIC_IN_A_ROW
+    assert any("stopped" in e and "rendering took longer" in e for e in found.errors)
+
+
+def test_scattered_failures_stop_the_render_at_a_total(store: Store) -> None:
+    ledger = Ledger(store)
+    content = CampaignContent("Hi", "news@example.com", text="{{ 1 // n|int }}")
+    rows = [{"n": str(i % 2)} for i in range(200)]  # every other one divides by zero
+    campaign = _campaign(ledger, content, rows, ["n"])
+    check = render_all(ledger, campaign, content, ["n"])
+    assert check.errors == SYSTEMATIC_TOTAL
+    assert check.rendered == SYSTEMATIC_TOTAL - 1  # the last one tried failed
+    assert check.systematic.startswith("line 2 (u0@example.com):")
+    assert f"stopped after {SYSTEMATIC_TOTAL} errors" in str(check)
+
+
+def test_a_few_scattered_failures_do_not_stop_the_render(store: Store) -> None:
+    ledger = Ledger(store)
+    content = CampaignContent("Hi", "news@example.com", text="{{ 1 // n|int }}")
+    rows = [{"n": "0" if i in (5, 6, 50) else "1"} for i in range(100)]
+    campaign = _campaign(ledger, content, rows, ["n"])
+    check = render_all(ledger, campaign, content, ["n"])
+    assert (check.rendered, check.errors, check.systematic) == (97, 3, "")
