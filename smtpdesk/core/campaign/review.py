@@ -35,9 +35,7 @@ from smtpdesk.core.settings import POOL_NAME, ServerSettings
 from smtpdesk.core.store import Store
 
 SHOWN_ERRORS = 5
-SYSTEMATIC_IN_A_ROW = (
-    3  # this many recipients in a row cannot be rendered: stop, it is the template
-)
+SYSTEMATIC_IN_A_ROW = 3  # this many recipients in a row fail to render: stop, it is the template
 SYSTEMATIC_TOTAL = 20  # or this many in all
 _PARSER = SandboxedEnvironment()
 _PART_LABELS = {
