@@ -4,7 +4,7 @@
 # Installs the Debian packages it needs (scripts/system-deps.sh display), then runs
 # scripts/real_display.py on the system python3 (for pyatspi) inside a private D-Bus session
 # with an unlocked gnome-keyring, so the app's passwords survive its restart.
-# Usage: scripts/real-display.sh [--only 800x600] [--out DIR] [--keep]
+# Usage: scripts/real-display.sh [--only 800x600] [--out DIR] [--keep] [--commit HEAD]
 set -eu
 cd "$(dirname "$0")/.."
 scripts/system-deps.sh display

@@ -61,6 +61,7 @@ SETTINGS = {
 
 
 SCALE = [1.0]  # the QT_SCALE_FACTOR of the app being driven
+SOURCE: list[Path] = []  # --commit: the package as committed, put before the work tree
 
 
 class StepFailed(Exception):
@@ -180,6 +181,8 @@ class App:
             env.pop(name, None)
         if scale:
             env["QT_SCALE_FACTOR"] = scale
+        if SOURCE:
+            env["PYTHONPATH"] = str(SOURCE[0])
         self.proc = subprocess.Popen(
             [str(ROOT / ".venv/bin/smtpdesk"), "--data-dir", str(data)],
             env=env,
@@ -228,6 +231,14 @@ class Node:
     def centre(self) -> tuple[int, int]:
         x, y, w, h = self.box
         return x + w // 2, y + h // 2
+
+    def keys(self) -> list[str]:
+        """The key bindings of its actions, such as "<Alt>n" for a mnemonic."""
+        try:
+            action = self.acc.queryAction()
+            return [k for i in range(action.nActions) if (k := action.getKeyBinding(i))]
+        except NotImplementedError:
+            return []
 
     def text(self) -> str:
         try:
@@ -371,6 +382,7 @@ class Session:
     app: App | None = None
     runs: int = 0
     keep: bool = False
+    clashes: set[tuple[str, str, tuple[str, ...]]] = field(default_factory=set)
 
     # plumbing
 
@@ -500,6 +512,7 @@ class Session:
         log(f"captured {path}")
         if self.app is not None and self.app.expected:
             self.check_layout(path.name)
+            self.check_mnemonics(path.name)
             if self.keep:
                 self.dump(self.work / f"{name}.tree.txt")
 
@@ -511,9 +524,29 @@ class Session:
                     text = node.text()
                     lines.append(
                         f"{win.name} | {node.role} | {node.name!r} | {text!r} | "
-                        f"{_description(node)!r} | {node.box}"
+                        f"{_description(node)!r} | {node.box} | {node.keys()}"
                     )
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def check_mnemonics(self, shot: str) -> None:
+        """Alt+letter keys that two visible controls of one window share: Alt then only
+        moves between them, and a user who expects one action gets the other."""
+        for win in self.tree.windows():
+            owners: dict[str, set[str]] = {}
+            for node in self.tree.walk(win):
+                if not node.showing or node.role == "page tab list":
+                    continue
+                for key in set(node.keys()):
+                    if re.fullmatch(r"Alt\+\S", key):
+                        owners.setdefault(key, set()).add(f"{node.role} {node.name!r}")
+            for key, names in sorted(owners.items()):
+                clash = (win.name.split(" — ")[0], key, tuple(sorted(names)))
+                if len(names) > 1 and clash not in self.clashes:
+                    self.clashes.add(clash)
+                    self.findings.append(
+                        f"{shot}: {key} belongs to {len(names)} controls of {win.name!r}: "
+                        + ", ".join(sorted(names))
+                    )
 
     def on_screen(self, node: Node) -> bool:
         x, y, w, h = node.box
@@ -888,6 +921,17 @@ def _log_lines(path: Path) -> list[str]:
     return found[:40]
 
 
+def checkout(rev: str) -> Path:
+    """The smtpdesk package as committed at ``rev``, in a temporary folder."""
+    folder = Path(tempfile.mkdtemp(prefix="smtpdesk-real-display-src-"))
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "smtpdesk"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    log(f"running smtpdesk as committed at {rev}")
+    return folder
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -899,17 +943,26 @@ def main() -> int:
         "--only", choices=sorted(SETTINGS), action="append", help="run only these settings"
     )
     parser.add_argument("--keep", action="store_true", help="keep the data folders and logs")
+    parser.add_argument(
+        "--commit",
+        metavar="REV",
+        help="run the package as committed at REV (e.g. HEAD) instead of the work tree",
+    )
     args = parser.parse_args()
     if not (ROOT / ".venv/bin/smtpdesk").exists():
         print("error: .venv/bin/smtpdesk is missing: run `make run` once first", file=sys.stderr)
         return 2
     out_root = Path(args.out)
+    if args.commit:
+        SOURCE.append(checkout(args.commit))
     results = {}
     for name in args.only or list(SETTINGS):
         ok, _session = run_setting(SETTINGS[name], out_root, args.keep)
         results[name] = ok
     for name, ok in results.items():
         print(f"{name}: {'ok' if ok else 'FAILED'} (see {out_root / name / 'report.txt'})")
+    if SOURCE:
+        shutil.rmtree(SOURCE[0], ignore_errors=True)
     return 0 if all(results.values()) else 1
 
 
