@@ -45,7 +45,7 @@ from smtpdesk.core.smtp.connection import (
 from smtpdesk.core.smtp.diagnosis import SERVER_CAUSES, diagnose
 from smtpdesk.core.smtp.envelope import prepare, prepare_bytes
 from smtpdesk.core.smtp.errors import PoolClosedError, PoolWaitTimeoutError
-from smtpdesk.core.smtp.transaction import send_bytes, send_message
+from smtpdesk.core.smtp.pipeline import Wire
 from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,9 @@ class _Conn:
     # XOAUTH2: when the token it logged in with expires (time.time()); after that the
     # connection is not reused but replaced, so the next one logs in with a fresh token.
     stale_at: float = math.inf
+    wire: Wire | None = None  # the transaction phase (pipelined where the server allows)
+    lent: int = 0  # sends using it now: more than one only while pipelining (a window)
+    broken: bool = False  # a send on it failed on the network: lend it to no one else
 
 
 _NEW: Literal["new"] = "new"  # a slot is reserved for the waiter: it opens a connection
@@ -123,6 +126,8 @@ class ServerPool:
         self._quitting: set[asyncio.Task[None]] = set()
         self._figures = _Figures()
         self._backoff = (backoff_start, backoff_max)
+        self._lent: list[_Conn] = []  # busy connections, which a pipelining one may share
+        self._lockstep = False  # a pipelined reply timed out: no pipelining to this server
 
     # --- public -----------------------------------------------------------------------
 
@@ -161,6 +166,8 @@ class ServerPool:
                 return SendResult(outcome.server_uuid, outcome.reply, attempts, outcome.refused)
             diagnosis = outcome
             unconfirmed = unconfirmed or diagnosis.unconfirmed
+            if diagnosis.unconfirmed:
+                break  # the server may have the message: sending it again could duplicate it
             if not diagnosis.temporary or diagnosis.cause in _NOT_RETRIED_HERE:
                 break
         assert diagnosis is not None
@@ -234,13 +241,17 @@ class ServerPool:
             return diagnose(exc, self.settings, password=self._password)
         self._figures.wait_seconds += time.perf_counter() - waited
         started = time.perf_counter()
+        if conn.wire is None:
+            conn.wire = Wire(conn.smtp, self._command_timeout, lockstep=self._lockstep)
+        wire = conn.wire
         try:
             if isinstance(message, bytes):
-                refused, reply = await send_bytes(conn.smtp, message, sender, rcpts)
+                refused, reply = await wire.send(message, sender, rcpts)
             else:
-                refused, reply = await send_message(conn.smtp, message, sender, rcpts)
+                refused, reply = await wire.send_message(message, sender, rcpts)
         except Exception as exc:
             tried.add(conn.ident)
+            self._lockstep = self._lockstep or wire.timed_out  # it advertised, then stalled
             self._release(conn, broken=not conn.smtp.is_connected)
             offers_auth = conn.smtp.supports_extension("auth")
             return diagnose(exc, self.settings, "send", self._password, offers_auth=offers_auth)
@@ -273,19 +284,39 @@ class ServerPool:
             return grant
         if grant == _CLOSED:
             raise PoolClosedError("the pool is closed")
-        return await self._open_new()
+        conn = await self._open_new()
+        self._lend(conn)
+        return conn
 
     def _grant(self, avoid: set[int]) -> _Grant | None:
         """An idle connection, else a reserved slot to open one in, else None (all busy)."""
         conn = self._take_idle(avoid)
         if conn is not None:
             self._busy += 1
+            self._lend(conn)
             return conn
         if self._open < self.settings.max_conns:
             self._open += 1
             self._busy += 1
             return _NEW
-        return None
+        return self._share(avoid)
+
+    def _lend(self, conn: _Conn) -> None:
+        conn.lent = 1
+        self._lent.append(conn)
+
+    def _share(self, avoid: set[int]) -> _Conn | None:
+        """A busy connection with room in its pipelining window (the least loaded)."""
+        best = None
+        for conn in self._lent:
+            wire = conn.wire
+            if conn.ident in avoid or conn.broken or wire is None or conn.lent >= wire.window:
+                continue
+            if conn.smtp.is_connected and (best is None or conn.lent < best.lent):
+                best = conn
+        if best is not None:
+            best.lent += 1
+        return best
 
     async def _wait(self, avoid: set[int]) -> _Grant:
         waiter: _Waiter = (asyncio.get_running_loop().create_future(), avoid)
@@ -378,6 +409,13 @@ class ServerPool:
         return _Conn(smtp)
 
     def _release(self, conn: _Conn, *, broken: bool) -> None:
+        conn.lent -= 1
+        conn.broken = conn.broken or broken
+        if conn.lent > 0:  # others still have transactions in its window
+            self._hand_over()
+            return
+        broken = conn.broken
+        self._lent.remove(conn)
         self._busy -= 1
         if broken or self._closed:
             self._open -= 1
