@@ -146,3 +146,32 @@ def delete_oauth(server_uuid: str, *kinds: str) -> None:
     for kind in kinds or OAUTH_KINDS:
         with _guarded("delete"), suppress(keyring.errors.PasswordDeleteError):
             backend.delete_password(SERVICE, _entry(server_uuid, kind))
+
+
+# --- DKIM private keys (issue 14) ------------------------------------------------------
+
+DKIM_KINDS = ("dkim-rsa", "dkim-ed25519")  # one PKCS#8 PEM each, named "<uuid>:<kind>"
+
+
+def get_dkim_key(server_uuid: str, kind: str) -> str | None:
+    backend = _backend()
+    with _guarded("read"):
+        pem = backend.get_password(SERVICE, _entry(server_uuid, kind))
+    logs.remember_secret(pem)  # never in the log file
+    return pem
+
+
+def set_dkim_key(server_uuid: str, kind: str, pem: str) -> None:
+    logs.remember_secret(pem)
+    backend = _backend()
+    _check_size(backend, kind, pem)
+    with _guarded("store"):
+        backend.set_password(SERVICE, _entry(server_uuid, kind), pem)
+
+
+def delete_dkim_keys(server_uuid: str) -> None:
+    """Delete both DKIM keys of a server; missing ones are fine."""
+    backend = _backend()
+    for kind in DKIM_KINDS:
+        with _guarded("delete"), suppress(keyring.errors.PasswordDeleteError):
+            backend.delete_password(SERVICE, _entry(server_uuid, kind))

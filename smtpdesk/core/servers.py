@@ -48,5 +48,6 @@ def remove_server(store: Store, key: str) -> ServerSettings:
     settings = store.server(key)
     secrets.delete_password(settings.uuid)
     secrets.delete_oauth(settings.uuid)
+    secrets.delete_dkim_keys(settings.uuid)
     store.delete_server(settings.uuid)
     return settings

@@ -45,6 +45,14 @@ class TlsType(StrEnum):
     NONE = "none"
 
 
+class DkimAlgorithm(StrEnum):
+    """The DKIM key(s) a server signs with: RSA-2048, Ed25519 (RFC 8463), or both."""
+
+    RSA = "rsa"
+    ED25519 = "ed25519"
+    BOTH = "both"
+
+
 POOL_NAME = "email"
 # Headers the campaign itself writes; a server-level copy would corrupt the message.
 RESERVED_HEADERS = frozenset(
@@ -109,6 +117,11 @@ class ServerSettings:
     oauth_authorize_url: str = ""  # custom only
     oauth_token_url: str = ""  # custom only
     oauth_scopes: tuple[str, ...] = ()  # empty: the provider's own
+    # DKIM signing by the app (issue 14). The private key is in the keyring, never here.
+    dkim_enabled: bool = False
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    dkim_algorithm: DkimAlgorithm = DkimAlgorithm.RSA
 
     @property
     def messenger(self) -> str:
@@ -124,6 +137,7 @@ class ServerSettings:
         data["auth_protocol"] = str(self.auth_protocol)
         data["tls_type"] = str(self.tls_type)
         data["oauth_provider"] = str(self.oauth_provider)
+        data["dkim_algorithm"] = str(self.dkim_algorithm)
         data["oauth_scopes"] = list(self.oauth_scopes)
         data["email_headers"] = [list(pair) for pair in self.email_headers]
         return data
@@ -142,6 +156,9 @@ class AppSettings:
     sliding_window: bool = False
     sliding_window_rate: int = 10000
     sliding_window_duration: float = 3600.0
+    # Every domain check asks this DNS server ("HOST" or "HOST:PORT"); empty: the system's.
+    # SMTPDESK_DNS_SERVER wins over it (core/domain/resolver.py).
+    dns_server: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -333,6 +350,10 @@ _SERVER_COERCE: dict[str, Callable[[object], Any]] = {
     "oauth_authorize_url": _to_str,
     "oauth_token_url": _to_str,
     "oauth_scopes": _to_scopes,
+    "dkim_enabled": _to_bool,
+    "dkim_domain": lambda v: _to_str(v).lower().rstrip("."),
+    "dkim_selector": lambda v: _to_str(v).lower(),
+    "dkim_algorithm": _enum(DkimAlgorithm),
 }
 
 
@@ -415,6 +436,7 @@ def _check_server(s: ServerSettings, others: list[ServerSettings], report: Repor
     _check_headers(s.email_headers, report)
     _check_name(s.name, others, report)
     _check_oauth(s, report)
+    _check_dkim(s, report)
     _warn_server(s, report)
 
 
@@ -524,6 +546,43 @@ def _check_oauth(s: ServerSettings, report: Report) -> None:
         report.error("oauth_scopes", "a custom OAuth provider needs at least one scope")
 
 
+def _check_dkim(s: ServerSettings, report: Report) -> None:
+    """The signing domain and selector: required once signing is on, DNS names always."""
+    for name, example in (("dkim_domain", "example.com"), ("dkim_selector", "smtpdesk")):
+        value = getattr(s, name)
+        if s.dkim_enabled and not value:
+            report.error(name, "DKIM signing needs this", f"for example {example}")
+        elif value and not (value.isascii() and len(value) <= 253 and _DOMAIN_RE.match(value)):
+            report.error(name, f"{value!r} is not a DNS name", f"for example {example}")
+
+
+def parse_dns_server(value: object) -> str:
+    """``HOST``, ``HOST:PORT`` or ``[IPv6]:PORT``, checked; empty for the system's resolver."""
+    text = _to_str(value)
+    if text:
+        dns_server_address(text)
+    return text
+
+
+def dns_server_address(text: str) -> tuple[str, int]:
+    """The IP address and port of a DNS server setting; ValueError names what is wrong."""
+    host, port = text.strip(), "53"
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif host.count(":") == 1:
+        host, _, port = host.partition(":")
+    if not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an IP address with an optional port, such as 127.0.0.1:5353"
+        ) from None
+    return host, int(port)
+
+
 def _secure_endpoint(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
@@ -571,6 +630,7 @@ _APP_COERCE: dict[str, Callable[[object], Any]] = {
     "sliding_window": _to_bool,
     "sliding_window_rate": _to_int,
     "sliding_window_duration": parse_duration,
+    "dns_server": parse_dns_server,
 }
 
 
@@ -784,7 +844,9 @@ def _check_unsubscribe(s: MailboxSettings, report: Report) -> None:
         or not _is_host(address.rpartition("@")[2])
     ):
         report.error(
-            "unsubscribe_address", f"{address!r} is not an email address", "e.g. bounces@example.com"
+            "unsubscribe_address",
+            f"{address!r} is not an email address",
+            "e.g. bounces@example.com",
         )
     url = s.unsubscribe_url
     if url:

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from smtpdesk.core import secrets
+from smtpdesk.core.domain.signing import signer_for
 from smtpdesk.core.messengers import Messenger
 from smtpdesk.core.settings import AuthProtocol, ServerSettings
 from smtpdesk.core.smtp.diagnosis import diagnose
@@ -31,11 +32,15 @@ class MessengerSender:
         self,
         messenger: Messenger,
         passwords: Callable[[str], str | None] = secrets.get_password,
+        dkim_keys: Callable[[str, str], str | None] = secrets.get_dkim_key,
         **pool_options: Any,
     ) -> None:
         self.messenger = messenger
         self.pools: list[ServerPool] = [
-            ServerPool(s, _password(s, passwords), **pool_options) for s in messenger.servers
+            ServerPool(
+                s, _password(s, passwords), signer=signer_for(s, dkim_keys), **pool_options
+            )
+            for s in messenger.servers
         ]
         self._next = 0
 

@@ -34,6 +34,7 @@ from typing import Literal
 
 import aiosmtplib
 
+from smtpdesk.core.domain.signing import DkimSigner
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.connection import (
     DEFAULT_TIMEOUT,
@@ -113,6 +114,7 @@ class ServerPool:
         tls_context: ssl.SSLContext | None = None,
         backoff_start: float = BACKOFF_START,
         backoff_max: float = BACKOFF_MAX,
+        signer: DkimSigner | None = None,
     ) -> None:
         self.settings = settings
         self._password = password
@@ -126,6 +128,7 @@ class ServerPool:
         self._quitting: set[asyncio.Task[None]] = set()
         self._figures = _Figures()
         self._backoff = (backoff_start, backoff_max)
+        self.signer = signer  # DKIM, added last: after the server's headers (issue 14)
         self._lent: list[_Conn] = []  # busy connections, which a pipelining one may share
         self._lockstep = False  # a pipelined reply timed out: no pipelining to this server
 
@@ -150,6 +153,8 @@ class ServerPool:
             out, envelope_from, rcpts = prepare_bytes(message, self.settings, sender, recipients)
         else:
             out, envelope_from, rcpts = prepare(message, self.settings, sender, recipients)
+        if self.signer is not None:
+            out = self.signer.sign(out) if isinstance(out, bytes) else self.signer.sign_email(out)
         tried: set[int] = set()
         diagnosis: Diagnosis | None = None
         attempts = 0

@@ -24,6 +24,7 @@ from smtpdesk.core.settings import (
     SERVER_FIELDS,
     AppSettings,
     AuthProtocol,
+    DkimAlgorithm,
     OAuthProvider,
     ServerSettings,
     TlsType,
@@ -122,6 +123,7 @@ def _row_to_server(row: Any) -> ServerSettings:
     data["auth_protocol"] = AuthProtocol(data["auth_protocol"])
     data["tls_type"] = TlsType(data["tls_type"])
     data["oauth_provider"] = OAuthProvider(data["oauth_provider"])
+    data["dkim_algorithm"] = DkimAlgorithm(data["dkim_algorithm"])
     data["oauth_scopes"] = tuple(str(s) for s in data["oauth_scopes"])
     data["email_headers"] = tuple((str(k), str(v)) for k, v in data["email_headers"])
     return ServerSettings(**data)

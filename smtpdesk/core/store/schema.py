@@ -50,6 +50,11 @@ servers = Table(
     Column("oauth_authorize_url", String, nullable=False, server_default=""),
     Column("oauth_token_url", String, nullable=False, server_default=""),
     Column("oauth_scopes", JSON, nullable=False, server_default="[]"),
+    # DKIM signing (issue 14); the private key is in the keyring only.
+    Column("dkim_enabled", Boolean, nullable=False, server_default="0"),
+    Column("dkim_domain", String, nullable=False, server_default=""),
+    Column("dkim_selector", String, nullable=False, server_default=""),
+    Column("dkim_algorithm", String, nullable=False, server_default="rsa"),
 )
 
 # The last server test of each saved server (issue 10): the list's dot survives a restart.
@@ -77,6 +82,7 @@ app_settings = Table(
     Column("sliding_window", Boolean, nullable=False),
     Column("sliding_window_rate", Integer, nullable=False),
     Column("sliding_window_duration", Float, nullable=False),
+    Column("dns_server", String, nullable=False, server_default=""),  # issue 14
 )
 
 # --- campaigns (issue 4): the delivery ledger -----------------------------------------
@@ -204,4 +210,14 @@ mailbox_scans = Table(
     Column("id", Integer, primary_key=True),  # 1: the last scan
     Column("finished_at", Float, nullable=False),
     Column("result", JSON, nullable=False),  # counts, or the error
+)
+
+# Saved layouts (issue 15): HTML around a campaign's {{ content }}; see core/campaign/layouts.py
+layouts = Table(
+    "layouts",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("html", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )
