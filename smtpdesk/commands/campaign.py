@@ -21,6 +21,7 @@ from smtpdesk.core.campaign import review
 from smtpdesk.core.campaign.actions import effective_state
 from smtpdesk.core.campaign.content import CampaignContent, require_valid
 from smtpdesk.core.campaign.engine import CampaignRunner
+from smtpdesk.core.campaign.layouts import with_layout
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.campaign.suppressions import SuppressionList
@@ -89,8 +90,16 @@ def _register_create(sub: Any) -> None:
     p.add_argument("--from", dest="from_address", required=True, metavar="ADDRESS")
     p.add_argument("--from-name", default="")
     p.add_argument("--reply-to", default="")
-    p.add_argument("--html-file", metavar="F")
-    p.add_argument("--text-file", metavar="F")
+    body = p.add_mutually_exclusive_group()
+    body.add_argument("--html-file", metavar="F")
+    body.add_argument("--markdown-file", metavar="F", help="Markdown (fields as {{ name }})")
+    p.add_argument("--text-file", metavar="F", help="the text part (default: made from the body)")
+    p.add_argument(
+        "--layout",
+        default="",
+        metavar="NAME",
+        help="a saved layout (smtpdesk template list); Markdown gets 'default' when none is named",
+    )
     p.add_argument("--attach", action="append", default=[], metavar="F")
     p.add_argument("--unsubscribe-mailto", default="", metavar="ADDRESS")
     p.add_argument("--unsubscribe-url", default="", metavar="URL")
@@ -139,6 +148,12 @@ def _send_at(text: str | None) -> float | None:
     return when
 
 
+def _format(args: argparse.Namespace) -> str:
+    if args.markdown_file:
+        return "markdown"
+    return "html" if args.html_file else "text"
+
+
 def _window(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
@@ -156,8 +171,9 @@ def cmd_create(args: argparse.Namespace) -> int:
         from_address=args.from_address,
         from_name=args.from_name,
         reply_to=args.reply_to,
-        html=_read(args.html_file),
+        html=_read(args.html_file or args.markdown_file),
         text=_read(args.text_file),
+        format=_format(args),
         attachments=tuple(args.attach),
         unsubscribe_mailto=args.unsubscribe_mailto,
         unsubscribe_url=args.unsubscribe_url,
@@ -166,6 +182,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     require_valid(content)  # everything is checked before anything is written
     store = _store(args)
     try:
+        content = with_layout(store, content, args.layout)
         store.require_writable()
         campaign_id, report = recipient_files.import_new_campaign(
             Ledger(store),

@@ -42,6 +42,12 @@ from smtpdesk.core.campaign.mime import (
     check_header,
     header_text,
 )
+from smtpdesk.core.campaign.pipeline import (
+    compose,
+    format_problems,
+    inline_css,
+    layout_without_slot,
+)
 from smtpdesk.core.campaign.render_limits import (
     LimitedEnvironment,
     RenderLimitError,
@@ -92,6 +98,11 @@ class CampaignContent:
     # may use fields, e.g. https://x.test/u?e={{ email }}; their values are percent-encoded
     # (``{{ link | safe }}`` puts one in as it is, though never a space or a line break)
     unsubscribe_url: str = ""
+    # how ``html`` is written: "html", "markdown" (Markdown, Jinja allowed) or "text" (no HTML
+    # part: ``text`` is the message); see :mod:`smtpdesk.core.campaign.pipeline`
+    format: str = "html"
+    layout: str = ""  # the layout's name, for the user; its HTML below is what is sent
+    layout_html: str = ""  # the layout as it was when chosen, with its {{ content }} slot
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -110,10 +121,12 @@ class CampaignContent:
         """Each templated part by name; ``text`` is omitted when it is made from the HTML."""
         parts = {
             "subject": self.subject,
-            "html": self.html,
+            "html": self.html if self.format != "text" else "",
             "text": self.text,
             "unsubscribe_url": self.unsubscribe_url,
         }
+        if self.format != "text" and self.html:
+            parts["layout"] = layout_without_slot(self.layout_html)
         parts.update({f"header {name}": value for name, value in self.headers})
         return {name: source for name, source in parts.items() if source}
 
@@ -142,7 +155,9 @@ def validate_content(content: CampaignContent) -> list[Problem]:
                 "e.g. https://example.com/unsubscribe?e={{ email }}",
             )
         )
-    if not content.html.strip() and not content.text.strip():
+    problems += format_problems(content.format, content.layout_html)
+    body = content.html if content.format != "text" else ""
+    if not body.strip() and not content.text.strip():
         problems.append(
             Problem("html", "error", "the message has no body", "give an HTML or a plain-text body")
         )
@@ -327,9 +342,12 @@ class Renderer:
     def __init__(self, content: CampaignContent) -> None:
         require_valid(content)  # an empty or broken From would fail deep in the email package
         self.content = content
-        text_source = content.text or (html_to_text(content.html) if content.html else "")
+        composed = compose(content)  # Markdown, layout and CSS inlining: once per campaign
+        text_source = composed.text
+        self._inline_each = composed.inline_each
         self._subject = self._compile(content.subject, "subject", escape=False)
-        self._html = self._compile(content.html, "HTML body", escape=True) if content.html else None
+        html = composed.html
+        self._html = self._compile(html, "HTML body", escape=True) if html else None
         self._text = self._compile(text_source, "text body", escape=False)
         self._unsubscribe = self._compile(content.unsubscribe_url, "unsubscribe URL", url=True)
         self._headers = [
@@ -360,6 +378,8 @@ class Renderer:
         with _rendering(fields):
             subject = header_text(collect(self._subject.generate(fields)))
             html = collect(self._html.generate(fields)) if self._html is not None else None
+            if html is not None and self._inline_each:
+                html = inline_css(html)
             return subject, html, collect(self._text.generate(fields))
 
     def render(self, fields: Mapping[str, Any]) -> EmailMessage:

@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import TemplateSyntaxError, Undefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from smtpdesk.core.campaign.checks import check_html
 from smtpdesk.core.campaign.content import (
     ADDRESS_FIELD,
     CampaignContent,
@@ -43,6 +44,7 @@ _PART_LABELS = {
     "html": "HTML body",
     "text": "text body",
     "unsubscribe_url": "unsubscribe address",
+    "layout": "layout",
 }
 
 
@@ -270,6 +272,7 @@ def review(
     for problem in result.fields:
         (result.warnings if problem.guarded else result.errors).append(str(problem))
     result.warnings += _empty_cells(content, ledger, campaign_id, columns)
+    _message_findings(result, content, ledger, campaign_id, columns)
     if render and not result.errors:
         try:
             result.rendered = render_all(ledger, campaign_id, content, columns, progress)
@@ -288,6 +291,33 @@ def review(
                 f"{result.rendered.errors:,} recipient(s) cannot be rendered: {first}"
             )
     return result
+
+
+def _message_findings(
+    result: Review,
+    content: CampaignContent,
+    ledger: Ledger,
+    campaign_id: int,
+    columns: tuple[str, ...],
+) -> None:
+    """Size, images, links and the unsubscribe link of the first recipient's message."""
+    first = next(iter(ledger.iter_fields(campaign_id, page=1)), None)
+    if first is None:
+        return
+    try:
+        _, html, text = Renderer(content).render_parts(
+            template_fields(first[1], first[2], blank_fields(columns))
+        )
+    except KnownError:
+        return  # the render of every recipient says why
+    found = check_html(
+        html or "",
+        text=text,
+        unsubscribe_url=content.unsubscribe_url,
+        unsubscribe_mailto=content.unsubscribe_mailto,
+    )
+    result.errors += found.errors
+    result.warnings += found.warnings
 
 
 def _server_findings(

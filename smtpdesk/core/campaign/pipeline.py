@@ -1,0 +1,194 @@
+"""From what the user wrote to the HTML and text templates the renderer personalises.
+
+The steps, once per campaign (:func:`compose`, cached on the content's own text):
+
+1. Markdown (``format = "markdown"``) becomes HTML with markdown-it-py; raw HTML in it is
+   shown as text, never passed through: only the HTML format takes markup as it is.
+2. The layout (``layout_html``, with one ``{{ content }}`` slot) wraps the body.
+3. The layout's ``<style>`` rules are inlined into ``style`` attributes with css-inline
+   (remote stylesheets are never loaded; ``@media`` rules stay in a ``<style>`` for the
+   mail clients that read them: dark mode, phone widths).
+4. The text part is made from the HTML (html2text) unless the user wrote one.
+
+Every step keeps the Jinja tags intact, so the result is still one template per part and
+each recipient costs one Jinja render, as before layouts existed. Tags are swapped for
+plain placeholders while Markdown and css-inline parse the page. When that cannot be
+trusted (a tag inside CSS, or one the HTML parser moved, as it moves text that stands
+between table rows), the CSS is inlined after each recipient's render instead
+(:attr:`Composed.inline_each`): slower, always right.
+
+No Qt here, and no database: the layout's HTML travels in the content.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+import css_inline
+import html2text
+from markdown_it import MarkdownIt
+
+from smtpdesk.core.settings import Problem
+
+FORMATS = ("html", "markdown", "text")
+SLOT_MESSAGE = "a layout needs exactly one {{ content }} slot, where the message goes"
+SLOT_HINT = "put {{ content }} once inside the layout's main cell"
+FORMAT_LABELS = {"html": "HTML", "markdown": "Markdown", "text": "Plain text"}
+SLOT = re.compile(r"{{-?\s*content\s*-?}}")
+_JINJA = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.DOTALL)
+_MARK = "smtpdeskjinja{}x"
+_MARK_RE = re.compile(r"smtpdeskjinja(\d+)x")
+_STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.IGNORECASE | re.DOTALL)
+_STYLE_ATTR = re.compile(r"""\bstyle\s*=\s*("[^"]*"|'[^']*')""", re.IGNORECASE)
+_NEEDS_INLINING = re.compile(r"<style\b|<link\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Composed:
+    """The HTML and text templates of a campaign, ready for Jinja."""
+
+    html: str  # "" for a plain-text message
+    text: str
+    inline_each: bool = False  # inline the CSS after each recipient's render
+
+
+def markdown_parser() -> MarkdownIt:
+    """CommonMark with tables and strikethrough; raw HTML is escaped, links validated."""
+    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+_MARKDOWN = markdown_parser()
+
+
+def protect(source: str) -> tuple[str, list[str]]:
+    """``source`` with each Jinja tag replaced by a placeholder of letters and digits."""
+    tags: list[str] = []
+
+    def swap(match: re.Match[str]) -> str:
+        tags.append(match.group(0))
+        return _MARK.format(len(tags) - 1)
+
+    return _JINJA.sub(swap, source), tags
+
+
+def restore(text: str, tags: list[str]) -> str:
+    return _MARK_RE.sub(lambda m: tags[int(m.group(1))], text)
+
+
+def markdown_to_html(source: str) -> str:
+    """The HTML for a Markdown body; its Jinja tags come through unchanged."""
+    protected, tags = protect(source)
+    return restore(_MARKDOWN.render(protected), tags)
+
+
+def apply_layout(body: str, layout_html: str) -> str:
+    """``body`` in the layout's ``{{ content }}`` slot (the body itself when no layout)."""
+    if not layout_html:
+        return body
+    return SLOT.sub(lambda _m: body, layout_html, count=1)
+
+
+def layout_without_slot(layout_html: str) -> str:
+    """The layout's own template text: what it asks of the recipients besides the body."""
+    return SLOT.sub("", layout_html)
+
+
+@functools.lru_cache(maxsize=8)
+def _inliner() -> css_inline.CSSInliner:
+    return css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
+
+
+def inline_css(html: str) -> str:
+    """``html`` with its ``<style>`` rules in ``style`` attributes (no remote stylesheet)."""
+    if not _NEEDS_INLINING.search(html):
+        return html
+    return _inliner().inline(html)
+
+
+def jinja_in_css(html: str) -> bool:
+    """Whether a Jinja tag stands inside a ``<style>`` block or a ``style`` attribute."""
+    blocks = (m.group(1) for m in _STYLE_BLOCK.finditer(html))
+    attrs = (m.group(1) for m in _STYLE_ATTR.finditer(html))
+    return any(_JINJA.search(css) for css in (*blocks, *attrs))
+
+
+def inline_template(html: str) -> str | None:
+    """The template with its CSS inlined, or None when that must wait for each recipient."""
+    if not _NEEDS_INLINING.search(html):
+        return html
+    if jinja_in_css(html):
+        return None
+    protected, tags = protect(html)
+    inlined = _inliner().inline(protected)
+    found = [int(n) for n in _MARK_RE.findall(inlined)]
+    if found != list(range(len(tags))) or re.search(r"smtpdeskjinja\d+x=", inlined):
+        return None  # a tag was moved, dropped or read as an attribute name
+    return restore(inlined, tags)
+
+
+def body_html(fmt: str, source: str) -> str:
+    """The body's HTML template for the chosen format ("" for plain text)."""
+    if fmt == "markdown":
+        return markdown_to_html(source)
+    if fmt == "text":
+        return ""
+    return source
+
+
+class _Content(Protocol):
+    @property
+    def format(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def layout_html(self) -> str: ...
+
+
+def compose(content: _Content) -> Composed:
+    """The campaign's HTML and text templates (cached: the same content composes once)."""
+    return _compose(content.format, content.html, content.text, content.layout_html)
+
+
+def format_problems(fmt: str, layout_html: str) -> list[Problem]:
+    """The format must be known; a layout needs exactly one ``{{ content }}`` slot."""
+    problems = []
+    if fmt not in FORMATS:
+        problems.append(
+            Problem("format", "error", f"unknown format {fmt!r}", "html, markdown or text")
+        )
+    if layout_html and len(SLOT.findall(layout_html)) != 1:
+        problems.append(Problem("layout", "error", SLOT_MESSAGE, SLOT_HINT))
+    return problems
+
+
+def page_to_text(html: str, *, layout: bool = False) -> str:
+    """The text part for an HTML template, its Jinja tags intact.
+
+    In a layout, tables are structure (a centred column), not data: their cells become
+    paragraphs instead of Markdown tables.
+    """
+    protected, tags = protect(html)
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_tables = layout
+    text = converter.handle(protected).strip() + "\n"
+    return restore(re.sub(r"\n{3,}", "\n\n", text), tags)
+
+
+@functools.lru_cache(maxsize=32)
+def _compose(fmt: str, html: str, text: str, layout_html: str) -> Composed:
+    body = body_html(fmt, html)
+    if not body.strip():
+        return Composed("", text)
+    page = apply_layout(body, layout_html)
+    text_source = text or page_to_text(page, layout=bool(layout_html))
+    inlined = inline_template(page)
+    if inlined is None:
+        return Composed(page, text_source, inline_each=True)
+    return Composed(inlined, text_source)
