@@ -16,7 +16,17 @@ from collections.abc import Sequence
 from smtpdesk import __version__
 from smtpdesk.core.errors import BadInputError, InvalidSettingsError, KnownError
 
-COMMAND_MODULES = ("servers", "config", "presets", "test", "sandbox", "campaign", "template")
+COMMAND_MODULES = (
+    "servers",
+    "config",
+    "presets",
+    "test",
+    "sandbox",
+    "campaign",
+    "template",
+    "mailbox",
+    "domain",
+)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_BUG = 70  # EX_SOFTWARE: our bug, reported with the log file's name
 

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from smtpdesk.cli import EXIT_OK, EXIT_USAGE, print_problems
-from smtpdesk.commands import server_login
+from smtpdesk.commands import dkim, server_login
 from smtpdesk.commands.common import add_password_options, print_warnings, read_password, store_from
 from smtpdesk.core import secrets
 from smtpdesk.core.config_io import server_to_listmonk
@@ -69,6 +69,7 @@ def register(sub: Any) -> None:
     remove.add_argument("server", help="the server's name or uuid")
     remove.set_defaults(func=delete_server)
     server_login.register(actions)
+    dkim.register(actions)
 
 
 def _field_options(parser: argparse.ArgumentParser) -> None:

@@ -59,9 +59,7 @@ class DnsServer:
         self.add(zone)
         self.port = _free_port()
         self._servers = [
-            DNSServer(
-                self._zone, port=self.port, address="127.0.0.1", tcp=tcp, logger=_QUIET
-            )
+            DNSServer(self._zone, port=self.port, address="127.0.0.1", tcp=tcp, logger=_QUIET)
             for tcp in (False, True)
         ]
 

@@ -10,6 +10,7 @@ check") when DNS did not answer. Nothing here blocks sending: the caller shows i
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from smtpdesk.core.domain.providers import FREE_MAIL, provider_for, provider_sel
 from smtpdesk.core.domain.records import DkimKey, Dmarc, aligned, organisational_domain
 from smtpdesk.core.domain.resolver import DnsClient, DnsUnavailableError
 from smtpdesk.core.domain.spf import SpfResult, check_spf
+from smtpdesk.core.errors import BadInputError
 from smtpdesk.core.settings import ServerSettings, TlsType
 
 Status = Literal["pass", "warn", "fail", "unknown", "skip"]
@@ -111,6 +113,22 @@ def check_domain(
     report.checks.append(_reverse_dns(client, servers))
     report.checks.append(_tls(servers))
     return report
+
+
+def normalise_domain(text: str, what: str = "domain") -> str:
+    """A DNS name from user input (an address gives its domain); BadInputError if not one."""
+    value = text.strip().rpartition("@")[2].lower().rstrip(".")
+    try:
+        ascii_value = value.encode("idna").decode("ascii") if value else ""
+    except UnicodeError:
+        ascii_value = ""
+    if not ascii_value or len(ascii_value) > 253 or not _NAME.fullmatch(ascii_value):
+        raise BadInputError(f"{what}: {text!r} is not a domain name.", "For example example.com.")
+    return ascii_value
+
+
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 
 
 def _return_path_domain(servers: Sequence[ServerSettings]) -> str:
