@@ -14,7 +14,7 @@ from smtpdesk.core.store import Store, open_store
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-pytest_plugins = ["tests.helpers.smtpd", "tests.helpers.oauth"]
+pytest_plugins = ["tests.helpers.smtpd", "tests.helpers.oauth", "tests.helpers.postfix"]
 
 
 @pytest.fixture(autouse=True)

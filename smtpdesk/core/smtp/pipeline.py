@@ -266,7 +266,8 @@ class Wire(asyncio.Protocol):
         except TimeoutError as exc:
             self.timed_out = self.timed_out or self.pipelining
             self._abort(aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response"))
-            raise self._lost(txn, aiosmtplib.SMTPReadTimeoutError(str(exc) or "time-out")) from None
+            error = self._lost(txn, aiosmtplib.SMTPReadTimeoutError(str(exc) or "time-out"))
+            raise error from error.__cause__
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise self._lost(txn, exc) from exc
 
