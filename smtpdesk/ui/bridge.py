@@ -19,6 +19,7 @@ from PySide6.QtCore import QObject, Signal
 
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.store import Store
+from smtpdesk.core.store.db import storage_error
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -87,8 +88,9 @@ class Bridge(QObject):
         return task
 
     def report(self, exc: BaseException) -> None:
-        if isinstance(exc, KnownError):
-            self.notifier.error(exc.message, exc.hint)
+        known = exc if isinstance(exc, KnownError) else storage_error(exc, self.store.folder)
+        if known is not None:  # a full disk or a read-only folder: a sentence, not a bug
+            self.notifier.error(known.message, known.hint)
             return
         log.error("unexpected error:\n%s", "".join(traceback.format_exception(exc)))
         self.notifier.error(

@@ -16,8 +16,12 @@ from typing import Any
 import pytest
 from PySide6.QtCore import qCritical, qWarning
 from PySide6.QtGui import QGuiApplication
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from smtpdesk.core import logs
+from smtpdesk.core.store import Store
+from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.crash_dialog import CrashReporter
 from tests.ui.conftest import until
 
@@ -113,3 +117,33 @@ async def test_ctrl_c_is_not_a_crash(reporter: CrashReporter, monkeypatch: Any) 
     sys.excepthook(KeyboardInterrupt, KeyboardInterrupt(), None)
     await asyncio.sleep(0.02)
     assert seen == [KeyboardInterrupt] and reporter.dialog is None
+
+
+def _disk_full_error(folder: Path) -> OperationalError:
+    engine = create_engine(f"sqlite:///{folder / 'small.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("PRAGMA max_page_count=2"))
+            conn.execute(text("CREATE TABLE t (x TEXT)"))
+            conn.execute(text("CREATE TABLE u (x TEXT)"))
+    except OperationalError as exc:
+        return exc
+    finally:
+        engine.dispose()
+    raise AssertionError("the tiny database did not fill")
+
+
+async def test_a_full_disk_is_a_sentence_in_the_app_not_a_crash(
+    store: Store, tmp_path: Path, reporter: CrashReporter
+) -> None:
+    bridge = Bridge(store)
+    said: list[tuple[str, str, str]] = []
+    bridge.notifier.message.connect(lambda *args: said.append(args))
+    try:
+        bridge.report(_disk_full_error(tmp_path))
+    finally:
+        bridge.shutdown()
+    [(level, message, hint)] = said
+    assert level == "error" and message.startswith("The disk is full:")
+    assert hint.startswith("Free at least") and "sqlite" not in message.lower()
+    assert reporter.dialog is None
