@@ -20,8 +20,9 @@ from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.actions import Action, CampaignStatus
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
-from smtpdesk.core.campaign.progress import Progress, RunTotals
+from smtpdesk.core.campaign.progress import ErrorGroup, Progress, RunTotals, stored_error_groups
 from smtpdesk.core.errors import KnownError
+from smtpdesk.core.smtp.types import Diagnosis
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.engine_thread import ENGINE
 
@@ -35,6 +36,7 @@ class CampaignControl(QObject):
     running_changed = Signal(bool)
     status_changed = Signal(object)  # CampaignStatus, as stored
     ended = Signal(int, str, str)  # campaign id, state, reason: a run of this process stopped
+    stored_errors = Signal(object)  # tuple[ErrorGroup, ...] of the runs before this process
 
     def __init__(self, bridge: Bridge, campaign_id: int, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -50,6 +52,8 @@ class CampaignControl(QObject):
         self.status: CampaignStatus | None = None
         self.problem = ""  # why the last start failed, shown beside the state
         self.last: Progress | None = None
+        # Why the last run here paused when no server could send (the servers' own words).
+        self.blocked: Diagnosis | None = None
         self.progress.connect(self._remember)
 
     def _engine_progress(self, progress: Progress) -> None:
@@ -73,8 +77,8 @@ class CampaignControl(QObject):
         if self.status is None:
             return frozenset()
         if self.state and self.state != self.status.state:  # a run just ended: not re-read yet
-            failed = self.last.counts.failed if self.last else self.status.counts.failed
-            return actions.allowed_actions(self.state, failed=failed)
+            counts = self.last.counts if self.last else self.status.counts
+            return actions.allowed_actions(self.state, failed=counts.failed + counts.unknown)
         return self.status.allowed()
 
     def refresh(self, then: Callable[[CampaignStatus], None] | None = None) -> None:
@@ -97,6 +101,7 @@ class CampaignControl(QObject):
         if self.running:
             return
         self.problem = ""
+        self.blocked = None
         self._set_state(CampaignState.RUNNING)
         future = ENGINE.submit(self.runner.run())
         self.task = self.bridge.start(_wait(future), done=self._ended, failed=self._failed)
@@ -116,18 +121,35 @@ class CampaignControl(QObject):
             done=lambda _r: self.refresh(),
         )
 
-    def retry_failed(self) -> None:
-        """Make every failed recipient pending again, then send to them."""
+    def load_errors(self) -> None:
+        """Before the first run here: the error groups of earlier runs, from the ledger."""
+
+        def loaded(groups: tuple[ErrorGroup, ...]) -> None:
+            if self.last is None and not self.running:
+                self.totals.start_from(groups)
+                self.stored_errors.emit(groups)
+
+        self.bridge.start(
+            self.bridge.read(stored_error_groups, self.ledger, self.campaign_id), done=loaded
+        )
+
+    def retry_failed(self, include_unknown: bool = False) -> None:
+        """Make every failed recipient (and the unknown ones, if asked) pending, then send."""
 
         def retried(count: int) -> None:
-            self.bridge.notifier.info(f"{count:,} failed recipient(s) will be tried again.")
+            self.bridge.notifier.info(f"{count:,} recipient(s) will be tried again.")
             if count and not self.running:
                 self.run()
             else:
                 self.refresh()
 
         self.bridge.start(
-            self.bridge.write(actions.retry_failed, self.ledger, self.campaign_id),
+            self.bridge.write(
+                actions.retry_failed,
+                self.ledger,
+                self.campaign_id,
+                include_unknown=include_unknown,
+            ),
             done=retried,
         )
 
@@ -137,6 +159,7 @@ class CampaignControl(QObject):
     def _ended(self, state: CampaignState) -> None:
         self.running_changed.emit(False)
         final = self.runner.progress()  # the engine has stopped: safe to read from here
+        self.blocked = self.runner.blocked
         if final is not None:
             self.progress.emit(self._continued(final))
             self.totals.end_run(final)

@@ -30,15 +30,15 @@ from PySide6.QtWidgets import (
 from smtpdesk.core.campaign.actions import INTERRUPTED, Action, CampaignStatus, cancel_consequence
 from smtpdesk.core.campaign.ledger import CampaignState, Counts
 from smtpdesk.core.campaign.progress import ErrorGroup, Progress
+from smtpdesk.core.campaign.review import format_seconds
 from smtpdesk.core.smtp.types import ServerStats
 from smtpdesk.ui.bridge import Bridge
-from smtpdesk.ui.campaign_control import CampaignControl
+from smtpdesk.ui.campaign_control import QUIT_PAUSE, USER_PAUSE, CampaignControl
 from smtpdesk.ui.close_keys import add_close_keys
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
-from smtpdesk.ui.widgets import is_dark
+from smtpdesk.ui.widgets import is_dark, tone
 from smtpdesk.ui.window_state import restore_window, save_window
-from smtpdesk.ui.wizard.review_page import format_seconds
 
 COUNTERS = (
     "sent",
@@ -53,7 +53,8 @@ COUNTERS = (
 )
 COUNTER_TIPS = {
     "skipped": "On the suppression list: not sent",
-    "unknown": "Sent, but the server's final reply never came: it may have arrived",
+    "unknown": "Sent, but the server's final reply never came: it may have arrived. "
+    "Retry failed can send these again (they may then arrive twice).",
     "pending": "Not sent yet",
 }
 STATE_KEY = "live_panel"  # one size and splitter for every campaign's panel
@@ -129,6 +130,7 @@ class LivePanel(QWidget):
         self.control.state_changed.connect(self.show_state)
         self.control.running_changed.connect(self._update_buttons)
         self.control.status_changed.connect(self._show_status)
+        self.control.stored_errors.connect(self._show_errors)
         self.setWindowTitle(f"smtpdesk — Campaign {campaign_id}")
         self.setObjectName("live_panel")
         self.counters: dict[str, QLabel] = {}
@@ -143,6 +145,13 @@ class LivePanel(QWidget):
         self.title.setStyleSheet("font-size: 14pt; font-weight: 600;")
         self.state_label = QLabel()
         self.state_label.setAccessibleName("Campaign state")
+        # Why the campaign stopped, in full and in view: not only in the status bar.
+        self.stop_banner = QLabel()
+        self.stop_banner.setObjectName("stop_banner")
+        self.stop_banner.setAccessibleName("Why the campaign stopped")
+        self.stop_banner.setWordWrap(True)
+        self.stop_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stop_banner.hide()
         self.pause_button = QPushButton("&Pause")
         self.resume_button = QPushButton("&Resume")
         self.cancel_button = QPushButton("&Cancel campaign")
@@ -158,7 +167,7 @@ class LivePanel(QWidget):
             (self.pause_button, lambda: self.control.pause()),  # not clicked's bool as reason
             (self.resume_button, self.control.run),
             (self.cancel_button, self.confirm_cancel),
-            (self.retry_button, self.control.retry_failed),
+            (self.retry_button, self.confirm_retry),
             (self.edit_button, self._edit),
             (self.report_button, self.open_report),
         ):
@@ -176,6 +185,7 @@ class LivePanel(QWidget):
         splitter.setSizes([260, 160, 200])
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
+        layout.addWidget(self.stop_banner)
         layout.addLayout(self._counters())
         layout.addWidget(self.bar)
         layout.addWidget(splitter, 1)
@@ -232,6 +242,8 @@ class LivePanel(QWidget):
         def loaded(status: CampaignStatus) -> None:
             if not self.control.running:
                 self.show_counts(status.counts)
+                if self.control.latest() is None:  # nothing sent here yet: earlier runs' errors
+                    self.control.load_errors()
             if autorun and Action.START in self.control.allowed():
                 self.control.run()
 
@@ -263,6 +275,32 @@ class LivePanel(QWidget):
             cancel_consequence(counts),
             answered,
             action="Cancel campaign",
+        )
+
+    def confirm_retry(self) -> None:
+        """Retry the failed recipients; with unknown ones, ask whether to include them."""
+        status = self.control.status
+        latest = self.control.latest()
+        counts = latest.counts if latest is not None else status.counts if status else Counts()
+        if not counts.unknown:
+            self.control.retry_failed()
+            return
+        choices = [("unknown", f"Retry failed and {counts.unknown:,} unknown")]
+        if counts.failed:
+            choices.append(("failed", f"Retry {counts.failed:,} failed only"))
+        choices.append(("no", "Cancel"))
+
+        def answered(choice: str) -> None:
+            if choice != "no" and Action.RETRY_FAILED in self.control.allowed():
+                self.control.retry_failed(include_unknown=choice == "unknown")
+
+        self.prompts.choose(
+            self,
+            "Retry failed",
+            f"{counts.unknown:,} message(s) were sent but the server's final reply never "
+            "came: they may have arrived, and would then arrive twice. Send them again too?",
+            choices,
+            answered,
         )
 
     def show_counts(
@@ -350,7 +388,23 @@ class LivePanel(QWidget):
             text = html.escape(f"● {state}" + (f" ({reason})" if reason else ""))
         self.state_label.setText(f'<span style="color:{colour}">{text}</span>')
         self.state_label.setToolTip(reason)
+        self._show_stop_banner(state, reason)
         self._update_buttons()
+
+    def _show_stop_banner(self, state: str, reason: str) -> None:
+        """A reason the user did not give (no server can send, a template, the disk), in full."""
+        stopped = state in (CampaignState.PAUSED, INTERRUPTED) or bool(self.control.problem)
+        if not stopped or not reason or reason in (USER_PAUSE, QUIT_PAUSE):
+            self.stop_banner.hide()
+            return
+        blocked = self.control.blocked
+        hints = blocked.hints if blocked is not None and state == CampaignState.PAUSED else ()
+        items = "".join(f"<li>{html.escape(h)}</li>" for h in hints)
+        self.stop_banner.setText(
+            f'<b style="color:{tone("error")}">⚠ Stopped: {html.escape(reason)}</b>'
+            + (f"<ul>{items}</ul>" if items else "")
+        )
+        self.stop_banner.show()
 
     def _reason(self, state: str) -> str:
         if self.control.problem and not self.control.running:
@@ -378,9 +432,12 @@ class LivePanel(QWidget):
         self.cancel_button.setEnabled(Action.CANCEL in allowed)
         self.retry_button.setEnabled(Action.RETRY_FAILED in allowed)
         self.edit_button.setVisible(Action.EDIT in allowed)
-        failed = self.control.status.counts.failed if self.control.status else 0
+        counts = self.control.status.counts if self.control.status else Counts()
+        unknown = f" (and, if you choose, the {counts.unknown:,} unknown)" if counts.unknown else ""
         self.retry_button.setToolTip(
-            f"Send again to the {failed:,} failed recipient(s)" if failed else "Nothing failed"
+            f"Send again to the {counts.failed:,} failed recipient(s){unknown}"
+            if counts.failed + counts.unknown
+            else "Nothing failed"
         )
 
     def _edit(self) -> None:

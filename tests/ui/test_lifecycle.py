@@ -3,6 +3,7 @@ same data folder, and check that every control follows the campaign's stored sta
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import subprocess
 import sys
@@ -12,13 +13,13 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QApplication, QLabel
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from smtpdesk.core.campaign.content import CampaignContent
-from smtpdesk.core.campaign.ledger import CampaignState, Ledger, Outcome, RecipientState
+from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger, Outcome, RecipientState
 from smtpdesk.core.servers import save_server
 from smtpdesk.core.store import Store
-from smtpdesk.core.store.schema import campaigns
+from smtpdesk.core.store.schema import campaigns, recipients
 from smtpdesk.ui.app import build_main_window
 from smtpdesk.ui.campaigns_window import CampaignsView
 from smtpdesk.ui.live_panel import LivePanel
@@ -453,3 +454,80 @@ async def test_desktop_notification_when_paused_in_the_background(
         panel.pause_button.click()
         await until(lambda: panel.control.state == "paused", what="the pause")
         assert shown == [("Spring news paused", "paused by the user")]
+
+
+async def test_errors_by_cause_come_back_after_a_restart_and_retry_can_include_unknown(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain")
+    _add_server(store, sink)
+    campaign = _campaign(store, 5)
+    ledger = Ledger(store)
+    with store.engine.connect() as conn:
+        ids = conn.execute(select(recipients.c.id).order_by(recipients.c.id)).scalars().all()
+    refused = [
+        Outcome(n, RecipientState.FAILED, 1, f"u{i} refused (550 no user)", "recipient_refused")
+        for i, n in enumerate(ids[:2])
+    ]
+    lost = Outcome(ids[2], RecipientState.UNKNOWN, 1, "no reply", "connection_dropped", True)
+    ledger.apply([*refused, lost, *[Outcome(n, RecipientState.SENT, 1) for n in ids[3:]]])
+    ledger.set_state(campaign, CampaignState.FINISHED)
+    prompts = ScriptedPrompts()
+
+    async with running_app(store, prompts) as window:  # a new process: no tally in memory
+        window.open_live_panel(campaign)
+        panel = _panel(window, campaign)
+        await until(lambda: panel.errors.topLevelItemCount() == 2, what="the stored errors")
+        groups = [panel.errors.topLevelItem(i) for i in range(2)]
+        assert [(g.text(0), g.text(1)) for g in groups if g] == [
+            ("Recipient refused", "2"),
+            ("Connection dropped", "1"),
+        ]
+        first = groups[0]
+        assert first is not None
+        lines = [first.child(i).text(0) for i in range(first.childCount())]
+        assert "Recipients: u0@example.com, u1@example.com" in lines
+        assert any(line.startswith("Hint: ") for line in lines)
+        assert "Retry failed" in panel.counters["unknown"].toolTip()
+
+        prompts.answers = ["unknown"]
+        panel.retry_button.click()
+        assert "final reply never came" in prompts.asked[-1]
+        await until(
+            lambda: panel.control.state == "finished" and not panel.control.running,
+            limit=30,
+            what="the retry",
+        )
+    assert Ledger(store).counts(campaign) == Counts(sent=5)
+    assert sorted(r for m in sink.messages for r in m.rcpt_tos) == [
+        "u0@example.com",
+        "u1@example.com",
+        "u2@example.com",
+    ]
+
+
+async def test_no_server_can_send_is_shown_in_the_panel_with_hints(
+    store: Store, smtpd_factory: SmtpdFactory, refused_port: int
+) -> None:
+    later = await smtpd_factory("plain")
+    store.put_server(dataclasses.replace(settings_for(later), port=refused_port))
+    campaign = _campaign(store, 3)
+    async with running_app(store, ScriptedPrompts()) as window:
+        window.open_live_panel(campaign, autorun=True)
+        panel = _panel(window, campaign)
+        await until(
+            lambda: panel.control.state == "paused" and not panel.control.running,
+            limit=30,
+            what="the pause",
+        )
+        await window.bridge.drain()
+        banner = panel.stop_banner
+        assert banner.isVisibleTo(panel)
+        assert "no server can send" in banner.text()
+        assert f"127.0.0.1:{refused_port} refused the connection" in banner.text()
+        assert "<li>" in banner.text()  # the servers' hints, not only the sentence
+    async with running_app(store, ScriptedPrompts()) as window:  # after a restart: stored
+        window.open_live_panel(campaign)
+        panel = _panel(window, campaign)
+        await until(lambda: panel.stop_banner.isVisibleTo(panel), what="the stored reason")
+        assert "no server can send" in panel.stop_banner.text()

@@ -71,7 +71,8 @@ class CampaignStatus:
 
     def allowed(self, *, sending_here: bool = False) -> frozenset[Action]:
         sender = Sender.HERE if sending_here else self.sender
-        return allowed_actions(self.state, sender=sender, failed=self.counts.failed)
+        retryable = self.counts.failed + self.counts.unknown
+        return allowed_actions(self.state, sender=sender, failed=retryable)
 
 
 def effective_state(campaign: Campaign) -> str:
@@ -177,10 +178,14 @@ def cancel_campaign(ledger: Ledger, campaign_id: int) -> None:
     ledger.set_state(campaign_id, CampaignState.CANCELLED, "cancelled by the user")
 
 
-def retry_failed(ledger: Ledger, campaign_id: int) -> int:
-    """Make every failed recipient pending again; the campaign is then paused, ready to resume."""
+def retry_failed(ledger: Ledger, campaign_id: int, *, include_unknown: bool = False) -> int:
+    """Make every failed recipient pending again; the campaign is then paused, ready to resume.
+
+    ``include_unknown`` also the recipients sent without a final reply (they may get the
+    message twice).
+    """
     require(campaign_status(ledger, campaign_id), Action.RETRY_FAILED)
-    return ledger.retry_failed(campaign_id, temporary_only=False)
+    return ledger.retry_failed(campaign_id, temporary_only=False, include_unknown=include_unknown)
 
 
 def delete_campaign(ledger: Ledger, campaign_id: int) -> None:

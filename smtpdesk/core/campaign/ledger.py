@@ -141,6 +141,17 @@ class Outcome:
     reply: str = ""
 
 
+@dataclass(frozen=True)
+class CauseCount:
+    """The failed (or unknown) recipients of one stored cause: what a restart shows of them."""
+
+    cause: str
+    count: int
+    temporary: bool  # some of them failed temporarily: a retry may succeed
+    samples: tuple[str, ...]  # the first recipients, in import order
+    latest: str  # the stored error text of the last one
+
+
 _APP_FIELDS = tuple(f.name for f in fields(AppSettings))
 EXPORT_COLUMNS = (
     "line",
@@ -421,6 +432,38 @@ class Ledger:
         with self.engine.connect() as conn:
             found = {str(state): int(n) for state, n in conn.execute(query)}
         return Counts(**{s.value: found.get(s.value, 0) for s in RecipientState})
+
+    def failures_by_cause(self, campaign_id: int, samples: int = 5) -> list[CauseCount]:
+        """Failed and unknown recipients grouped by stored cause, the largest group first."""
+        ended = and_(
+            recipients.c.campaign_id == campaign_id,
+            recipients.c.state.in_([RecipientState.FAILED, RecipientState.UNKNOWN]),
+        )
+        query = (
+            select(
+                recipients.c.cause,
+                func.count(),
+                func.max(recipients.c.temporary),
+                func.max(recipients.c.id),
+            )
+            .where(ended)
+            .group_by(recipients.c.cause)
+            .order_by(func.count().desc(), recipients.c.cause)
+        )
+        found = []
+        with self.engine.connect() as conn:
+            for cause, count, temporary, last in conn.execute(query).all():
+                emails = conn.execute(
+                    select(recipients.c.email)
+                    .where(ended, recipients.c.cause == cause)
+                    .order_by(recipients.c.id)
+                    .limit(samples)
+                ).scalars()
+                latest = conn.execute(select(recipients.c.error).where(recipients.c.id == last))
+                found.append(
+                    CauseCount(cause, count, bool(temporary), tuple(emails), latest.scalar() or "")
+                )
+        return found
 
     def _filter(self, campaign_id: int, state: RecipientState | str | None) -> Any:
         condition = recipients.c.campaign_id == campaign_id

@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from smtpdesk.core.campaign.ledger import CampaignState, Counts, RecipientState
+from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger, RecipientState
 from smtpdesk.core.smtp.types import Diagnosis, ServerStats
 
 RATE_WINDOW = 5.0  # seconds over which the shown rate is measured
@@ -226,6 +226,23 @@ class Tally:
         )
 
 
+def stored_error_groups(ledger: Ledger, campaign_id: int) -> tuple[ErrorGroup, ...]:
+    """The error groups rebuilt from the ledger (after a restart): each failed or unknown
+    recipient under its stored cause, with the cause's general hint. Blocking: a thread."""
+    return tuple(
+        ErrorGroup(
+            c.cause,
+            cause_title(c.cause),
+            c.latest,
+            cause_hints(c.cause),
+            c.temporary,
+            c.count,
+            c.samples,
+        )
+        for c in ledger.failures_by_cause(campaign_id, MAX_SAMPLES)
+    )
+
+
 class RunTotals:
     """Per-server figures and error groups added up over a campaign's runs.
 
@@ -252,6 +269,11 @@ class RunTotals:
         if current == self._last:  # the ended run itself, reported again: counted once
             elapsed = self._elapsed
         return replace(current, servers=servers, errors=errors, elapsed=elapsed)
+
+    def start_from(self, errors: tuple[ErrorGroup, ...]) -> None:
+        """Start from the error groups of runs before this process (see stored_error_groups)."""
+        if self._last is None:  # only before the first run here: later ones carry their own
+            self._errors = errors
 
     def end_run(self, final: Progress) -> None:
         total = self.combined(final)

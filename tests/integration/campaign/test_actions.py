@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.actions import INTERRUPTED, Action, Sender, allowed_actions
@@ -22,7 +22,7 @@ from smtpdesk.core.campaign.ledger import (
 )
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.store import Store
-from smtpdesk.core.store.schema import campaigns
+from smtpdesk.core.store.schema import campaigns, recipients
 from tests.integration.campaign.helpers import CONTENT, addresses, make_campaign
 
 
@@ -207,3 +207,20 @@ def test_a_lapsed_lease_is_interrupted_even_if_the_pid_lives(store: Store) -> No
     status = actions.campaign_status(ledger, campaign)
     assert (status.state, status.sender) == (INTERRUPTED, Sender.NONE)
     assert Action.START in status.allowed()
+
+
+def test_retry_can_include_the_unknown_recipients(store: Store) -> None:
+    """Sent without a final reply: offered again only when asked, as they may arrive twice."""
+    ledger = Ledger(store)
+    campaign = make_campaign(store, addresses(3))
+    with store.engine.connect() as conn:
+        ids = conn.execute(select(recipients.c.id).order_by(recipients.c.id)).scalars().all()
+    ledger.apply([Outcome(ids[0], RecipientState.UNKNOWN, attempts=1, cause="connection_dropped")])
+    ledger.apply([Outcome(ids[1], RecipientState.SENT, attempts=1)])
+    ledger.apply([Outcome(ids[2], RecipientState.SENT, attempts=1)])
+    ledger.set_state(campaign, CampaignState.FINISHED)
+    assert Action.RETRY_FAILED in actions.campaign_status(ledger, campaign).allowed()
+    assert actions.retry_failed(ledger, campaign) == 0  # nothing failed: unknown stay
+    assert actions.retry_failed(ledger, campaign, include_unknown=True) == 1
+    assert ledger.counts(campaign).pending == 1
+    assert ledger.campaign(campaign).state == CampaignState.PAUSED

@@ -6,20 +6,30 @@ import ast
 from dataclasses import replace
 from pathlib import Path
 
+from sqlalchemy import select
+
 import smtpdesk.core
-from smtpdesk.core.campaign.ledger import CampaignState, Counts
+from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger, Outcome, RecipientState
 from smtpdesk.core.campaign.progress import (
     CAUSE_HINTS,
     CAUSE_TITLES,
+    ErrorGroup,
     Progress,
     RunTotals,
     Tally,
     cause_title,
+    stored_error_groups,
 )
 from smtpdesk.core.smtp.diagnosis import CAUSES
 from smtpdesk.core.smtp.types import Diagnosis, ServerStats
+from smtpdesk.core.store import Store
+from smtpdesk.core.store.schema import recipients
 
 CORE = Path(smtpdesk.core.__file__).parent
+# Packages whose diagnoses describe something else than a send (the bounce mailbox's IMAP
+# login): they never reach a recipient's cause nor a campaign's pause reason.
+NOT_RECIPIENT_CAUSES = {"feedback"}
 
 
 def _refused(email: str, code: int | None = 550, raw: str = "") -> Diagnosis:
@@ -59,6 +69,8 @@ def produced_causes() -> set[str]:
         return node.value if is_text else None  # type: ignore[union-attr]
 
     for path in CORE.rglob("*.py"):
+        if path.parent.name in NOT_RECIPIENT_CAUSES:
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "id", getattr(node.func, "attr", ""))
@@ -149,3 +161,50 @@ def test_run_totals_add_up_the_elapsed_time_of_the_runs() -> None:
     totals.end_run(replace(second, elapsed=3.0))
     totals.end_run(replace(second, elapsed=3.0))  # twice counts once
     assert totals.combined(replace(second, elapsed=1.0)).elapsed == 16.5
+
+
+def test_error_groups_are_rebuilt_from_the_ledger(store: Store) -> None:
+    """After a restart the tally is gone: the stored causes give the same groups back."""
+    ledger = Ledger(store)
+    campaign = ledger.create_campaign("c", CampaignContent("s", "news@example.com", text="t"))
+    ledger.insert_recipients(
+        campaign, [{"line": i + 2, "email": f"u{i}@example.com", "fields": {}} for i in range(9)]
+    )
+    with store.engine.connect() as conn:
+        ids = conn.execute(select(recipients.c.id).order_by(recipients.c.id)).scalars().all()
+    refused = [
+        Outcome(n, RecipientState.FAILED, 1, f"550 no such user u{i}", "recipient_refused")
+        for i, n in enumerate(ids[:7])
+    ]
+    dropped = Outcome(ids[7], RecipientState.UNKNOWN, 1, "dropped", "connection_dropped", True)
+    ledger.apply([*refused, dropped, Outcome(ids[8], RecipientState.SENT, 1)])
+
+    first, second = stored_error_groups(ledger, campaign)
+    assert (first.cause, first.title, first.count, first.temporary) == (
+        "recipient_refused",
+        "Recipient refused",
+        7,
+        False,
+    )
+    assert first.samples == tuple(f"u{i}@example.com" for i in range(5))
+    assert first.message == "550 no such user u6"  # the latest
+    assert first.hints == (CAUSE_HINTS["recipient_refused"],)
+    assert (second.cause, second.count, second.temporary) == ("connection_dropped", 1, True)
+    assert (
+        stored_error_groups(
+            ledger, ledger.create_campaign("d", CampaignContent("s", "a@example.com", text="t"))
+        )
+        == ()
+    )
+
+
+def test_run_totals_start_from_the_stored_groups() -> None:
+    stored = (ErrorGroup("timeout", "Timed out", "m", (), True, 4, ("a@example.com",)),)
+    totals = RunTotals()
+    totals.start_from(stored)
+    tally = Tally.from_counts(Counts(pending=1))
+    tally.fail(Diagnosis("timeout", "late", (), ""), "b@example.com")
+    now = totals.combined(tally.snapshot(1, CampaignState.RUNNING, servers=()))
+    assert [(g.cause, g.count, g.samples) for g in now.errors] == [
+        ("timeout", 5, ("a@example.com", "b@example.com"))
+    ]
