@@ -164,6 +164,10 @@ class AppSettings:
         return asdict(self)
 
 
+# What a campaign copies from the app settings as its own (not the DNS server, say).
+CAMPAIGN_FIELDS = tuple(f.name for f in fields(AppSettings) if f.name != "dns_server")
+
+
 @dataclass
 class Report:
     """The outcome of parsing: the object when there is no error, and every problem."""
@@ -697,8 +701,9 @@ class MailboxSettings:
     folder: str = "INBOX"
     processed: ProcessedAction = ProcessedAction.MOVE
     processed_folder: str = "smtpdesk-processed"
-    unsubscribe_address: str = ""  # List-Unsubscribe mailto target, usually this mailbox
-    unsubscribe_url: str = ""  # the user's own https page, beside the mailto
+    # List-Unsubscribe mailto target, usually this mailbox; the campaign's own https URL
+    # (its content's unsubscribe_url) goes beside it
+    unsubscribe_address: str = ""
     scan_interval: float = 900.0  # seconds between scans while the app runs
     scan_batch: int = 5000  # messages read in one scan at the most
     soft_bounce_limit: int = 3  # soft bounces across campaigns before suppression
@@ -720,10 +725,6 @@ class MailboxReport(Report):
     settings: MailboxSettings | None = None
 
 
-def _to_count(value: object) -> int:
-    return _to_int(value)
-
-
 _MAILBOX_COERCE: dict[str, Callable[[object], Any]] = {
     "enabled": _to_bool,
     "protocol": _enum(MailProtocol),
@@ -738,12 +739,11 @@ _MAILBOX_COERCE: dict[str, Callable[[object], Any]] = {
     "processed": _enum(ProcessedAction),
     "processed_folder": _to_str,
     "unsubscribe_address": _to_str,
-    "unsubscribe_url": _to_str,
     "scan_interval": parse_duration,
-    "scan_batch": _to_count,
-    "soft_bounce_limit": _to_count,
-    "hard_bounce_limit": _to_count,
-    "complaint_limit": _to_count,
+    "scan_batch": _to_int,
+    "soft_bounce_limit": _to_int,
+    "hard_bounce_limit": _to_int,
+    "complaint_limit": _to_int,
 }
 
 
@@ -848,18 +848,3 @@ def _check_unsubscribe(s: MailboxSettings, report: Report) -> None:
             f"{address!r} is not an email address",
             "e.g. bounces@example.com",
         )
-    url = s.unsubscribe_url
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme != "https" or not parts.hostname or _CONTROL_RE.search(url) or " " in url:
-            report.error(
-                "unsubscribe_url",
-                f"{url!r} is not an https:// address",
-                "one-click unsubscribe (RFC 8058) needs https",
-            )
-        elif not address:
-            report.warn(
-                "unsubscribe_url",
-                "the URL is used only beside the mailto address",
-                "set the unsubscribe address too",
-            )

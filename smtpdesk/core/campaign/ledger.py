@@ -26,7 +26,12 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text,
 from smtpdesk.core.campaign.content import CampaignContent, require_valid
 from smtpdesk.core.errors import InvalidSettingsError, KnownError, NotFoundError
 from smtpdesk.core.paths import open_private
-from smtpdesk.core.settings import POOL_NAME, AppSettings, parse_app_settings
+from smtpdesk.core.settings import (
+    CAMPAIGN_FIELDS,
+    POOL_NAME,
+    AppSettings,
+    parse_app_settings,
+)
 from smtpdesk.core.store import Store
 from smtpdesk.core.store.schema import campaigns, recipients
 
@@ -124,6 +129,13 @@ class Recipient:
     server_uuid: str
     sent_at: float | None
     reply: str
+    # issue 12: what the feedback mailbox learnt after the send
+    message_id: str | None = None
+    token: str | None = None
+    feedback: str = ""  # bounced, complained, unsubscribed
+    feedback_kind: str = ""  # hard, soft (bounced)
+    feedback_at: float | None = None
+    feedback_status: str = ""  # the raw status or report text
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,10 @@ class Outcome:
     server_uuid: str = ""
     sent_at: float | None = None
     reply: str = ""
+    # issue 12: the Message-ID sent and the signed token, to match replies and bounces;
+    # None keeps what is stored
+    message_id: str | None = None
+    token: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +168,7 @@ class CauseCount:
     latest: str  # the stored error text of the last one
 
 
-_APP_FIELDS = tuple(f.name for f in fields(AppSettings))
+_APP_FIELDS = CAMPAIGN_FIELDS  # the app settings each campaign keeps its own copy of
 EXPORT_COLUMNS = (
     "line",
     "email",
@@ -164,6 +180,10 @@ EXPORT_COLUMNS = (
     "cause",
     "temporary",
     "error",
+    "feedback",  # issue 12: bounced, complained, unsubscribed (from the mailbox)
+    "feedback_kind",
+    "feedback_at",
+    "feedback_status",
 )
 
 
@@ -179,6 +199,8 @@ _UPDATE = (
         server_uuid=bindparam("new_server"),
         sent_at=bindparam("new_sent_at"),
         reply=bindparam("new_reply"),
+        message_id=func.coalesce(bindparam("new_message_id"), recipients.c.message_id),
+        token=func.coalesce(bindparam("new_token"), recipients.c.token),
     )
 )
 
@@ -285,6 +307,7 @@ class Ledger:
                     name=name.strip(),
                     state=CampaignState.IMPORTING if importing else CampaignState.DRAFT,
                     runner_pid=os.getpid() if importing else None,
+                    runner_heartbeat=time.time() if importing else None,
                     pause_reason="",
                     content=(content or CampaignContent("", "")).to_dict(),
                     messenger=messenger,
@@ -305,17 +328,30 @@ class Ledger:
             conn.execute(
                 update(campaigns)
                 .where(campaigns.c.id == campaign_id, campaigns.c.state == CampaignState.IMPORTING)
-                .values(state=CampaignState.DRAFT, runner_pid=None)
+                .values(state=CampaignState.DRAFT, runner_pid=None, runner_heartbeat=None)
             )
 
     def discard_abandoned_imports(self) -> int:
-        """Delete the campaigns left ``importing`` by a process that is gone."""
-        query = select(campaigns.c.id, campaigns.c.runner_pid).where(
+        """Delete the campaigns left ``importing`` by a process that is gone.
+
+        Where a pid can be probed (POSIX) a dead importer is gone at once, however long
+        its import; elsewhere its lease (renewed by each batch of the import) tells.
+        """
+        query = select(campaigns.c.id, campaigns.c.runner_pid, campaigns.c.runner_heartbeat).where(
             campaigns.c.state == CampaignState.IMPORTING
         )
         with self.engine.connect() as conn:
             found = conn.execute(query).all()
-        gone = [row.id for row in found if row.runner_pid is None or not pid_alive(row.runner_pid)]
+        gone = [
+            row.id
+            for row in found
+            if row.runner_pid is None
+            or not (
+                pid_alive(row.runner_pid)
+                if os.name == "posix"
+                else lease_alive(row.runner_pid, row.runner_heartbeat)
+            )
+        ]
         for campaign_id in gone:
             self.delete_campaign(campaign_id)
         return len(gone)
@@ -328,7 +364,7 @@ class Ledger:
         report = parse_app_settings({k: v for k, v in changes.items() if v is not None}, base)
         if report.settings is None:
             raise InvalidSettingsError(report.errors, "The campaign settings are not valid")
-        return report.settings.to_dict()
+        return {k: v for k, v in report.settings.to_dict().items() if k in _APP_FIELDS}
 
     def update_campaign(self, campaign_id: int, **changes: Any) -> None:
         """Change settings, content (a CampaignContent), name, messenger or send_at."""
@@ -749,6 +785,8 @@ class Ledger:
                     "new_server": o.server_uuid,
                     "new_sent_at": o.sent_at,
                     "new_reply": o.reply,
+                    "new_message_id": o.message_id,
+                    "new_token": o.token,
                 }
                 for o in outcomes
             ],
