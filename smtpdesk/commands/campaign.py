@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import signal
@@ -26,6 +27,7 @@ from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.errors import BadInputError, InvalidSettingsError
+from smtpdesk.core.feedback.records import FeedbackBook
 from smtpdesk.core.settings import POOL_NAME
 from smtpdesk.core.store import Store
 from smtpdesk.core.store.db import storage_error
@@ -75,6 +77,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--file", help="a CSV file or a list of addresses, one a line")
     p.add_argument("--reason", default="manual", help="unsubscribed, bounced, manual...")
     p.add_argument("--remove", action="store_true", help="remove them from the list")
+    p.add_argument("--list", action="store_true", help="list the suppression list and why")
+    p.add_argument("--json", action="store_true", help="with --list: print JSON")
     p.set_defaults(func=cmd_suppress)
     from smtpdesk.commands import campaign_actions  # edit, duplicate, delete
 
@@ -349,6 +353,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         ledger = Ledger(store)
         campaign = ledger.campaign(args.id)
         counts = ledger.counts(args.id)
+        feedback = FeedbackBook(store).campaign_counts(args.id)  # from the mailbox (issue 12)
     finally:
         store.close()
     state, reason = str(campaign.state), campaign.pause_reason
@@ -364,6 +369,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "state": state,
         "pause_reason": reason,
         **counts.to_dict(),
+        **feedback,
         "messenger": campaign.messenger,
         "send_at": campaign.send_at,
         "started_at": campaign.started_at,
@@ -421,6 +427,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_suppress(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list_suppressions(args)
     if not args.remove:
         _require_addresses(args.addresses)
     store = _store(args)
@@ -435,4 +443,22 @@ def cmd_suppress(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"{count} addresses {'removed' if args.remove else 'suppressed'}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _list_suppressions(args: argparse.Namespace) -> int:
+    """address, reason, when (and from which message), as text or JSON."""
+    if args.addresses or args.file or args.remove:
+        raise BadInputError("--list takes no addresses, --file or --remove.")
+    store = _store(args)
+    try:
+        found = SuppressionList(store).suppressed()
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([dataclasses.asdict(s) for s in found], indent=2))
+        return EXIT_OK
+    for item in found:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.added_at))
+        print(f"{item.email}\t{item.reason}\t{when}" + (f"\t{item.source}" if item.source else ""))
     return EXIT_OK

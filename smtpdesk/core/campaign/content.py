@@ -271,7 +271,10 @@ def _url_value(value: Any) -> str:
 
 _ENVS = {True: _environment(True), False: _environment(False)}
 _URL_ENV = LimitedEnvironment(undefined=_Undefined, finalize=_url_value)
-TEMPLATE_GLOBALS = frozenset(_URL_ENV.globals)  # range, lipsum, cycler...: never a missing field
+# The recipient's own unsubscribe links, which every template may print (issue 12).
+LINK_FIELDS = frozenset({"unsubscribe_url", "unsubscribe_mailto"})
+# range, lipsum, cycler... and the links: never a missing field
+TEMPLATE_GLOBALS = frozenset(_URL_ENV.globals) | LINK_FIELDS
 
 
 def html_to_text(html: str) -> str:
@@ -339,6 +342,10 @@ def _tested_names(test: nodes.Node | None) -> set[str]:
 class Renderer:
     """The content compiled once; :meth:`render` makes one recipient's message."""
 
+    # The feedback mailbox's address (issue 12): with a recipient's token, List-Unsubscribe
+    # and {{ unsubscribe_mailto }} become mailto:ADDRESS?subject=unsubscribe-TOKEN.
+    unsubscribe_address = ""
+
     def __init__(self, content: CampaignContent) -> None:
         require_valid(content)  # an empty or broken From would fail deep in the email package
         self.content = content
@@ -376,37 +383,59 @@ class Renderer:
     def render_parts(self, fields: Mapping[str, Any]) -> tuple[str, str | None, str]:
         """Subject, HTML (or None) and text for one recipient."""
         with _rendering(fields):
+            if "unsubscribe_mailto" not in fields:  # a preview: the links without a token
+                fields = self.link_fields(fields)
             subject = header_text(collect(self._subject.generate(fields)))
             html = collect(self._html.generate(fields)) if self._html is not None else None
             if html is not None and self._inline_each:
                 html = inline_css(html)
             return subject, html, collect(self._text.generate(fields))
 
-    def render(self, fields: Mapping[str, Any]) -> EmailMessage:
+    def render(self, fields: Mapping[str, Any], token: str = "") -> EmailMessage:
         """The complete message for the recipient whose fields (with ``email``) are given.
+
+        ``token``: the recipient's signed unsubscribe token (see core/feedback/tokens).
 
         Raises :class:`TemplateError` (a template fails or breaks a limit) or
         :class:`UnsafeHeaderError` (a header would not be one header line).
         """
         to = str(fields[ADDRESS_FIELD])
         if not to.isascii() or not self.content.from_address.isascii():
-            return self.render_standard(fields)  # SMTPUTF8 addresses: the email package's way
+            return self.render_standard(fields, token)  # SMTPUTF8: the email package's way
         with _rendering(fields):
+            fields = self.link_fields(fields, token)
             subject, html, text = self.render_parts(fields)
-            headers = self._extra_headers(fields)
+            headers = self._extra_headers(fields, token)
         return self._mime.build(to=to, subject=subject, text=text, html=html, headers=headers)
 
-    async def render_async(self, fields: Mapping[str, Any]) -> EmailMessage:
+    async def render_async(self, fields: Mapping[str, Any], token: str = "") -> EmailMessage:
         """:meth:`render` in a worker thread: the event loop stays free for signals and Pause."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_render_pool(), self.render, fields)
+        return await loop.run_in_executor(_render_pool(), self.render, fields, token)
 
-    def _extra_headers(self, fields: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def link_fields(self, fields: Mapping[str, Any], token: str = "") -> dict[str, Any]:
+        """``fields`` with ``unsubscribe_url`` and ``unsubscribe_mailto`` (no column wins)."""
+        url = collect(self._unsubscribe.generate(fields)).strip()
+        return {
+            **fields,
+            "unsubscribe_url": quote(url, safe=_URL_SAFE) if url else "",
+            "unsubscribe_mailto": self._mailto(token),
+        }
+
+    def _mailto(self, token: str) -> str:
+        if token and self.unsubscribe_address:
+            from smtpdesk.core.feedback.tokens import mailto
+
+            return mailto(self.unsubscribe_address, token)
+        address = self.content.unsubscribe_mailto
+        return f"mailto:{address}" if address else ""
+
+    def _extra_headers(self, fields: Mapping[str, Any], token: str = "") -> list[tuple[str, str]]:
         extra = []
-        unsubscribe = self._unsubscribe_targets(fields)
+        unsubscribe = self._unsubscribe_targets(fields, token)
         if unsubscribe:
             extra.append(("List-Unsubscribe", ",\r\n ".join(unsubscribe)))
-        if self.content.unsubscribe_url:
+        if any(t.lower().startswith("<https:") for t in unsubscribe):  # RFC 8058: https only
             extra.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         extra.extend(
             (name, header_text(collect(template.generate(fields))))
@@ -414,24 +443,26 @@ class Renderer:
         )
         return extra
 
-    def _unsubscribe_targets(self, fields: Mapping[str, Any]) -> list[str]:
+    def _unsubscribe_targets(self, fields: Mapping[str, Any], token: str = "") -> list[str]:
         targets = []
-        if self.content.unsubscribe_mailto:
-            targets.append(f"<mailto:{self.content.unsubscribe_mailto}>")
+        mailto = self._mailto(token)
+        if mailto:
+            targets.append(f"<{mailto}>")
         if self.content.unsubscribe_url:
             url = collect(self._unsubscribe.generate(fields)).strip()
             targets.append(f"<{quote(url, safe=_URL_SAFE)}>")  # no space, break or <> left
         return targets
 
-    def render_standard(self, fields: Mapping[str, Any]) -> EmailMessage:
+    def render_standard(self, fields: Mapping[str, Any], token: str = "") -> EmailMessage:
         """The same message built by the ``email`` package (slower; any address)."""
         with _rendering(fields):
+            fields = self.link_fields(fields, token)
             subject, html, text = self.render_parts(fields)
             headers = [
                 (name, header_text(collect(template.generate(fields))))
                 for name, template in self._headers
             ]
-            unsubscribe = self._unsubscribe_targets(fields)
+            unsubscribe = self._unsubscribe_targets(fields, token)
         msg = EmailMessage()
         _set(msg, "Subject", subject)
         msg["From"] = self._sender
@@ -442,8 +473,8 @@ class Renderer:
         msg["Message-ID"] = f"<{uuid.uuid4().hex}@{self._domain}>"
         if unsubscribe:
             _set(msg, "List-Unsubscribe", ", ".join(unsubscribe))
-        if self.content.unsubscribe_url:  # RFC 8058 one-click needs an HTTPS URL to POST to
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if any(t.lower().startswith("<https:") for t in unsubscribe):  # RFC 8058: https only
+            _set(msg, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
         for name, value in headers:
             _set(msg, name, value)
         msg.set_content(text, cte="quoted-printable")

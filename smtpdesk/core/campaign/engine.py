@@ -42,6 +42,8 @@ from smtpdesk.core.campaign.progress import Progress, Tally
 from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.campaign.writer import LedgerWriter
 from smtpdesk.core.errors import KnownError
+from smtpdesk.core.feedback.records import unsubscribe_links
+from smtpdesk.core.feedback.tokens import make_token
 from smtpdesk.core.settings import ServerSettings
 from smtpdesk.core.smtp.diagnosis import SERVER_CAUSES
 from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
@@ -121,6 +123,7 @@ class CampaignRunner:
         # Why the last run paused because no server could take any message, if it did.
         self.blocked: Diagnosis | None = None
         self.columns: tuple[str, ...] = ()  # the recipient file's, read when starting
+        self.token_key: bytes | None = None  # signs unsubscribe tokens (issue 12), if used
         self._tally: Tally | None = None
 
     # --- control -------------------------------------------------------------------
@@ -187,6 +190,7 @@ class CampaignRunner:
     def _prepare(self, campaign: Campaign) -> Renderer:
         """Compile the templates and refuse to start if one uses a field that is no column."""
         renderer = Renderer(campaign.content)
+        renderer.unsubscribe_address, self.token_key = unsubscribe_links(self.store)
         self.columns = review.campaign_columns(self.ledger, self.campaign_id)
         missing = [
             p for p in review.field_problems(campaign.content, self.columns) if not p.guarded
@@ -467,9 +471,11 @@ class _Job:
     async def _deliver(self, item: _Item, greylisted: int = 0, earlier: int = 0) -> None:
         """Render and send one message; ``earlier``: attempts before it was greylisted."""
         recipient_id, email, fields = item
+        key = self.runner.token_key
+        token = make_token(key, self.campaign.id, recipient_id) if key else ""
         try:  # in a thread, under time and size limits: signals and Pause still work
             message = await self.renderer.render_async(
-                review.template_fields(email, fields, self.blanks)
+                review.template_fields(email, fields, self.blanks), token
             )
         except (TemplateError, KnownError) as exc:
             self._render_failed(item, exc)
@@ -503,6 +509,8 @@ class _Job:
                 server_uuid=result.server_uuid,
                 sent_at=time.time(),
                 reply=result.reply,
+                message_id=str(message.get("Message-ID", "")).strip().lower() or None,
+                token=token or None,
             ),
         )
 

@@ -23,6 +23,7 @@ class Suppression:
     email: str
     reason: str
     added_at: float
+    source: str = ""  # the feedback message that put it there (issue 12)
 
 
 def split_addresses(text: str) -> tuple[list[str], list[str]]:
@@ -90,7 +91,7 @@ class SuppressionList:
     def suppressed(self) -> list[Suppression]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(suppressions).order_by(suppressions.c.email)).all()
-        return [Suppression(r.email, r.reason, r.added_at) for r in rows]
+        return [Suppression(r.email, r.reason, r.added_at, r.source) for r in rows]
 
     def suppressed_keys(self) -> set[str]:
         with self.engine.connect() as conn:
