@@ -49,7 +49,7 @@ def _bad_value(action: argparse.Action, missing: Path) -> str:
         return "no-such-server"
     if name in ("addresses",):
         return "not an address"
-    return "x"
+    return "not valid!"  # no name, domain or key looks like this
 
 
 def bad_argv(command: tuple[str, ...], parser: argparse.ArgumentParser, tmp: Path) -> list[str]:

@@ -12,6 +12,7 @@ import codecs
 import contextlib
 import csv
 import io
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -317,6 +318,7 @@ def import_file(
         if len(batch) >= BATCH_ROWS:
             ledger.insert_recipients(campaign_id, batch)
             batch.clear()
+            ledger.renew_lease(campaign_id, os.getpid())  # an importing campaign stays ours
             if on_progress is not None:
                 on_progress(report.rows, position[0], info.size)
     ledger.insert_recipients(campaign_id, batch)

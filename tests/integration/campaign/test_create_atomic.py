@@ -235,3 +235,26 @@ def importing_rows(data_dir: Path) -> int:
             return int(conn.execute(query).scalar_one())
     finally:
         engine.dispose()
+
+
+def test_without_pids_to_probe_a_lapsed_import_lease_is_removed(
+    ready: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows: no pid probe, so an import whose batches stopped renewing it has ended."""
+    store = open_store(ready)
+    try:
+        ledger = Ledger(store)
+        content = CampaignContent("Hi", "news@example.com", text="x")
+        lapsed = ledger.create_campaign("lapsed", content, importing=True)
+        fresh = ledger.create_campaign("fresh", content, importing=True)
+        with store.engine.begin() as conn:
+            old = time.time() - 3600
+            conn.execute(
+                campaigns.update().where(campaigns.c.id == lapsed).values(runner_heartbeat=old)
+            )
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "name", "nt")
+            assert ledger.discard_abandoned_imports() == 1
+        assert [c.id for c in ledger.list_campaigns()] == [fresh]
+    finally:
+        store.close()
