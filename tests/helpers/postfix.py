@@ -11,6 +11,7 @@ Needs root and Debian's ``postfix`` package: without them a test skips, except u
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -176,6 +177,13 @@ def postfix() -> Iterator[Postfix]:
         _unavailable("Postfix is not installed (Debian package postfix)")
     if os.geteuid() != 0:
         _unavailable("a private Postfix instance needs root")
+    with running_postfix() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_postfix() -> Iterator[Postfix]:
+    """Start a private Postfix, stop it and remove its folder on the way out."""
     root = Path(tempfile.mkdtemp(prefix="smtpdesk-postfix-"))
     root.chmod(0o755)  # Postfix's processes run as the postfix user
     ports = {name: _free_port() for name in SERVICES}
