@@ -84,6 +84,7 @@ def run_app(data_dir: str | None) -> int:
         probe = StartupProbe(window)
         window.installEventFilter(probe)
     window.show()
+    reporter.watch_loop(ENGINE.loop)  # the engine's own loop: its errors reach the dialog too
     window.sandbox.autostart()
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)

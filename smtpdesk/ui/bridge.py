@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
+from smtpdesk.core import logs
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.store import Store
 from smtpdesk.core.store.db import storage_error
@@ -92,10 +93,17 @@ class Bridge(QObject):
         if known is not None:  # a full disk or a read-only folder: a sentence, not a bug
             self.notifier.error(known.message, known.hint)
             return
-        log.error("unexpected error:\n%s", "".join(traceback.format_exception(exc)))
+        from smtpdesk.ui.crash_dialog import CrashReporter
+
+        reporter = CrashReporter.active
+        if reporter is not None:  # the app: the one crash dialog, the log file
+            reporter.report(f"{type(exc).__name__}: {exc}", exc)
+        else:
+            log.error("unexpected error:\n%s", "".join(traceback.format_exception(exc)))
+        where = logs.current_log()
         self.notifier.error(
-            f"Something went wrong inside smtpdesk: {exc!r}",
-            "This is a bug; the details are in the log.",
+            f"Something went wrong inside smtpdesk: {logs.redact(repr(exc))}",
+            f"This is a bug; the details are in the log{f': {where}' if where else ''}.",
         )
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

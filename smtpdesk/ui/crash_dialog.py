@@ -96,6 +96,7 @@ class CrashReporter(QObject):
     """Routes every unexpected error to the log file and to one :class:`CrashDialog`."""
 
     reported = Signal(str, str)  # summary, details; emitted from any thread
+    active: CrashReporter | None = None  # the installed one, for errors caught elsewhere
 
     def __init__(self, log_path: Path | None, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -115,6 +116,7 @@ class CrashReporter(QObject):
         sys.excepthook = self.excepthook
         threading.excepthook = self.thread_excepthook
         self._previous_qt = qInstallMessageHandler(self.qt_message)
+        CrashReporter.active = self
         if loop is not None:
             self.watch_loop(loop)
 
@@ -126,6 +128,8 @@ class CrashReporter(QObject):
         sys.excepthook = self._previous_hook
         threading.excepthook = self._previous_thread_hook
         qInstallMessageHandler(self._previous_qt)
+        if CrashReporter.active is self:
+            CrashReporter.active = None
         for loop in self._loops:
             loop.set_exception_handler(None)
         self._loops.clear()

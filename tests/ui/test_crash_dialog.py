@@ -147,3 +147,24 @@ async def test_a_full_disk_is_a_sentence_in_the_app_not_a_crash(
     assert level == "error" and message.startswith("The disk is full:")
     assert hint.startswith("Free at least") and "sqlite" not in message.lower()
     assert reporter.dialog is None
+
+
+async def test_a_bug_caught_by_the_bridge_reaches_the_same_dialog(
+    store: Store, reporter: CrashReporter, log_file: Path
+) -> None:
+    bridge = Bridge(store)
+    said: list[tuple[str, str, str]] = []
+    bridge.notifier.message.connect(lambda *args: said.append(args))
+
+    async def broken() -> None:
+        _fail()
+
+    try:
+        bridge.start(broken())
+        await until(lambda: reporter.dialog is not None and reporter.dialog.count == 1)
+    finally:
+        bridge.shutdown()
+    [(level, message, hint)] = said
+    assert level == "error" and "ValueError" in message and PASSWORD not in message
+    assert hint == f"This is a bug; the details are in the log: {log_file}."
+    assert "_fail" in reporter.dialog.details.toPlainText()  # type: ignore[union-attr]
