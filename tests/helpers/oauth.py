@@ -265,7 +265,7 @@ class XOAuth2Handler(RecordingHandler):
     """The recording handler plus AUTH XOAUTH2 against ``auth``'s live access tokens."""
 
     def __init__(
-        self, faults: Faults, auth: AuthServer, style: Literal["google", "microsoft"]
+        self, faults: Faults, auth: AuthServer, style: Literal["google", "microsoft", "echo"]
     ) -> None:
         super().__init__(faults, ("XOAUTH2",))
         self.auth = auth
@@ -286,6 +286,9 @@ class XOAuth2Handler(RecordingHandler):
                 success=True, handled=False, auth_data=LoginPassword(user.encode(), b"")
             )
         self.refused += 1
+        if self.style == "echo":  # a careless server quotes what it was sent
+            await server.push(f"535 5.7.8 Refused: AUTH XOAUTH2 {blob} (token {token})")
+            return AuthResult(success=False, handled=True)
         if self.style == "microsoft":
             await server.push("535 5.7.3 Authentication unsuccessful [SN4PR0501CA0054]")
             return AuthResult(success=False, handled=True)
@@ -317,7 +320,7 @@ async def start_oauth_smtpd(
     auth: AuthServer,
     cert: Any,
     *,
-    style: Literal["google", "microsoft"] = "google",
+    style: Literal["google", "microsoft", "echo"] = "google",
 ) -> SmtpdServer:
     """STARTTLS on 127.0.0.1, offering only AUTH XOAUTH2 (after TLS)."""
     loop = asyncio.get_running_loop()

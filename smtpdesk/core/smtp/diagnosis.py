@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import aiosmtplib
 
+from smtpdesk.core import logs
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.certificate import format_fingerprint
 from smtpdesk.core.smtp.errors import (
@@ -206,14 +207,17 @@ def redact(
     """The diagnosis with every form of ``password`` replaced by ``***``.
 
     A server may quote what it was sent (a base64 AUTH line, say) in its reply, and the
-    reply reaches the screen, the ledger and the CSV export.
+    reply reaches the screen, the ledger and the CSV export. Every secret the process
+    has handed out is masked too (:func:`logs.redact`): an OAuth access token, which a
+    pool never passes here, and its XOAUTH2 line, whatever username it was sent with.
     """
     forms = secret_forms(settings.username if settings else "", password or "")
-    if not any(f in diagnosis.raw or f in diagnosis.message for f in forms):
-        return diagnosis
     raw, message = diagnosis.raw, diagnosis.message
     for form in sorted(forms, key=len, reverse=True):
         raw, message = raw.replace(form, "***"), message.replace(form, "***")
+    raw, message = logs.redact(raw), logs.redact(message)
+    if (raw, message) == (diagnosis.raw, diagnosis.message):
+        return diagnosis
     return replace(diagnosis, raw=raw, message=message)
 
 

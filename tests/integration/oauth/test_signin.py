@@ -24,8 +24,15 @@ from smtpdesk.core.smtp import connection
 from smtpdesk.core.smtp.pool import ServerPool
 from smtpdesk.core.smtp.servertest import test_server as check_server
 from smtpdesk.core.smtp.types import SendError
+from smtpdesk.core.smtp.xoauth2 import wire_form
 from smtpdesk.core.store import Store
-from tests.helpers.oauth import ACCOUNT, AuthServer, oauth_settings_for, start_oauth_smtpd
+from tests.helpers.oauth import (
+    ACCOUNT,
+    AuthServer,
+    XOAuth2Handler,
+    oauth_settings_for,
+    start_oauth_smtpd,
+)
 from tests.helpers.smtpd import SmtpdServer
 from tests.integration.campaign.helpers import addresses, make_campaign, received
 
@@ -365,3 +372,45 @@ def test_token_endpoint_failures_are_explained(auth_server: AuthServer, refused_
     token = Endpoints(OAuthProvider.CUSTOM, "", f"{auth_server.url}/token", ())
     with pytest.raises(OAuthError, match="invalid_client"):
         client.refresh(token, "someone-else", None, "rt", timeout=5)
+
+
+async def test_a_server_quoting_the_xoauth2_line_never_gets_the_token_into_the_ledger(
+    auth_server: AuthServer,
+    server_cert: trustme.LeafCert,
+    trust_test_ca: Path,
+    tokens: TokenBroker,
+    store: Store,
+) -> None:
+    """The AUTH line (base64) and the bearer token, echoed in a refusal, are masked in the
+    diagnosis, the stored pause reason and every stored error."""
+    server = await start_oauth_smtpd(auth_server, server_cert, style="echo")
+    try:
+        settings = oauth_settings_for(server, auth_server)
+        await signed_in(settings, tokens)
+        other = oauth_settings_for(server, auth_server, uuid=settings.uuid, username="b@x.test")
+        store.put_server(other)
+        report = await check_server(other, None)
+        campaign = make_campaign(store, addresses(3), concurrency=1)
+        seen: list[Progress] = []
+        state = await CampaignRunner(store, campaign, on_progress=seen.append).run()
+    finally:
+        await server.stop()
+    handler = server.handler
+    assert isinstance(handler, XOAuth2Handler) and handler.refused >= 2 and handler.tokens_seen
+    assert state == CampaignState.PAUSED
+    stored = Ledger(store).campaign(campaign)
+    assert report.diagnosis is not None
+    shown = [
+        report.diagnosis.message,
+        report.diagnosis.raw,
+        stored.pause_reason,
+        seen[-1].pause_reason,
+        *(e.message + e.raw for s in seen[-1].servers if (e := s.last_error) is not None),
+        *(r.error for r in Ledger(store).recipients(campaign)),
+    ]
+    assert "535 5.7.8 Refused" in report.diagnosis.raw  # the server's words are kept
+    assert "***" in report.diagnosis.raw
+    for token in set(handler.tokens_seen):
+        line = wire_form("b@x.test", token)
+        for text in shown:
+            assert token not in text and line not in text, text
