@@ -137,6 +137,22 @@ def _read(path: str | None) -> str:
         ) from exc
 
 
+def _attachments(paths: list[str]) -> tuple[str, ...]:
+    """Each --attach as an absolute path (sending may start elsewhere), or exit 2."""
+    problems = [f"--attach: {p} is not a readable file" for p in paths if not _readable(Path(p))]
+    if problems:
+        raise InvalidSettingsError(problems, "The campaign was not created")
+    return tuple(str(Path(p).resolve()) for p in paths)
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with path.open("rb"):
+            return path.is_file()
+    except OSError:
+        return False
+
+
 def _send_at(text: str | None) -> float | None:
     """--send-at as epoch seconds; a date without a zone is local time."""
     if not text:
@@ -178,7 +194,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         html=_read(args.html_file or args.markdown_file),
         text=_read(args.text_file),
         format=_format(args),
-        attachments=tuple(args.attach),
+        attachments=_attachments(args.attach),
         unsubscribe_mailto=args.unsubscribe_mailto,
         unsubscribe_url=args.unsubscribe_url,
     )

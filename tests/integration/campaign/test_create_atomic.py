@@ -98,6 +98,7 @@ def test_a_bad_byte_after_200_kb_leaves_no_campaign(
         (("--messenger", "nope"), "There is no messenger 'nope'"),
         (("--send-at", "next tuesday"), "--send-at: 'next tuesday' is not a date and time"),
         (("--rate", "-1"), "message_rate"),
+        (("--attach", "/no/such/file.pdf"), "--attach: /no/such/file.pdf is not a readable file"),
     ],
 )
 def test_refused_before_anything_is_written(
@@ -113,6 +114,21 @@ def test_refused_before_anything_is_written(
     err = capsys.readouterr().err
     assert said in err and len(err.strip().splitlines()) == 1
     assert file_hash(ready) == before
+
+
+def test_attachments_are_kept_with_their_absolute_path(
+    ready: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "terms.pdf").write_bytes(b"%PDF-1.4")
+    monkeypatch.chdir(tmp_path)
+    assert create(tmp_path, people(tmp_path, 2), "--attach", "terms.pdf") == 0
+    campaign_id = int(capsys.readouterr().out.strip().splitlines()[-1])
+    store = open_store(ready)
+    try:
+        attachments = Ledger(store).campaign(campaign_id).content.attachments
+    finally:
+        store.close()
+    assert attachments == (str(tmp_path / "terms.pdf"),)  # sending may start elsewhere
 
 
 def test_no_valid_recipient_is_bad_input(
