@@ -191,7 +191,9 @@ def export_config(store: Store) -> str:
         f"# smtpdesk {__version__} configuration. Passwords are not exported: they stay\n"
         '# in the keyring. Add password = "..." to an entry to import one.\n'
         "# OAuth sign-ins (tokens, client secrets) are not exported either: sign in again\n"
-        "# after an import (smtpdesk servers login NAME).\n\n"
+        "# after an import (smtpdesk servers login NAME).\n"
+        "# DKIM private keys stay in the keyring too: after an import, give each signing\n"
+        "# server its key (smtpdesk servers dkim NAME --key-file PEM, or --generate).\n\n"
     )
     return header + tomli_w.dumps(document)
 

@@ -161,6 +161,8 @@ class CampaignRunner:
             # Our bug or the machine's: never leave the campaign looking as if it still ran.
             log.exception("campaign %s stopped by an unexpected error", self.campaign_id)
             known = storage_error(exc, self.store.folder)
+            if known is None and isinstance(exc, KnownError):
+                known = exc  # e.g. a signing server's DKIM key missing from the keyring
             reason = str(known) if known else f"stopped by an unexpected error: {exc}"
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(
