@@ -111,7 +111,8 @@ def test_unsubscribe_and_tls_lines(client: DnsClient) -> None:
     assert report.check("tls").status == "fail"
     assert report.check("unsubscribe").status == "fail"
     mailto = Unsubscribe(mailto="u@good.test")
-    assert check_domain(client, "good.test", unsubscribe=mailto).check("unsubscribe").status == "warn"  # fmt: skip
+    line = check_domain(client, "good.test", unsubscribe=mailto).check("unsubscribe")
+    assert line.status == "warn"
 
 
 def test_no_dns_answer_is_could_not_check(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,8 +10,8 @@ from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.domain.resolver import DnsClient
 from smtpdesk.core.domain.signing import generate_key, key_to_pem, public_record
-from smtpdesk.core.settings import DkimAlgorithm
 from smtpdesk.core.errors import KnownError
+from smtpdesk.core.settings import DkimAlgorithm
 from smtpdesk.core.store import Store
 from tests.helpers.dns import DnsServer
 from tests.helpers.smtpd import SmtpdFactory
