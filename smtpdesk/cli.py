@@ -122,6 +122,8 @@ def _environment_error(args: argparse.Namespace, exc: Exception) -> KnownError |
     known = storage_error(exc, folder)
     if known is None and isinstance(exc, OSError) and exc.filename:
         return BadInputError(f"{exc.filename}: {exc.strerror or exc}.")
+    if known is None and isinstance(exc, OverflowError):  # a number given is out of range
+        return BadInputError(f"A number is out of range: {exc}.")
     return known
 
 

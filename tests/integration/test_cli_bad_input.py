@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +35,10 @@ def _leaves(
 
 
 COMMANDS = dict(_leaves(build_parser()))
+
+
+def _takes_an_id(parser: argparse.ArgumentParser) -> bool:
+    return any(not a.option_strings and a.type is int for a in parser._actions)
 
 
 def _bad_value(action: argparse.Action, missing: Path) -> str:
@@ -123,6 +128,26 @@ def test_bad_input_exits_2_without_traceback_or_write(
     assert err.strip(), f"{argv}: nothing said on stderr"
     assert database_hash(filled) == before, f"{argv} changed the database"
     assert not (tmp_path / "missing-folder").exists()
+
+
+@pytest.mark.parametrize(
+    "command", sorted(c for c, p in COMMANDS.items() if _takes_an_id(p)), ids=" ".join
+)
+def test_an_id_too_large_for_sqlite_is_bad_input(
+    command: tuple[str, ...],
+    filled: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "UNKNOWN_ID", str(2**70))
+    before = database_hash(filled)
+    argv = bad_argv(command, COMMANDS[command], tmp_path)
+    assert str(2**70) in argv
+    code = run(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "bug" not in err, err
+    assert database_hash(filled) == before
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS), ids=" ".join)

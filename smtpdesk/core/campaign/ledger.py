@@ -383,8 +383,10 @@ class Ledger:
             conn.execute(update(campaigns).where(campaigns.c.id == campaign_id).values(values))
 
     def campaign(self, campaign_id: int) -> Campaign:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()
+        row = None
+        if 0 < campaign_id < 2**63:  # beyond, SQLite cannot even compare it: none such
+            with self.engine.connect() as conn:
+                row = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()
         if row is None:
             raise NotFoundError(
                 f"There is no campaign {campaign_id}.", "Run 'smtpdesk campaign list' to see them."
