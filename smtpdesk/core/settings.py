@@ -219,13 +219,20 @@ def _to_bool(value: object) -> bool:
 
 
 def _to_int(value: object) -> int:
+    number = _whole(value)
+    if not -(2**63) <= number < 2**63:  # what SQLite stores; beyond, the save would crash
+        raise ValueError(f"{number} is too large")
+    return number
+
+
+def _whole(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a whole number")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,30}\s*", value):
         return int(value)
     raise ValueError("expected a whole number")
 

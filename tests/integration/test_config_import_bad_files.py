@@ -122,3 +122,26 @@ def test_config_export_and_import_reopen_the_store_cleanly(
     out = tmp_path / "config.toml"
     assert main(["config", "export", str(out)]) == 0
     assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_numbers_sqlite_cannot_hold_are_refused_by_field(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store.close()
+    before = database_hash(store.folder)
+    path = tmp_path / "huge.toml"
+    path.write_text(
+        "[app]\nmax_send_errors = 100000000000000000000000\n\n"
+        '[[servers]]\nhost = "a.example.com"\nmax_per_day = 100000000000000000000000\n',
+        encoding="utf-8",
+    )
+    assert main(["config", "import", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: entry 1, max_per_day: 100000000000000000000000 is too large",
+        "error: app, max_send_errors: 100000000000000000000000 is too large",
+    ]
+    assert database_hash(store.folder) == before
+    argv = ["servers", "add", "--host", "a.example.com", "--max-per-hour", "9" * 25]
+    assert main(argv) == 2
+    assert "max_per_hour: " + "9" * 25 + " is too large" in capsys.readouterr().err
