@@ -761,13 +761,15 @@ def parse_mailbox(
     servers: Iterable[ServerSettings] = (),
 ) -> MailboxReport:
     """Build a :class:`MailboxSettings` from ``data`` over ``base``; ``servers`` are the
-    saved ones, for ``oauth_server``. A missing port follows the protocol and TLS."""
+    saved ones, for ``oauth_server``. A new protocol or TLS type without a port takes
+    its usual port."""
     report = MailboxReport()
     values = _coerce(data, _MAILBOX_COERCE, report)
     bad = {p.field for p in report.errors}
     start = base or MailboxSettings()
     candidate = replace(start, **{k: v for k, v in values.items() if k not in bad})
-    if "port" not in data and not bad & {"protocol", "tls_type"}:
+    changed = {"protocol", "tls_type"} & set(data)
+    if changed and "port" not in data and not bad & changed:
         candidate = replace(candidate, port=default_mailbox_port(candidate))
     _check_mailbox(candidate, list(servers), report)
     if not report.errors:

@@ -110,7 +110,9 @@ class Dovecot:
         box = self.home(user) / "Maildir"
         if folder:
             box = box / f".{folder}"
-        return sorted(p for sub in ("new", "cur") if (box / sub).is_dir() for p in (box / sub).iterdir())
+        return sorted(
+            p for sub in ("new", "cur") if (box / sub).is_dir() for p in (box / sub).iterdir()
+        )
 
 
 def _mail_owner() -> tuple[int, int]:
@@ -141,6 +143,7 @@ ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+auth_failure_delay = 0
 default_login_user = {login_user}
 default_internal_user = {internal_user}
 first_valid_uid = {uid}

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the providers' lines are as long as they are)
 """Feedback mail as providers send it, written for the tests (issue 12).
 
 Each function takes the message we sent (its bytes as the SMTP server received them) and

@@ -23,6 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from smtpdesk.core.campaign.checks import check_html
 from smtpdesk.core.campaign.content import (
     ADDRESS_FIELD,
+    LINK_FIELDS,
     CampaignContent,
     Renderer,
     TemplateError,
@@ -95,7 +96,7 @@ def field_problems(content: CampaignContent, columns: Iterable[str]) -> list[Fie
     Raises :class:`TemplateError` when a template does not compile.
     """
     fields = (ADDRESS_FIELD, *[c for c in columns if c != ADDRESS_FIELD])
-    known = set(fields)
+    known = set(fields) | LINK_FIELDS  # the unsubscribe links every template may print
     used: dict[str, list[str]] = {}
     required: set[str] = set()
     for part, source in content.templates().items():

@@ -19,7 +19,7 @@ import pytest
 from smtpdesk.cli import main
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.engine import CampaignRunner
-from smtpdesk.core.campaign.ledger import CampaignState, Ledger
+from smtpdesk.core.campaign.ledger import CampaignState
 from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.feedback import scan as scanning
 from smtpdesk.core.feedback import tokens
@@ -249,7 +249,12 @@ def test_pop3_scans_deletes_what_it_processed_and_counts_nothing_twice(
 ) -> None:
     campaign, messages, user = sent
     _mailbox(
-        store, dovecot, user, protocol="pop3", port=dovecot.pop3, tls_type="STARTTLS",
+        store,
+        dovecot,
+        user,
+        protocol="pop3",
+        port=dovecot.pop3,
+        tls_type="STARTTLS",
         processed="delete",
     )
     _deliver_feedback(dovecot, user, messages)

@@ -74,7 +74,9 @@ def test_a_vacation_notice_is_an_auto_reply() -> None:
 
 def test_an_unsubscribe_request_carries_its_token() -> None:
     found = classify(
-        samples.unsubscribe_request("leaver@example.org", "bounces@example.com", f"unsubscribe-{TOKEN}")
+        samples.unsubscribe_request(
+            "leaver@example.org", "bounces@example.com", f"unsubscribe-{TOKEN}"
+        )
     )
     assert found.kind == Kind.UNSUBSCRIBE
     assert found.tokens == (TOKEN,)
@@ -94,9 +96,11 @@ def test_other_mail_is_left_alone() -> None:
 
 
 def test_a_delivered_report_is_nothing_to_act_on() -> None:
-    raw = samples.postfix_hard(ORIGINAL, "ok@example.org").replace(
-        b"Action: failed", b"Action: delivered"
-    ).replace(b"Status: 5.1.1", b"Status: 2.0.0")
+    raw = (
+        samples.postfix_hard(ORIGINAL, "ok@example.org")
+        .replace(b"Action: failed", b"Action: delivered")
+        .replace(b"Status: 5.1.1", b"Status: 2.0.0")
+    )
     assert classify(raw).kind == Kind.OTHER
 
 
