@@ -6,6 +6,7 @@ commands work, writes fail with a sentence naming the folder (see :func:`storage
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -86,7 +87,7 @@ def read_only_error(folder: Path) -> KnownError:
 
 
 def disk_full_error(folder: Path, needed: int = 0) -> KnownError:
-    """ "The disk is full", how much is free and roughly how much to free."""
+    """Says the disk is full, how much is free and roughly how much to free."""
     try:
         free = shutil.disk_usage(folder).free
     except OSError:
@@ -109,11 +110,18 @@ def storage_error(exc: BaseException, folder: Path, needed: int = 0) -> KnownErr
     text with its SQL and URL.
     """
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, OSError):
+        if orig.errno == errno.ENOSPC:
+            return disk_full_error(folder, needed)
+        if orig.errno == errno.EROFS:
+            return read_only_error(folder)
+        return None
+    if not isinstance(exc, DBAPIError | sqlite3.Error):
+        return None
     text = str(orig).lower()
-    errno = getattr(orig, "errno", None)
-    if "database or disk is full" in text or errno == 28:  # ENOSPC
+    if "database or disk is full" in text:
         return disk_full_error(folder, needed)
-    if "readonly database" in text or "read-only" in text or errno == 30:  # EROFS
+    if "readonly database" in text:
         return read_only_error(folder)
     return None
 
