@@ -64,6 +64,9 @@ _JINJA_RE = re.compile(r"{{.*?}}|{%.*?%}|{#.*?#}", re.DOTALL)
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _URL_SAFE = "/:?#[]@!$&'()*+,;=%~"  # what stays as it is in a URL; the rest is %-encoded
 RENDER_THREADS = 4
+# A render quicker than this runs on the event loop (issue 13): a typical one takes ~0.1 ms,
+# less than handing it to a thread, whose Python then fights the loop for the GIL.
+INLINE_RENDER_SECONDS = 0.005
 
 
 class TemplateError(KnownError):
@@ -345,6 +348,8 @@ class Renderer:
     # The feedback mailbox's address (issue 12): with a recipient's token, List-Unsubscribe
     # and {{ unsubscribe_mailto }} become mailto:ADDRESS?subject=unsubscribe-TOKEN.
     unsubscribe_address = ""
+    # render_async: None until the first render (in a thread) shows how long one takes
+    _inline: bool | None = None
 
     def __init__(self, content: CampaignContent) -> None:
         require_valid(content)  # an empty or broken From would fail deep in the email package
@@ -409,9 +414,31 @@ class Renderer:
         return self._mime.build(to=to, subject=subject, text=text, html=html, headers=headers)
 
     async def render_async(self, fields: Mapping[str, Any], token: str = "") -> EmailMessage:
-        """:meth:`render` in a worker thread: the event loop stays free for signals and Pause."""
+        """:meth:`render` without holding the event loop up for long (signals and Pause).
+
+        The first render runs in a worker thread; when it was quick, later ones run on the
+        loop, until one takes longer than :data:`INLINE_RENDER_SECONDS`: from then on all
+        go to the threads. A template that only some recipients' values make slow can hold
+        the loop up once, for at most its time limit (``RENDER_SECONDS``).
+        """
+        if self._inline:
+            started = time.perf_counter()
+            try:
+                return self.render(fields, token)
+            finally:
+                if time.perf_counter() - started > INLINE_RENDER_SECONDS:
+                    self._inline = False
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(_render_pool(), self.render, fields, token)
+        message, seconds = await loop.run_in_executor(
+            _render_pool(), self._timed_render, fields, token
+        )
+        if self._inline is None:
+            self._inline = seconds <= INLINE_RENDER_SECONDS
+        return message
+
+    def _timed_render(self, fields: Mapping[str, Any], token: str) -> tuple[EmailMessage, float]:
+        started = time.thread_time()  # this thread's CPU: not the time others hold the GIL
+        return self.render(fields, token), time.thread_time() - started
 
     def link_fields(self, fields: Mapping[str, Any], token: str = "") -> dict[str, Any]:
         """``fields`` with ``unsubscribe_url`` and ``unsubscribe_mailto`` (no column wins)."""

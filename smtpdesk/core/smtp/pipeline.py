@@ -106,6 +106,10 @@ class Wire(asyncio.Protocol):
         self._admission: collections.deque[asyncio.Future[None]] = collections.deque()
         self._transport: asyncio.Transport | None = None
         self._original: asyncio.BaseProtocol | None = None
+        # one watchdog per connection, not a timer per reply: it fires when nothing has
+        # been written or received for ``timeout`` seconds while replies are due
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._active = 0.0  # loop time of the last write or read
 
     # --- public -----------------------------------------------------------------------
 
@@ -140,7 +144,7 @@ class Wire(asyncio.Protocol):
         options = _mail_options(self.smtp, data, utf8)
         mail = b" ".join((b"MAIL", b"FROM:" + _path(sender, encoding), *options)) + CRLF
         rcpts = [b"RCPT TO:" + _path(r, encoding) + CRLF for r in recipients]
-        content = normalize_message_line_endings(data)
+        content = _normalized(data)
         await self._admit()
         try:
             self._attach()
@@ -228,9 +232,26 @@ class Wire(asyncio.Protocol):
     # --- steps, writes and replies ---------------------------------------------------------
 
     def _step(self, kind: str, txn: _Txn) -> _Step:
-        step = _Step(asyncio.get_running_loop().create_future(), kind, txn)
+        loop = asyncio.get_running_loop()
+        step = _Step(loop.create_future(), kind, txn)
         self._steps.append(step)
+        if self._watchdog is None and self.timeout is not None:
+            self._active = loop.time()
+            self._watchdog = loop.call_at(self._active + self.timeout, self._watch)
         return step
+
+    def _watch(self) -> None:
+        """Time out the replies due when the connection has been silent for too long."""
+        self._watchdog = None
+        if not self._steps or self.timeout is None:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._active + self.timeout
+        if loop.time() < due:
+            self._watchdog = loop.call_at(due, self._watch)
+            return
+        self.timed_out = self.timed_out or self.pipelining
+        self._abort(aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response"))
 
     def _write_step(self, command: bytes, kind: str, txn: _Txn) -> _Step:
         step = self._step(kind, txn)
@@ -242,17 +263,22 @@ class Wire(asyncio.Protocol):
         self._out.append((chunk, blocks))
         self._pump()
 
-    def _pump(self) -> None:
+    def _pump(self, first: bytes = b"") -> None:
+        """Write what is queued up to (and with) the next DATA, in one write."""
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        parts = []
+        parts = [first] if first else []
         while self._out and not self._awaiting_start:
             chunk, blocks = self._out.popleft()
             parts.append(chunk)
             self._awaiting_start = blocks
         if parts:
-            transport.write(b"".join(parts))
+            transport.write(b"".join(parts) if len(parts) > 1 else parts[0])
+            self._active = self._loop_time()
+
+    def _loop_time(self) -> float:
+        return asyncio.get_running_loop().time()
 
     async def _await(self, txn: _Txn, step: _Step) -> SMTPResponse:
         """The reply to ``step``; a time-out or a lost connection ends the connection.
@@ -261,12 +287,9 @@ class Wire(asyncio.Protocol):
         that refusal.
         """
         try:
-            async with asyncio.timeout(self.timeout):
-                return await step.future
-        except TimeoutError as exc:
-            self.timed_out = self.timed_out or self.pipelining
-            self._abort(aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response"))
-            error = self._lost(txn, aiosmtplib.SMTPReadTimeoutError(str(exc) or "time-out"))
+            return await step.future
+        except aiosmtplib.SMTPReadTimeoutError as exc:  # from the watchdog
+            error = self._lost(txn, exc)
             raise error from error.__cause__
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise self._lost(txn, exc) from exc
@@ -281,6 +304,7 @@ class Wire(asyncio.Protocol):
         return exc
 
     def data_received(self, data: bytes) -> None:
+        self._active = self._loop_time()
         self._buffer += data
         while True:
             reply = self._parse()
@@ -328,10 +352,10 @@ class Wire(asyncio.Protocol):
 
     def _start_input(self, reply: SMTPResponse, txn: _Txn) -> None:
         """The reply to DATA: the content (or a lone ".") goes out now, before anything held."""
+        first = b""
         if reply.code == SMTPStatus.start_input:
             sending = txn.mail_ok and txn.accepted > 0
-            assert self._transport is not None
-            self._transport.write(txn.body if sending else _LONE_DOT)
+            first = txn.body if sending else _LONE_DOT
             txn.body_sent = sending
         else:
             end = self._steps.popleft()  # no content, so no reply to it will come
@@ -339,7 +363,7 @@ class Wire(asyncio.Protocol):
                 end.future.set_result(reply)
             self._dirty = self._dirty or txn.mail_ok  # the envelope may still stand
         self._awaiting_start = False
-        self._pump()
+        self._pump(first)  # the content and what waited behind it: one write
 
     # --- the transport ------------------------------------------------------------------
 
@@ -420,8 +444,19 @@ def _final(txn: _Txn, start: SMTPResponse | None, end: SMTPResponse) -> SMTPResp
     return end
 
 
+def _normalized(data: bytes) -> bytes:
+    """``data`` with CRLF line endings; as it is when it has them already (counts are cheap)."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") == crlf == data.count(b"\r") and data.endswith(b"\r\n"):
+        return data
+    return normalize_message_line_endings(data)
+
+
 def _stuffed(content: bytes) -> bytes:
-    return PERIOD_REGEX.sub(b"..", content) + b".\r\n"
+    """Dot-stuffed for DATA, with the final "."."""
+    if content.startswith(b".") or b"\n." in content:
+        content = PERIOD_REGEX.sub(b"..", content)
+    return content + b".\r\n"
 
 
 def _outcome(
