@@ -84,6 +84,9 @@ class _PrivateRotatingHandler(RotatingFileHandler):
         fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         return os.fdopen(fd, self.mode.replace("w", "a"), encoding=self.encoding)
 
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A full disk or a vanished folder: drop the line, never print a traceback."""
+
 
 def install_file_log(folder: Path, level: int = logging.DEBUG) -> Path:
     """Send smtpdesk's log records to ``folder/smtpdesk.log`` (created on the first record).
