@@ -61,7 +61,7 @@ def _read_html(path: str) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     store = store_from(args)
     try:
-        found = Layouts(store).list()
+        found = Layouts(store).all()
     finally:
         store.close()
     if args.json:

@@ -126,3 +126,8 @@ def adopt_recipients(ledger: Ledger, source: int, target: int) -> None:
             .values(fields=row.fields, field_counts=row.field_counts)
         )
         conn.execute(delete(campaigns).where(campaigns.c.id == source))
+
+
+def save_content(ledger: Ledger, campaign_id: int, content: CampaignContent) -> Campaign:
+    """The content alone, as the wizard saves it with a new draft while the user types."""
+    return edit_campaign(ledger, campaign_id, content=content_changes(content))

@@ -109,7 +109,7 @@ class Layouts:
     def __init__(self, store: Store) -> None:
         self.engine = store.engine
 
-    def list(self) -> list[Layout]:
+    def all(self) -> list[Layout]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(layouts).order_by(layouts.c.name)).all()
         return [default_layout()] + [Layout(r.name, r.html, False, r.updated_at) for r in rows]
@@ -126,7 +126,7 @@ class Layouts:
         return Layout(row.name, row.html, False, row.updated_at)
 
     def names(self) -> list[str]:
-        return [layout.name for layout in self.list()]
+        return [layout.name for layout in self.all()]
 
     def add(self, name: str, html: str) -> Layout:
         """Save a new layout; refused (nothing written) when invalid or the name is taken."""

@@ -192,3 +192,103 @@ def _compose(fmt: str, html: str, text: str, layout_html: str) -> Composed:
     if inlined is None:
         return Composed(page, text_source, inline_each=True)
     return Composed(inlined, text_source)
+
+
+# --- switching formats ------------------------------------------------------------------
+
+_PLAIN_TAGS = re.compile(
+    r"</?(p|br|h[1-6]|strong|b|em|i|a|ul|ol|li|blockquote|code|pre|hr|img|del|s)\b[^>]*>",
+    re.IGNORECASE,
+)
+
+
+def _html_has_more_than_markdown(html: str) -> bool:
+    """Whether ``html`` uses tags or attributes Markdown has no way to write."""
+    rest = _PLAIN_TAGS.sub("", _JINJA.sub("", html))
+    if re.search(r"<[a-z!/]", rest, re.IGNORECASE):
+        return True  # a table, a div, a style block, a comment...
+    for tag in re.findall(r"<[a-z][^>]*>", html, re.IGNORECASE):
+        attrs = re.findall(r"\s([a-z-]+)\s*=", tag, re.IGNORECASE)
+        if any(a.lower() not in ("href", "src", "alt", "title") for a in attrs):
+            return True
+    return False
+
+
+def convert(source: str, old: str, new: str) -> tuple[str, str]:
+    """``source`` written in format ``old`` rewritten in ``new``, and what was lost ("" if
+    nothing). Jinja tags come through unchanged."""
+    if old == new or not source.strip():
+        return source, ""
+    if new == "html":
+        if old == "markdown":
+            return markdown_to_html(source), ""
+        paragraphs = [p for p in re.split(r"\n\s*\n", source.strip()) if p.strip()]
+        return "\n".join(_text_paragraph(p) for p in paragraphs) + "\n", ""
+    if new == "markdown":
+        if old == "text":
+            return source, ""
+        lost = (
+            "formatting Markdown cannot write (styles, classes, tables for layout, colours) "
+            "was dropped"
+            if _html_has_more_than_markdown(source)
+            else ""
+        )
+        return page_to_text(source), lost
+    # to plain text: the words and the link addresses stay, the formatting goes
+    html = markdown_to_html(source) if old == "markdown" else source
+    return _plain_text(html), "plain text has no formatting: headings, emphasis and images go"
+
+
+def _text_paragraph(paragraph: str) -> str:
+    protected, tags = protect(paragraph.strip())
+    escaped = protected.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "<p>" + restore(escaped.replace("\n", "<br>\n"), tags) + "</p>"
+
+
+def _plain_text(html: str) -> str:
+    """Text without Markdown marks: what a plain-text message says, links as their URL."""
+    protected, tags = protect(html)
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    converter.ignore_tables = True
+    text = converter.handle(protected)
+    text = re.sub(r"^#+ ", "", text, flags=re.MULTILINE)
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return restore(re.sub(r"\n{3,}", "\n\n", text).strip() + "\n", tags)
+
+
+# --- the preview as received ---------------------------------------------------------------
+
+_DARK = re.compile(r"@media[^{]*prefers-color-scheme\s*:\s*dark[^{]*{", re.IGNORECASE)
+
+
+def dark_rules(html: str) -> str:
+    """The CSS inside the page's ``@media (prefers-color-scheme: dark)`` blocks."""
+    rules = []
+    for match in _DARK.finditer(html):
+        depth, start = 1, match.end()
+        for index in range(start, len(html)):
+            depth += {"{": 1, "}": -1}.get(html[index], 0)
+            if depth == 0:
+                rules.append(html[start:index])
+                break
+    return "\n".join(rules)
+
+
+def preview_page(html: str, *, dark: bool = False) -> str:
+    """The received HTML as a dark-mode client shows it (its dark rules applied), or as is.
+
+    A client that honours ``prefers-color-scheme`` applies those rules over the inlined
+    styles (they carry ``!important``); a preview widget without media queries gets them
+    inlined, and a plain dark page behind a message that has none.
+    """
+    if not dark or not html:
+        return html
+    rules = dark_rules(html)
+    if not rules:
+        rules = "body { background-color: #111820; color: #e4e7eb; }"
+        if "<body" not in html.lower():
+            html = f"<html><body>{html}</body></html>"
+    return css_inline.CSSInliner(load_remote_stylesheets=False, extra_css=rules).inline(html)

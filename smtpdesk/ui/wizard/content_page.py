@@ -1,18 +1,27 @@
-"""Content: subject, From, Reply-To, HTML and text, insert-field buttons, a live preview.
+"""Content: subject, From, Reply-To, the body (HTML, Markdown or plain text), its layout,
+the text part, insert-field, undo/redo and find, and a live preview as received.
 
 The preview follows every edit (debounced) and the chosen recipient; it is rendered
 on a worker thread, because rendering reads the attachments, and only the latest
-request's result is shown.
+request's result is shown: the inlined HTML, at a desktop or a phone's width, on a
+light or a dark client (the layout's dark-mode rules applied), and "Open in browser"
+writes it to a temporary file. A new campaign's content is saved with its draft as the
+user types (debounced, only while it is valid); an edit of a stored campaign is saved on
+Send only, so Cancel leaves it as it was.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QAction
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -38,6 +47,9 @@ from smtpdesk.core.campaign.content import (
     preview,
     validate_content,
 )
+from smtpdesk.core.campaign.drafts import save_content
+from smtpdesk.core.campaign.layouts import DEFAULT_LAYOUT, Layout, Layouts
+from smtpdesk.core.campaign.pipeline import FORMAT_LABELS, FORMATS, convert, preview_page
 from smtpdesk.core.campaign.review import (
     FieldProblem,
     blank_fields,
@@ -47,10 +59,14 @@ from smtpdesk.core.campaign.review import (
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.settings import Problem
 from smtpdesk.ui.widgets import FieldRow, caption, tone
+from smtpdesk.ui.wizard.highlighter import TemplateHighlighter
 from smtpdesk.ui.wizard.state import WizardState
 
 STARTER_HTML = "<p>Hello {{ name }},</p>\n<p>…</p>"
 DEBOUNCE_MS = 250
+DRAFT_SAVE_MS = 1000  # the content goes to the draft after this pause in typing
+NO_LAYOUT = "(none)"
+WIDTHS = {"Desktop": 0, "Phone": 375}  # preview widths in pixels; 0: the pane's own
 
 
 def render_preview(
@@ -85,6 +101,17 @@ class ContentPage(QWizardPage):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.refresh_preview)
         self._generation = 0  # only the latest preview request is shown
+        self._save_timer = QTimer(self)
+        self._save_timer.setInterval(DRAFT_SAVE_MS)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.timeout.connect(self.save_draft)
+        self.drafts_saved = 0  # content saves to the draft, for tests and the curious
+        self.body_format = "html"  # the format the body editor holds now
+        self.layouts: dict[str, str] = {}  # name -> HTML, the shipped default included
+        self.layouts_window: QWidget | None = None
+        self.received_html = ""  # the HTML as the chosen recipient receives it
+        self.browser_file: Path | None = None  # the last preview written for a browser
+        self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl
         self.previews = 0  # previews shown, for tests and the curious
         self.rows: dict[str, FieldRow] = {}  # validate_content's field name -> its row
         self.touched: set[str] = set()  # fields edited: only these say "required"
@@ -125,16 +152,20 @@ class ContentPage(QWizardPage):
             key = next((k for k, row in self.rows.items() if row.editor is line), None)
             form.addRow(label, self.rows[key] if key else line)
         self.html = QPlainTextEdit(STARTER_HTML)
-        self.html.setAccessibleName("HTML body")
+        self.html.setAccessibleName("Body")
         self.text = QPlainTextEdit()
         self.text.setAccessibleName("Text body")
         self.text.setPlaceholderText("Empty: made from the HTML")
         for editor in (self.html, self.text):
             editor.setTabChangesFocus(True)
             editor.textChanged.connect(self._changed)
+        self.highlighters = {
+            "html": TemplateHighlighter(self.html.document(), "html"),
+            "text": TemplateHighlighter(self.text.document(), "text"),
+        }
         self.bodies = QTabWidget()
-        self.bodies.addTab(self.html, "&HTML")
-        self.bodies.addTab(self.text, "Te&xt")
+        self.bodies.addTab(self.html, "Bo&dy")
+        self.bodies.addTab(self.text, "Te&xt part")
         self.rows["html"] = FieldRow(self.bodies)
         self.html.textChanged.connect(lambda: self.touched.add("html"))
         self.text.textChanged.connect(lambda: self.touched.add("html"))
@@ -160,16 +191,95 @@ class ContentPage(QWizardPage):
         buttons.addWidget(add)
         buttons.addWidget(remove)
         tools = QHBoxLayout()
+        tools.addWidget(self._format_box())
         tools.addStretch(1)
         tools.addWidget(self.insert_field)
         layout = QVBoxLayout(side)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
         layout.addLayout(tools)
+        self.format_note = caption("", "warning")
+        self.format_note.setAccessibleName("Format note")
+        layout.addWidget(self.format_note)
+        layout.addLayout(self._edit_tools())
         layout.addWidget(self.rows["html"], 1)
         layout.addLayout(buttons)
         layout.addWidget(self.attachments)
         return side
+
+    def _format_box(self) -> QWidget:
+        """Format and layout choosers, and the button to the layouts window."""
+        box = QWidget()
+        row = QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.format = QComboBox()
+        self.format.setAccessibleName("Format")
+        for key in FORMATS:
+            self.format.addItem(FORMAT_LABELS[key], key)
+        self.format.currentIndexChanged.connect(self._format_chosen)
+        self.layout_choice = QComboBox()
+        self.layout_choice.setAccessibleName("Layout")
+        self.layout_choice.addItem(NO_LAYOUT, "")
+        self.layout_choice.currentIndexChanged.connect(self._changed)
+        self.manage_layouts = QPushButton("La&youts…")
+        self.manage_layouts.clicked.connect(self.show_layouts)
+        label = QLabel("F&ormat")
+        label.setBuddy(self.format)
+        row.addWidget(label)
+        row.addWidget(self.format)
+        label = QLabel("&Layout")
+        label.setBuddy(self.layout_choice)
+        row.addWidget(label)
+        row.addWidget(self.layout_choice)
+        row.addWidget(self.manage_layouts)
+        return box
+
+    def _edit_tools(self) -> QHBoxLayout:
+        """Undo, redo and find for the editor shown."""
+        self.undo = QToolButton()
+        self.undo.setText("Undo")
+        self.undo.setToolTip(f"Undo ({QKeySequence(QKeySequence.StandardKey.Undo).toString()})")
+        self.undo.clicked.connect(lambda: self._editor().undo())
+        self.redo = QToolButton()
+        self.redo.setText("Redo")
+        self.redo.setToolTip(f"Redo ({QKeySequence(QKeySequence.StandardKey.Redo).toString()})")
+        self.redo.clicked.connect(lambda: self._editor().redo())
+        self.find_text = QLineEdit()
+        self.find_text.setAccessibleName("Find")
+        self.find_text.setPlaceholderText("Find in the body")
+        self.find_text.returnPressed.connect(self.find_next)
+        self.find_button = QToolButton()
+        self.find_button.setText("Find next")
+        self.find_button.clicked.connect(self.find_next)
+        find = QAction(self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(lambda: self.find_text.setFocus())
+        self.addAction(find)
+        row = QHBoxLayout()
+        row.addWidget(self.undo)
+        row.addWidget(self.redo)
+        row.addStretch(1)
+        row.addWidget(self.find_text)
+        row.addWidget(self.find_button)
+        return row
+
+    def _editor(self) -> QPlainTextEdit:
+        shown = self.bodies.currentWidget()
+        return shown if isinstance(shown, QPlainTextEdit) else self.html
+
+    def find_next(self) -> bool:
+        """Select the next match in the editor shown, wrapping to the start once."""
+        editor, needle = self._editor(), self.find_text.text()
+        if not needle:
+            return False
+        if editor.find(needle):
+            return True
+        cursor = editor.textCursor()
+        cursor.movePosition(cursor.MoveOperation.Start)
+        editor.setTextCursor(cursor)
+        found = editor.find(needle)
+        self.find_text.setStyleSheet("" if found else f"color: {tone('error')};")
+        return found
 
     def _preview(self) -> QWidget:
         side = QWidget()
@@ -189,6 +299,20 @@ class ContentPage(QWizardPage):
         tabs = QTabWidget()
         tabs.addTab(self.preview_html, "HTML preview")
         tabs.addTab(self.preview_text, "Text preview")
+        self.width_choice = QComboBox()
+        self.width_choice.setAccessibleName("Preview width")
+        self.width_choice.addItems(list(WIDTHS))
+        self.width_choice.currentIndexChanged.connect(self._show_received)
+        self.dark = QCheckBox("Dar&k client")
+        self.dark.toggled.connect(self._show_received)
+        self.open_browser = QPushButton("Open in bro&wser")
+        self.open_browser.setEnabled(False)
+        self.open_browser.clicked.connect(self.show_in_browser)
+        view = QHBoxLayout()
+        view.addWidget(self.width_choice)
+        view.addWidget(self.dark)
+        view.addStretch(1)
+        view.addWidget(self.open_browser)
         self.error = caption("", "error")
         self.error.setAccessibleName("Preview problems")
         layout = QVBoxLayout(side)
@@ -200,6 +324,7 @@ class ContentPage(QWizardPage):
         form.addRow(label, self.recipient)
         layout.addLayout(form)
         layout.addWidget(self.preview_subject)
+        layout.addLayout(view)
         layout.addWidget(tabs, 1)
         layout.addWidget(self.error)
         return side
@@ -215,7 +340,13 @@ class ContentPage(QWizardPage):
         self.from_name.setText(content.from_name)
         self.from_address.setText(content.from_address)
         self.reply_to.setText(content.reply_to)
-        self.html.setPlainText(content.html)
+        self._set_format(content.format if content.format in FORMATS else "html")
+        if content.layout_html:
+            self.layouts.setdefault(content.layout, content.layout_html)
+            self._fill_layouts(content.layout)
+        else:
+            self._fill_layouts("")
+        self.html.setPlainText(content.html if content.format != "text" else "")
         self.text.setPlainText(content.text)
         self.attachments.clear()
         self.attachments.addItems(list(content.attachments))
@@ -238,7 +369,92 @@ class ContentPage(QWizardPage):
         if chosen:
             self.recipient.setCurrentText(chosen)
         self.recipient.blockSignals(False)
+        self.load_layouts()
         self.refresh_preview()
+
+    # --- format and layout --------------------------------------------------------------
+
+    def _set_format(self, fmt: str) -> None:
+        """Show ``fmt`` as chosen without converting the body (filling a stored campaign)."""
+        self.format.blockSignals(True)
+        self.format.setCurrentIndex(FORMATS.index(fmt))
+        self.format.blockSignals(False)
+        self.body_format = fmt
+        self._format_shown()
+
+    def _format_shown(self) -> None:
+        fmt = self.body_format
+        self.highlighters["html"].set_format(fmt)
+        self.bodies.setTabEnabled(0, fmt != "text")
+        self.bodies.setCurrentWidget(self.text if fmt == "text" else self.html)
+        self.layout_choice.setEnabled(fmt != "text")
+        self.text.setPlaceholderText(
+            "The message" if fmt == "text" else "Empty: made from the body"
+        )
+
+    def _format_chosen(self, index: int) -> None:
+        """Convert the body to the format chosen; say what could not come along."""
+        old, new = self.body_format, self.format.itemData(index)
+        if old == new:
+            return
+        if new == "text":
+            converted, lost = convert(self.html.toPlainText(), old, "text")
+            if self.text.toPlainText().strip():
+                lost = "the body was dropped: the text part you wrote is the message now"
+            else:
+                self.text.setPlainText(converted)
+            self.html.setPlainText("")
+        elif old == "text":
+            converted, lost = convert(self.text.toPlainText(), "text", new)
+            self.html.setPlainText(converted)
+            self.text.setPlainText("")  # made from the body again
+        else:
+            converted, lost = convert(self.html.toPlainText(), old, new)
+            self.html.setPlainText(converted)
+        self.body_format = new
+        if new == "markdown" and not self.layout_choice.currentData():
+            self._choose_layout(DEFAULT_LAYOUT)
+        self.format_note.setText(f"⚠ Converted to {FORMAT_LABELS[new]}: {lost}." if lost else "")
+        self._format_shown()
+        self._changed()
+
+    def load_layouts(self) -> None:
+        """Fill the layout chooser from the database (on a thread)."""
+        bridge = self.state.bridge
+        bridge.start(bridge.read(Layouts(bridge.store).all), done=self._layouts_loaded)
+
+    def _layouts_loaded(self, found: list[Layout]) -> None:
+        kept = self.layout_choice.currentData() or ""
+        stored = self.state.content
+        self.layouts = {layout.name: layout.html for layout in found}
+        if stored.layout and stored.layout not in self.layouts:
+            self.layouts[stored.layout] = stored.layout_html  # deleted since: its copy stays
+        self._fill_layouts(kept)
+
+    def _fill_layouts(self, chosen: str) -> None:
+        self.layout_choice.blockSignals(True)
+        self.layout_choice.clear()
+        self.layout_choice.addItem(NO_LAYOUT, "")
+        for name in self.layouts:
+            self.layout_choice.addItem(name, name)
+        self._choose_layout(chosen)
+        self.layout_choice.blockSignals(False)
+
+    def _choose_layout(self, name: str) -> None:
+        if name and self.layout_choice.findData(name) < 0:
+            self.layout_choice.addItem(name, name)
+        self.layout_choice.setCurrentIndex(max(self.layout_choice.findData(name), 0))
+
+    def show_layouts(self) -> None:
+        """The layouts window: create, edit, duplicate, delete; the chooser follows."""
+        from smtpdesk.ui.layouts_window import LayoutsWindow
+
+        if self.layouts_window is None:
+            window = LayoutsWindow(self.state.bridge, self.state.prompts)
+            window.changed.connect(self.load_layouts)
+            self.layouts_window = window
+        self.layouts_window.show()
+        self.layouts_window.raise_()
 
     def insert(self, name: str) -> None:
         """Insert ``{{ name }}`` at the cursor of the subject or body last focused."""
@@ -256,12 +472,32 @@ class ContentPage(QWizardPage):
     def stop(self) -> None:
         """No preview after the wizard closed."""
         self._timer.stop()
+        self._save_timer.stop()
         self._generation += 1
 
     def _changed(self) -> None:
         self.validate()
         self._timer.start()
+        self._save_timer.start()
         self.completeChanged.emit()
+
+    def save_draft(self) -> None:
+        """Save the content with a new campaign's draft (not an edit: Cancel must undo that)."""
+        self._save_timer.stop()
+        campaign_id = self.state.campaign_id
+        if campaign_id is None or self.state.editing:
+            return
+        content = self.content()
+        if any(p.severity == "error" for p in validate_content(content)):
+            return  # the draft keeps the last valid content
+        bridge = self.state.bridge
+
+        def saved(_result: object) -> None:
+            self.drafts_saved += 1
+
+        bridge.start(
+            bridge.write(save_content, self.state.ledger, campaign_id, content), done=saved
+        )
 
     def validate(self) -> list[Problem]:
         """Check the content as core will, showing each problem beside its field."""
@@ -292,15 +528,19 @@ class ContentPage(QWizardPage):
     def content(self) -> CampaignContent:
         """The page's fields over the stored content (headers and unsubscribe are kept)."""
         paths = tuple(self.attachments.item(i).text() for i in range(self.attachments.count()))
+        layout = "" if self.body_format == "text" else str(self.layout_choice.currentData() or "")
         return dataclasses.replace(
             self.state.content,
             subject=self.subject.text(),
             from_name=self.from_name.text().strip(),
             from_address=self.from_address.text().strip(),
             reply_to=self.reply_to.text().strip(),
-            html=self.html.toPlainText(),
+            html=self.html.toPlainText() if self.body_format != "text" else "",
             text=self.text.toPlainText(),
             attachments=paths,
+            format=self.body_format,
+            layout=layout,
+            layout_html=self.layouts.get(layout, "") if layout else "",
         )
 
     def refresh_preview(self) -> None:
@@ -332,7 +572,8 @@ class ContentPage(QWizardPage):
         self.previews += 1
         if shown is not None:
             self.preview_subject.setText(f"<b>Subject:</b> {html.escape(shown.subject)}")
-            self.preview_html.setHtml(shown.html)
+            self.received_html = shown.html
+            self._show_received()
             self.preview_text.setPlainText(shown.text)
         if error:
             self._show_error(error)
@@ -342,6 +583,25 @@ class ContentPage(QWizardPage):
             self.error.setText("\n".join(f"{'⚠' if p.guarded else '✖'} {p}" for p in unknown))
         else:
             self.error.setText("")
+
+    def shown_html(self) -> str:
+        """The received HTML as the chosen client shows it (light or dark)."""
+        return preview_page(self.received_html, dark=self.dark.isChecked())
+
+    def _show_received(self) -> None:
+        width = WIDTHS[self.width_choice.currentText()]
+        self.preview_html.setMaximumWidth(width or 16777215)
+        self.preview_html.setHtml(self.shown_html())
+        self.open_browser.setEnabled(bool(self.received_html))
+
+    def show_in_browser(self) -> None:
+        """Write the preview to a temporary file and open it in the default browser."""
+        with tempfile.NamedTemporaryFile(
+            "w", suffix=".html", prefix="smtpdesk-preview-", delete=False, encoding="utf-8"
+        ) as handle:
+            handle.write(self.shown_html())
+        self.browser_file = Path(handle.name)
+        self.open_url(QUrl.fromLocalFile(str(self.browser_file)))
 
     def _show_error(self, text: str) -> None:
         self.error.setStyleSheet(f"color: {tone('error')};")

@@ -1,0 +1,185 @@
+"""The Content page's formats, layouts and preview as received (issue 15), as a user drives
+them: the format switch converts the body and says what was lost, a layout is chosen and
+inlined, the preview goes dark and phone-wide, the draft follows the typing, the layouts
+window creates, duplicates and deletes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QUrl
+
+from smtpdesk.core.campaign.layouts import DEFAULT_LAYOUT, Layouts
+from smtpdesk.core.campaign.ledger import Ledger
+from smtpdesk.core.store import Store
+from smtpdesk.ui.layouts_window import LayoutsWindow
+from smtpdesk.ui.main_window import MainWindow
+from smtpdesk.ui.prompts import ScriptedPrompts
+from smtpdesk.ui.wizard.content_page import ContentPage
+from tests.ui.conftest import until
+from tests.ui.test_wizard import _open, _write_content
+
+NEWS = (
+    "<html><head><style>p { color: #654321; }</style></head>"
+    "<body><div class='news'>{{ content }}</div></body></html>"
+)
+
+
+def _recipients(tmp_path: Path) -> Path:
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "email,name\n" + "".join(f"user{i}@example.com,User {i}\n" for i in range(3)),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _choose(page: ContentPage, fmt: str) -> None:
+    page.format.setCurrentIndex(page.format.findData(fmt))
+
+
+async def _content_page(
+    qtbot: Any, window: MainWindow, prompts: ScriptedPrompts, tmp_path: Path
+) -> tuple[Any, ContentPage]:
+    wizard = await _open(qtbot, window, prompts, _recipients(tmp_path))
+    wizard.next()
+    page = wizard.content
+    _write_content(qtbot, wizard, "Hello {{ name }}")
+    await until(lambda: page.layout_choice.count() > 1, what="the layouts")
+    return wizard, page
+
+
+async def test_the_format_switch_converts_the_body_and_warns_of_losses(
+    qtbot: Any, window: MainWindow, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    wizard, page = await _content_page(qtbot, window, prompts, tmp_path)
+    page.html.setPlainText("<h1>News for {{ name }}</h1>\n<p>Read <b>this</b>.</p>")
+    _choose(page, "markdown")
+    assert page.html.toPlainText() == "# News for {{ name }}\n\nRead **this**.\n"
+    assert page.format_note.text() == ""  # nothing lost
+    assert page.layout_choice.currentData() == DEFAULT_LAYOUT  # Markdown gets the default
+    await until(lambda: "News for User 0" in page.received_html, what="the Markdown preview")
+    assert 'style="font-size: 26px;' in page.received_html  # inlined as the receiver gets it
+    assert page.content().format == "markdown"
+
+    _choose(page, "text")
+    assert page.html.toPlainText() == "" and not page.bodies.isTabEnabled(0)
+    assert page.text.toPlainText() == "News for {{ name }}\n\nRead this.\n"
+    assert "no formatting" in page.format_note.text()
+    assert not page.layout_choice.isEnabled()
+    await until(lambda: page.received_html == "", what="a message without HTML")
+    assert "Read this." in page.preview_text.toPlainText()
+    assert page.content().layout_html == ""
+
+    _choose(page, "html")
+    assert page.html.toPlainText() == "<p>News for {{ name }}</p>\n<p>Read this.</p>\n"
+    assert page.text.toPlainText() == ""  # made from the body again
+    page.html.setPlainText('<table><tr><td style="color: red">{{ name }}</td></tr></table>')
+    _choose(page, "markdown")
+    assert "dropped" in page.format_note.text()
+    wizard.reject()
+
+
+async def test_a_saved_layout_is_chosen_and_the_preview_is_dark_phone_wide_and_in_a_browser(
+    qtbot: Any, window: MainWindow, store: Store, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    Layouts(store).add("news", NEWS)
+    wizard, page = await _content_page(qtbot, window, prompts, tmp_path)
+    assert [page.layout_choice.itemData(i) for i in range(page.layout_choice.count())] == [
+        "",
+        DEFAULT_LAYOUT,
+        "news",
+    ]
+    page.layout_choice.setCurrentIndex(page.layout_choice.findData("news"))
+    await until(lambda: "#654321" in page.received_html, what="the layout's style")
+    assert '<p style="color: #654321;">Hello User 0' in page.received_html
+    assert page.content().layout_html == NEWS
+
+    page.layout_choice.setCurrentIndex(page.layout_choice.findData(DEFAULT_LAYOUT))
+    await until(lambda: "#ffffff" in page.received_html, what="the default layout")
+    light = page.preview_html.toHtml()
+    page.dark.setChecked(True)
+    dark_column = re.compile(r'style="[^"]*background-color: #1b2430')  # the dark rule, applied
+    assert dark_column.search(page.shown_html()) and not dark_column.search(page.received_html)
+    assert page.preview_html.toHtml() != light
+    page.width_choice.setCurrentText("Phone")
+    assert page.preview_html.maximumWidth() == 375
+
+    opened: list[QUrl] = []
+    page.open_url = opened.append
+    page.open_browser.click()
+    assert page.browser_file is not None
+    assert opened == [QUrl.fromLocalFile(str(page.browser_file))]
+    assert dark_column.search(page.browser_file.read_text(encoding="utf-8"))
+    page.browser_file.unlink()
+    wizard.reject()
+
+
+async def test_the_content_is_saved_with_the_new_draft_as_the_user_types(
+    qtbot: Any, window: MainWindow, store: Store, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    wizard, page = await _content_page(qtbot, window, prompts, tmp_path)
+    _choose(page, "markdown")
+    page.html.setPlainText("# Saved as I type, {{ name }}")
+    await until(lambda: page.drafts_saved >= 1, what="the draft save")
+    await until(lambda: window.bridge.pending == 0, what="the write")
+    campaign_id = wizard.state.campaign_id
+    assert campaign_id is not None
+    stored = Ledger(store).campaign(campaign_id).content
+    assert stored.html == "# Saved as I type, {{ name }}"
+    assert (stored.format, stored.layout) == ("markdown", DEFAULT_LAYOUT)
+    wizard.reject()
+
+
+async def test_undo_redo_and_find_in_the_body(
+    qtbot: Any, window: MainWindow, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    wizard, page = await _content_page(qtbot, window, prompts, tmp_path)
+    before = page.html.toPlainText()
+    page.html.setFocus()
+    qtbot.keyClicks(page.html, " more")
+    page.undo.click()
+    assert page.html.toPlainText() == before
+    page.redo.click()
+    assert page.html.toPlainText() == " more" + before
+    page.find_text.setText("{{ name }}")
+    assert page.find_next()
+    assert page.html.textCursor().selectedText() == "{{ name }}"
+    page.find_text.setText("nowhere to be found")
+    assert not page.find_next()
+    wizard.reject()
+
+
+async def test_the_layouts_window_creates_duplicates_and_deletes(
+    qtbot: Any, window: MainWindow, store: Store, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    wizard, page = await _content_page(qtbot, window, prompts, tmp_path)
+    page.show_layouts()
+    layouts = page.layouts_window
+    assert isinstance(layouts, LayoutsWindow)
+    await until(lambda: layouts.names.count() == 1, what="the list")
+    assert layouts.html.isReadOnly()  # the shipped default
+
+    layouts.new_button.click()
+    layouts.name.setText("spring")
+    layouts.html.setPlainText("<p>no slot</p>")
+    layouts.save_button.click()
+    assert "{{ content }}" in layouts.html_row.message.text()  # refused, nothing written
+    layouts.html.setPlainText(NEWS)
+    layouts.save_button.click()
+    await until(lambda: layouts.names.count() == 2, what="the new layout")
+    await until(lambda: page.layout_choice.findData("spring") >= 0, what="the page's chooser")
+
+    layouts.duplicate_button.click()
+    assert layouts.name.text() == "spring copy"
+    layouts.save_button.click()
+    await until(lambda: layouts.names.count() == 3, what="the copy")
+
+    prompts.answers = [True]
+    layouts.delete_button.click()
+    await until(lambda: layouts.names.count() == 2, what="the delete")
+    assert Layouts(store).names() == [DEFAULT_LAYOUT, "spring"]
+    layouts.close()
+    wizard.reject()
