@@ -17,6 +17,22 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytest_plugins = ["tests.helpers.smtpd", "tests.helpers.oauth", "tests.helpers.postfix"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def local_dns() -> Iterator[str]:
+    """Every DNS look-up of the domain check asks an empty server on 127.0.0.1 (issue 14):
+    tests never query the network, and get a quick 'no record' instead of a time-out."""
+    from tests.helpers.dns import dns_server
+
+    with dns_server("") as server:
+        previous = os.environ.get("SMTPDESK_DNS_SERVER")
+        os.environ["SMTPDESK_DNS_SERVER"] = server.address
+        yield server.address
+        if previous is None:
+            os.environ.pop("SMTPDESK_DNS_SERVER", None)
+        else:
+            os.environ["SMTPDESK_DNS_SERVER"] = previous
+
+
 @pytest.fixture(autouse=True)
 def memory_keyring(request: pytest.FixtureRequest) -> Iterator[MemoryKeyring | None]:
     """Every test gets an empty in-memory keyring, except those marked secret_service."""

@@ -100,6 +100,8 @@ def check_domain(
     servers = list(servers)
     report = DomainReport(domain, organisational_domain(domain))
     report.checks.append(_mx(client, report))
+    if report.checks[0].status == "unknown":  # no DNS: say so at once, without more waits
+        return _without_dns(report, servers, unsubscribe)
     report.spf = check_spf(client, domain, servers)
     report.checks.append(_spf_line(report.spf, servers))
     envelope = (envelope_domain or _return_path_domain(servers) or domain).lower()
@@ -129,6 +131,27 @@ def normalise_domain(text: str, what: str = "domain") -> str:
 
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 _NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+
+def _without_dns(
+    report: DomainReport, servers: Sequence[ServerSettings], unsubscribe: Unsubscribe | None
+) -> DomainReport:
+    reason = report.checks[0].detail
+    titles = (
+        ("spf", "SPF record"),
+        ("dkim", "DKIM key"),
+        ("dmarc", "DMARC record"),
+        ("alignment", "SPF or DKIM aligned with From"),
+    )
+    for key, title in titles:
+        report.checks.append(Check(key, title, "unknown", reason, "Sending is not blocked."))
+    report.checks.append(_unsubscribe(unsubscribe))
+    report.checks.append(_free_mail(report.domain, servers))
+    report.checks.append(
+        Check("reverse_dns", "Forward and reverse DNS of your own relays", "unknown", reason)
+    )
+    report.checks.append(_tls(servers))
+    return report
 
 
 def _return_path_domain(servers: Sequence[ServerSettings]) -> str:

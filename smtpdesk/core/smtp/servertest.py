@@ -21,6 +21,9 @@ from typing import Any
 
 import aiosmtplib
 
+from smtpdesk.core.domain.check import DomainReport
+from smtpdesk.core.domain.servercheck import check_server_domain, sign_for_test
+from smtpdesk.core.domain.servercheck import summary as domain_summary
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.oauth.tokens import TOKENS
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
@@ -35,7 +38,7 @@ from smtpdesk.core.smtp.connection import (
 from smtpdesk.core.smtp.diagnosis import diagnose, tls_mismatch_on_implicit_port
 from smtpdesk.core.smtp.envelope import prepare
 from smtpdesk.core.smtp.errors import StepFailedError
-from smtpdesk.core.smtp.transaction import send_message
+from smtpdesk.core.smtp.transaction import send_bytes, send_message
 from smtpdesk.core.smtp.types import Diagnosis
 
 TEST_SUBJECT = "smtpdesk test"
@@ -63,6 +66,7 @@ class TestReport:
     # again without checks so the user can see what they are asked to trust.
     certificate: CertificateInfo | None = None
     warnings: list[str] = field(default_factory=list)  # passed, but worth a look
+    domain: DomainReport | None = None  # the "Domain" step's checklist (issue 14)
 
     @property
     def ok(self) -> bool:
@@ -91,6 +95,7 @@ class TestReport:
             "diagnosis": asdict(self.diagnosis) if self.diagnosis else None,
             "certificate": cert,
             "warnings": list(self.warnings),
+            "domain": self.domain.to_dict() if self.domain else None,
         }
 
 
@@ -164,8 +169,24 @@ async def test_server(
     report = await _converse(run, settings, password, sock, to, command_timeout, tls_context)
     if report.diagnosis is not None and report.diagnosis.cause == "certificate_invalid":
         report.certificate = await _fetch_certificate(settings, command_timeout)
+    if report.diagnosis is None:
+        await _domain_step(run, settings, to)
     _add_warnings(report, settings, to)
     return report
+
+
+async def _domain_step(run: _Run, settings: ServerSettings, to: str | None) -> None:
+    """The sending domain's checklist (``report.domain``): advice, never a failed Test."""
+    started = time.perf_counter()
+    try:
+        found = await check_server_domain(settings, to)
+    except (KnownError, TimeoutError) as exc:
+        run.step("Domain", time.perf_counter() - started, f"could not check: {exc}")
+        return
+    if found is None:
+        return  # no domain to check: the username is no address and no test email
+    run.report.domain = found  # its lines are shown beside the steps, not as warnings
+    run.step("Domain", time.perf_counter() - started, domain_summary(found)[0])
 
 
 def _add_warnings(report: TestReport, settings: ServerSettings, to: str | None) -> None:
@@ -293,7 +314,24 @@ async def _send_test_email(
     )
     out, sender, rcpts = prepare(message, settings)
     try:
-        refused, reply = await send_message(smtp, out, sender, rcpts)
+        signed = await sign_for_test(settings, out)  # the Test checks its own signature
+    except KnownError as exc:
+        run.fail("DKIM", time.perf_counter() - started, diagnose(exc, settings, "DKIM"))
+        await quit_quietly(smtp)
+        return
+    if signed is not None:
+        run.step("DKIM", time.perf_counter() - started, signed[1])
+        if not signed[2]:
+            run.report.warnings.append(
+                f"{signed[1]}: publish the TXT record(s) shown in the DKIM section, "
+                "or receivers will treat the signature as broken."
+            )
+        started = time.perf_counter()
+    try:
+        if signed is not None:
+            refused, reply = await send_bytes(smtp, signed[0], sender, rcpts)
+        else:
+            refused, reply = await send_message(smtp, out, sender, rcpts)
     except (aiosmtplib.SMTPException, OSError) as exc:
         diagnosis = diagnose(exc, settings, "send", offers_auth=run.report.offers_auth)
         run.fail("send", time.perf_counter() - started, diagnosis)

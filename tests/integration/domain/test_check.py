@@ -126,7 +126,7 @@ def test_no_dns_answer_is_could_not_check(monkeypatch: pytest.MonkeyPatch) -> No
         assert got[key] == "unknown", key
     assert not report.failed  # never a reason to block sending
     assert "could not check" in report.check("mx").line()
-    assert elapsed < 10
+    assert elapsed < 2  # one time-out, not one per record
 
 
 def test_answers_are_cached_for_their_ttl(dns: DnsServer) -> None:

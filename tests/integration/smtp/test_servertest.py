@@ -33,6 +33,7 @@ async def test_starttls_server_passes_every_step_and_sends_the_test_email(
         "AUTH",
         "send",
         "QUIT",
+        "Domain",  # the username's domain, against the tests' empty DNS server
     ]
     assert seen == report.steps
     tls = report.steps[4].detail
@@ -66,6 +67,7 @@ async def test_implicit_tls_reports_the_handshake(
         "EHLO",
         "AUTH",
         "QUIT",
+        "Domain",
     ]
     assert "TLSv1." in report.steps[2].detail
     assert server.messages == []  # no recipient: no email
