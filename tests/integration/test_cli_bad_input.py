@@ -76,6 +76,9 @@ def bad_argv(command: tuple[str, ...], parser: argparse.ArgumentParser, tmp: Pat
     typed = [a for a in parser._actions if a.option_strings and a.type in (int, float)]
     if typed:
         return [*argv, typed[0].option_strings[-1], "not-a-number"]
+    valued = [a for a in parser._actions if a.option_strings and a.nargs != 0 and not a.choices]
+    if valued:
+        return [*argv, valued[0].option_strings[-1], "not valid!"]
     return [*argv, "--no-such-option"]
 
 
