@@ -21,7 +21,13 @@ from smtpdesk.core.campaign.content import (
     template_requirements,
 )
 from smtpdesk.core.campaign.layouts import default_layout_html
-from smtpdesk.core.campaign.pipeline import compose, inline_css, markdown_to_html
+from smtpdesk.core.campaign.pipeline import (
+    compose,
+    convert,
+    inline_css,
+    markdown_to_html,
+    preview_page,
+)
 
 GOLDEN = Path(__file__).with_name("golden")
 FIELDS = {"email": "ann@example.com", "name": "Ann & Bob"}
@@ -222,3 +228,50 @@ def test_the_default_layout_passes_the_clipping_and_link_rules(layout: _Layout) 
     )
     assert found.errors == [] and found.warnings == []
     assert len(shown.html.encode()) < CLIP_BYTES / 10  # room for the message itself
+
+
+# --- switching formats, and the dark preview -------------------------------------------
+
+
+def test_markdown_to_html_and_back_keeps_the_words_and_the_tags() -> None:
+    source = "# Hi {{ name }}\n\nRead [this](https://x.example/{{ id }}) **now**.\n"
+    html, lost = convert(source, "markdown", "html")
+    assert lost == ""
+    assert html == (
+        '<h1>Hi {{ name }}</h1>\n<p>Read <a href="https://x.example/{{ id }}">this</a> '
+        "<strong>now</strong>.</p>\n"
+    )
+    back, lost = convert(html, "html", "markdown")
+    assert (back, lost) == (source, "")
+
+
+def test_html_markdown_cannot_write_is_reported_as_lost() -> None:
+    _, lost = convert('<p style="color: red">Hi</p>', "html", "markdown")
+    assert "dropped" in lost
+    _, lost = convert("<table><tr><td>Hi</td></tr></table>", "html", "markdown")
+    assert "dropped" in lost
+
+
+def test_to_plain_text_drops_the_formatting_and_says_so() -> None:
+    text, lost = convert(
+        "# Hi {{ name }}\n\n**Bold** and ![logo](https://x/l.png)", "markdown", "text"
+    )
+    assert text == "Hi {{ name }}\n\nBold and\n"
+    assert "no formatting" in lost
+
+
+def test_plain_text_becomes_escaped_paragraphs() -> None:
+    html, lost = convert("Hi {{ name }} <3\nsecond line\n\nnext", "text", "html")
+    assert html == "<p>Hi {{ name }} &lt;3<br>\nsecond line</p>\n<p>next</p>\n"
+    assert lost == ""
+    assert convert("same", "text", "markdown") == ("same", "")
+
+
+def test_the_dark_preview_applies_the_layouts_dark_rules() -> None:
+    received = preview(markdown_content(), FIELDS).html
+    dark = preview_page(received, dark=True)
+    assert re.search(r'class="column"[^>]*style="[^"]*background-color: #1b2430', dark)
+    assert not re.search(r'style="[^"]*#1b2430', received)
+    assert preview_page(received) == received
+    plain = preview_page("<p>no dark rules</p>", dark=True)
+    assert "background-color: #111820" in plain  # a dark client's own background
