@@ -177,7 +177,7 @@ def page_to_text(html: str, *, layout: bool = False) -> str:
     converter.body_width = 0
     converter.ignore_images = True
     converter.ignore_tables = layout
-    text = converter.handle(protected).strip() + "\n"
+    text = re.sub(r"[ \t]+\n", "\n", converter.handle(protected)).strip() + "\n"
     return restore(re.sub(r"\n{3,}", "\n\n", text), tags)
 
 

@@ -221,7 +221,8 @@ def test_the_default_layout_has_dark_mode_colours(layout: _Layout) -> None:
 
 
 def test_the_default_layout_passes_the_clipping_and_link_rules(layout: _Layout) -> None:
-    assert layout.links == []  # no stylesheet or link of its own to break
+    # no stylesheet or link of its own but the campaign's unsubscribe link
+    assert layout.links == ["{{ unsubscribe_url or unsubscribe_mailto }}"]
     shown = preview(markdown_content(), FIELDS)
     found = check_html(
         shown.html, text=shown.text, unsubscribe_url="https://example.com/unsubscribe"
@@ -275,3 +276,14 @@ def test_the_dark_preview_applies_the_layouts_dark_rules() -> None:
     assert preview_page(received) == received
     plain = preview_page("<p>no dark rules</p>", dark=True)
     assert "background-color: #111820" in plain  # a dark client's own background
+
+
+def test_the_default_layout_prints_the_campaigns_unsubscribe_link() -> None:
+    content = markdown_content(html="Hello {{ name }}", unsubscribe_mailto="leave@example.com")
+    shown = preview(content, FIELDS)
+    assert 'href="mailto:leave@example.com"' in shown.html
+    assert "[Unsubscribe](mailto:leave@example.com)" in shown.text
+    found = check_html(shown.html, text=shown.text, unsubscribe_mailto="leave@example.com")
+    assert found.warnings == []
+    without = preview(markdown_content(html="Hello {{ name }}"), FIELDS)
+    assert "Unsubscribe" not in without.html
