@@ -19,6 +19,10 @@ from smtpdesk.core.campaign.review import (
     format_seconds,
     review,
 )
+from smtpdesk.core.domain.check import DomainReport
+from smtpdesk.core.domain.sending import check_sending_domain
+from smtpdesk.core.errors import KnownError
+from smtpdesk.ui.domain_checklist import checklist_html
 from smtpdesk.ui.widgets import tone
 from smtpdesk.ui.wizard.state import WizardState
 
@@ -47,6 +51,10 @@ class ReviewPage(QWizardPage):
         self.warnings = QLabel()
         self.warnings.setWordWrap(True)
         self.warnings.setAccessibleName("Warnings")
+        self.domain = QLabel()  # the domain checklist: advice only, never blocks Send
+        self.domain.setWordWrap(True)
+        self.domain.setAccessibleName("Domain check")
+        self.domain_report: DomainReport | None = None
         self._poll = QTimer(self)
         self._poll.setInterval(100)
         self._poll.timeout.connect(self._show_progress)
@@ -56,6 +64,7 @@ class ReviewPage(QWizardPage):
         layout.addWidget(self.rendered)
         layout.addWidget(self.errors)
         layout.addWidget(self.warnings)
+        layout.addWidget(self.domain)
         layout.addStretch(1)
 
     def initializePage(self) -> None:
@@ -64,7 +73,7 @@ class ReviewPage(QWizardPage):
         self.stop()
         self.review = None
         self.progress = progress = RenderProgress()
-        for label in (self.rendered, self.errors, self.warnings):
+        for label in (self.rendered, self.errors, self.warnings, self.domain):
             label.clear()
         self.summary.setText("Checking the templates and rendering every message…")
         self.completeChanged.emit()
@@ -83,6 +92,38 @@ class ReviewPage(QWizardPage):
             done=lambda result: self._reviewed(progress, result),
             failed=lambda exc: self._failed(progress, exc),
         )
+        self._check_domain(progress)
+
+    def _check_domain(self, progress: RenderProgress) -> None:
+        """The From domain's DNS against the bulk-sender rules, on a worker thread."""
+        state, content = self.state, self.state.content
+        self.domain_report = None
+        self.domain.setText("Checking the sending domain's DNS (SPF, DKIM, DMARC)…")
+        bridge = state.bridge
+        bridge.start(
+            bridge.read(
+                check_sending_domain,
+                state.store,
+                content.from_address,
+                str(state.delivery["messenger"]),
+                unsubscribe_mailto=content.unsubscribe_mailto,
+                unsubscribe_url=content.unsubscribe_url,
+            ),
+            done=lambda report: self._domain_checked(progress, report),
+            failed=lambda exc: self._domain_failed(progress, exc),
+        )
+
+    def _domain_checked(self, progress: RenderProgress, report: DomainReport) -> None:
+        if progress is self.progress:
+            self.domain_report = report
+            self.domain.setText(checklist_html(report))
+
+    def _domain_failed(self, progress: RenderProgress, exc: BaseException) -> None:
+        if progress is not self.progress:
+            return
+        if not isinstance(exc, KnownError):
+            self.state.bridge.report(exc)  # our bug: the crash dialog, Send still allowed
+        self.domain.setText(f"The sending domain could not be checked: {html.escape(str(exc))}")
 
     def cleanupPage(self) -> None:
         self.stop()  # Back: the render in progress is not wanted any more
