@@ -36,6 +36,7 @@ from smtpdesk.core.settings import ServerSettings
 from smtpdesk.core.smtp.certificate import CertificateInfo, format_fingerprint
 from smtpdesk.core.smtp.servertest import TestReport, TestStep, test_server
 from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.domain_checklist import checklist_html
 from smtpdesk.ui.widgets import tone
 from smtpdesk.ui.window_state import clamp_to_screen
 
@@ -134,6 +135,11 @@ class TestPanel(QDialog):
         self.certificate.setWordWrap(True)
         self.certificate.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.certificate.setVisible(False)
+        self.domain = QLabel()  # the Domain step's checklist (issue 14)
+        self.domain.setAccessibleName("Domain check")
+        self.domain.setWordWrap(True)
+        self.domain.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.domain.setVisible(False)
         self.trust_button = QPushButton("Tr&ust this certificate")
         self.trust_button.setToolTip(
             "Accept this one certificate for this server from now on (its SHA-256 is kept "
@@ -163,6 +169,7 @@ class TestPanel(QDialog):
         layout.addWidget(self.steps, 1)
         layout.addWidget(self.verdict)
         layout.addWidget(self.certificate)
+        layout.addWidget(self.domain)
         layout.addWidget(self.raw)
         layout.addLayout(buttons)
         QShortcut(QKeySequence.StandardKey.Close, self, self.close)  # Ctrl+W, like Esc
@@ -235,6 +242,8 @@ class TestPanel(QDialog):
         cert = report.certificate
         self.certificate.setVisible(cert is not None)
         self.certificate.setText(certificate_html(cert) if cert is not None else "")
+        self.domain.setVisible(report.domain is not None)
+        self.domain.setText(checklist_html(report.domain) if report.domain is not None else "")
         trustable = report.diagnosis is not None and report.diagnosis.cause in _TRUSTABLE
         self.trust_button.setVisible(cert is not None and trustable)
         self._record(report)
