@@ -1,0 +1,78 @@
+"""CPU per message along render -> MIME -> transaction -> ledger (issue 13, section 2).
+
+CPU time (``time.process_time``), not wall time, so other work on the machine does not
+count: each stage alone over N messages, then the whole engine, and smtp-source's own
+CPU per message (its children's rusage) for the same sink. Prints microseconds a message.
+Usage: python bench/message_budget.py [N]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import engine_throughput as engine
+from _common import free_port, start_sink, stop
+from pipeline_throughput import pool_rate
+
+from smtpdesk.core.campaign import review
+from smtpdesk.core.campaign.content import Renderer
+
+
+def cpu_per(count: int, work: object) -> float:
+    assert callable(work)
+    started = time.process_time()
+    work()
+    return (time.process_time() - started) / count * 1e6
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    renderer = Renderer(engine.CONTENT)
+    people = engine.recipients(count)
+    fields = [review.template_fields(str(p["email"]), p["fields"], {}) for p in people]  # type: ignore[arg-type]
+
+    def parts() -> None:
+        for f in fields:
+            renderer.render_parts(renderer.link_fields(f))
+
+    def whole() -> None:
+        for f in fields:
+            renderer.render(f)
+
+    render_us = cpu_per(count, parts)
+    message_us = cpu_per(count, whole)
+    port = free_port()
+    sink = start_sink(port)
+    try:
+        asyncio.run(pool_rate(port, 8, 500))
+        pool_us = cpu_per(count, lambda: asyncio.run(pool_rate(port, 8, count, per_conn=1)))
+        with tempfile.TemporaryDirectory() as temp:
+            engine.engine_run(Path(temp), port, 500, rate=engine.MAX_RATE)
+            engine_us = cpu_per(
+                count, lambda: engine.engine_run(Path(temp), port, count, rate=engine.MAX_RATE)
+            )
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        engine.smtp_source_rate(port, count)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        source_us = (
+            (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / count * 1e6
+        )
+    finally:
+        stop(sink)
+    print(f"CPU per message, {count:,} messages (microseconds):")
+    print(f"  render (Jinja: subject, HTML, text)          {render_us:7.0f}")
+    print(f"  MIME (render + build the bytes) - render     {message_us - render_us:7.0f}")
+    print(f"  transaction (pool, ready bytes, 8 conns)     {pool_us:7.0f}")
+    rest = engine_us - message_us - pool_us
+    print(f"  engine, ledger and the rest                  {rest:7.0f}")
+    print(f"  whole engine                                 {engine_us:7.0f}")
+    print(f"  smtp-source (its own CPU, 8 sessions)        {source_us:7.0f}")
+
+
+if __name__ == "__main__":
+    main()
