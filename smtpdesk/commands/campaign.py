@@ -104,6 +104,11 @@ def _register_create(sub: Any) -> None:
         metavar="NAME",
         help="a saved layout (smtpdesk template list); Markdown gets 'default' when none is named",
     )
+    p.add_argument(
+        "--inline-images",
+        action="store_true",
+        help="send images from local files (absolute paths in <img src>) inside the message",
+    )
     p.add_argument("--attach", action="append", default=[], metavar="F")
     p.add_argument("--unsubscribe-mailto", default="", metavar="ADDRESS")
     p.add_argument("--unsubscribe-url", default="", metavar="URL")
@@ -194,6 +199,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         html=_read(args.html_file or args.markdown_file),
         text=_read(args.text_file),
         format=_format(args),
+        inline_images=args.inline_images,
         attachments=_attachments(args.attach),
         unsubscribe_mailto=args.unsubscribe_mailto,
         unsubscribe_url=args.unsubscribe_url,

@@ -123,6 +123,7 @@ async def test_the_content_is_saved_with_the_new_draft_as_the_user_types(
     wizard, page = await _content_page(qtbot, window, prompts, tmp_path)
     _choose(page, "markdown")
     page.html.setPlainText("# Saved as I type, {{ name }}")
+    page.inline_images.setChecked(True)
     await until(lambda: page.drafts_saved >= 1, what="the draft save")
     await until(lambda: window.bridge.pending == 0, what="the write")
     campaign_id = wizard.state.campaign_id
@@ -130,6 +131,7 @@ async def test_the_content_is_saved_with_the_new_draft_as_the_user_types(
     stored = Ledger(store).campaign(campaign_id).content
     assert stored.html == "# Saved as I type, {{ name }}"
     assert (stored.format, stored.layout) == ("markdown", DEFAULT_LAYOUT)
+    assert stored.inline_images
     wizard.reject()
 
 

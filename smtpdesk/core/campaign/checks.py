@@ -115,7 +115,8 @@ def _image_findings(found: Findings, images: list[tuple[str, str | None]]) -> No
     if files:
         found.errors.append(
             f"{len(files)} image(s) come from files on this computer ({_examples(files)}); "
-            "no recipient can see them. Put them on an https address and use that URL."
+            "no recipient can see them. Put them on an https address, or send them inside "
+            "the message: 'Send local images inline' (--inline-images), with absolute paths."
         )
     no_alt = [src or "(no src)" for src, alt in images if alt is None]
     if no_alt:

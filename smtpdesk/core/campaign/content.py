@@ -106,6 +106,7 @@ class CampaignContent:
     format: str = "html"
     layout: str = ""  # the layout's name, for the user; its HTML below is what is sent
     layout_html: str = ""  # the layout as it was when chosen, with its {{ content }} slot
+    inline_images: bool = False  # images from local files (absolute paths) sent inline (cid:)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -368,11 +369,13 @@ class Renderer:
         self._sender = Address(header_text(content.from_name), addr_spec=content.from_address)
         self._domain = content.from_address.rpartition("@")[2] or "smtpdesk.invalid"
         self._attachments = [_read_attachment(Path(p)) for p in content.attachments]
+        self._images = [(cid, _read_image(Path(p))) for cid, p in composed.images]
         self._mime = MimeTemplate(
             from_name=content.from_name,
             from_address=content.from_address,
             reply_to=content.reply_to,
             attachments=self._attachments,
+            related=self._images,
         )
 
     @staticmethod
@@ -507,6 +510,16 @@ class Renderer:
         msg.set_content(text, cte="quoted-printable")
         if html is not None:
             msg.add_alternative(html, subtype="html", cte="quoted-printable")
+            *_, html_part = msg.iter_parts()  # the HTML: its images go beside it
+            for cid, (filename, data, (maintype, subtype)) in self._images:
+                html_part.add_related(
+                    data,
+                    maintype=maintype,
+                    subtype=subtype,
+                    cid=f"<{cid}>",
+                    filename=filename,
+                    disposition="inline",
+                )
         for filename, data, (maintype, subtype) in self._attachments:
             msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
         return msg
@@ -567,6 +580,17 @@ def _read_attachment(path: Path) -> tuple[str, bytes, tuple[str, str]]:
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     maintype, _, subtype = kind.partition("/")
     return path.name, data, (maintype, subtype)
+
+
+def _read_image(path: Path) -> tuple[str, bytes, tuple[str, str]]:
+    """An image the HTML shows from a local file, to send inline."""
+    try:
+        return _read_attachment(path)
+    except KnownError as exc:
+        raise KnownError(
+            exc.message.replace("The attachment", "The image", 1),
+            "Check the path in the <img> tag, or put the image on an https address.",
+        ) from exc
 
 
 def recipient_fields(email: str, fields: Mapping[str, Any]) -> dict[str, Any]:

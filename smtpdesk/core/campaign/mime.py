@@ -111,6 +111,13 @@ def _attachment_part(filename: str, data: bytes, kind: tuple[str, str]) -> str:
     )
 
 
+def _inline_part(cid: str, filename: str, data: bytes, kind: tuple[str, str]) -> str:
+    """An image the HTML shows as ``cid:`` (RFC 2392), inside multipart/related."""
+    return _attachment_part(filename, data, kind).replace(
+        "Content-Disposition: attachment;", f"Content-ID: <{cid}>{CRLF}Content-Disposition: inline;"
+    )
+
+
 def _multipart(boundary: str, parts: Sequence[str]) -> str:
     body = "".join(f"--{boundary}{CRLF}{part}{CRLF}" for part in parts)
     return f"{body}--{boundary}--{CRLF}"
@@ -140,6 +147,7 @@ class MimeTemplate:
         from_address: str,
         reply_to: str = "",
         attachments: Sequence[Attachment] = (),
+        related: Sequence[tuple[str, Attachment]] = (),  # (Content-ID, image): inline images
     ) -> None:
         name = header_text(from_name)
         self.sender = encode_header("From", formataddr((name, from_address), charset="utf-8"))
@@ -150,6 +158,8 @@ class MimeTemplate:
         self.outer = f"==smtpdesk-mixed-{token}=="
         self.inner = f"==smtpdesk-alt-{token}=="
         self.attachments = [_attachment_part(*a) for a in attachments]
+        self.related = [_inline_part(cid, *image) for cid, image in related]
+        self.related_boundary = f"==smtpdesk-rel-{token}=="
         self._date = (0, "")
         self._token = uuid.uuid4().hex
         self._serial = itertools.count(1)
@@ -222,6 +232,17 @@ class MimeTemplate:
         fields.append(("Content-Type", content_type))
         return fields, content_type, body
 
+    def _html_part(self, html: str) -> str:
+        """The HTML part; with inline images, a multipart/related of it and them."""
+        part = _text_part("html", html)
+        if not self.related:
+            return part
+        related = _multipart(self.related_boundary, [part, *self.related])
+        return (
+            f'Content-Type: multipart/related;{CRLF} boundary="{self.related_boundary}"'
+            f"{CRLF}{CRLF}{related}"
+        )
+
     def _body(self, text: str, html: str | None) -> tuple[str, str, bool]:
         """Content type, body, and whether the body itself is quoted-printable."""
         if html is None:
@@ -231,7 +252,7 @@ class MimeTemplate:
             first = _text_part("plain", text)
         else:
             content_type = f'multipart/alternative;{CRLF} boundary="{self.inner}"'
-            body = _multipart(self.inner, [_text_part("plain", text), _text_part("html", html)])
+            body = _multipart(self.inner, [_text_part("plain", text), self._html_part(html)])
             if not self.attachments:
                 return content_type, body, False
             first = f"Content-Type: {content_type}{CRLF}{CRLF}{body}"

@@ -23,9 +23,13 @@ No Qt here, and no database: the layout's HTML travels in the content.
 from __future__ import annotations
 
 import functools
+import hashlib
+import html as html_lib
 import re
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 import css_inline
 import html2text
@@ -53,6 +57,7 @@ class Composed:
     html: str  # "" for a plain-text message
     text: str
     inline_each: bool = False  # inline the CSS after each recipient's render
+    images: tuple[tuple[str, str], ...] = ()  # (Content-ID, file path): images sent inline
 
 
 def markdown_parser() -> MarkdownIt:
@@ -147,11 +152,15 @@ class _Content(Protocol):
     def text(self) -> str: ...
     @property
     def layout_html(self) -> str: ...
+    @property
+    def inline_images(self) -> bool: ...
 
 
 def compose(content: _Content) -> Composed:
     """The campaign's HTML and text templates (cached: the same content composes once)."""
-    return _compose(content.format, content.html, content.text, content.layout_html)
+    return _compose(
+        content.format, content.html, content.text, content.layout_html, content.inline_images
+    )
 
 
 def format_problems(fmt: str, layout_html: str) -> list[Problem]:
@@ -182,16 +191,52 @@ def page_to_text(html: str, *, layout: bool = False) -> str:
 
 
 @functools.lru_cache(maxsize=32)
-def _compose(fmt: str, html: str, text: str, layout_html: str) -> Composed:
+def _compose(fmt: str, html: str, text: str, layout_html: str, inline_images: bool) -> Composed:
     body = body_html(fmt, html)
     if not body.strip():
         return Composed("", text)
     page = apply_layout(body, layout_html)
     text_source = text or page_to_text(page, layout=bool(layout_html))
+    images: tuple[tuple[str, str], ...] = ()
+    if inline_images:
+        page, images = cid_images(page)
     inlined = inline_template(page)
     if inlined is None:
-        return Composed(page, text_source, inline_each=True)
-    return Composed(inlined, text_source)
+        return Composed(page, text_source, inline_each=True, images=images)
+    return Composed(inlined, text_source, images=images)
+
+
+_IMG_SRC = re.compile(r"""(<img\b[^>]*?\bsrc\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
+
+
+def image_path(src: str) -> str | None:
+    """The file an image's ``src`` names when it can be sent inline: an absolute path or a
+    file: URL (a relative one has no folder to be relative to); None otherwise."""
+    if _JINJA.search(src):
+        return None
+    parts = urlsplit(src)
+    if parts.scheme.lower() == "file":
+        return url2pathname(unquote(parts.path))
+    if src.startswith("/") or re.match(r"[A-Za-z]:[\\/]", src):
+        return src
+    return None
+
+
+def cid_images(html: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``html`` with each local image's ``src`` made ``cid:...``, and (Content-ID, path)."""
+    found: dict[str, str] = {}
+
+    def swap(match: re.Match[str]) -> str:
+        path = image_path(html_lib.unescape(match.group(3)))
+        if path is None:
+            return match.group(0)
+        cid = found.setdefault(
+            path, hashlib.sha256(path.encode()).hexdigest()[:20] + "@smtpdesk.invalid"
+        )
+        return f"{match.group(1)}{match.group(2)}cid:{cid}{match.group(2)}"
+
+    changed = _IMG_SRC.sub(swap, html)
+    return changed, tuple((cid, path) for path, cid in found.items())
 
 
 # --- switching formats ------------------------------------------------------------------

@@ -185,9 +185,16 @@ class ContentPage(QWizardPage):
         add.clicked.connect(self._attach)
         remove = QPushButton("Remo&ve")
         remove.clicked.connect(self._detach)
+        self.inline_images = QCheckBox("Send local ima&ges inline")
+        self.inline_images.setToolTip(
+            "Images whose src is a file on this computer (an absolute path) travel inside "
+            "the message instead of being refused"
+        )
+        self.inline_images.toggled.connect(self._changed)
         buttons = QHBoxLayout()
         buttons.addWidget(QLabel("Attachments"))
         buttons.addStretch(1)
+        buttons.addWidget(self.inline_images)
         buttons.addWidget(add)
         buttons.addWidget(remove)
         tools = QHBoxLayout()
@@ -350,6 +357,7 @@ class ContentPage(QWizardPage):
         self.text.setPlainText(content.text)
         self.attachments.clear()
         self.attachments.addItems(list(content.attachments))
+        self.inline_images.setChecked(content.inline_images)
 
     def initializePage(self) -> None:
         """Runs on every Next into the page: the recipients may have changed, the edits stay."""
@@ -541,6 +549,7 @@ class ContentPage(QWizardPage):
             format=self.body_format,
             layout=layout,
             layout_html=self.layouts.get(layout, "") if layout else "",
+            inline_images=self.inline_images.isChecked(),
         )
 
     def refresh_preview(self) -> None:
