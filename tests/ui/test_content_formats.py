@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QUrl
+from PySide6.QtWidgets import QWizard
 
 from smtpdesk.core.campaign.layouts import DEFAULT_LAYOUT, Layouts
 from smtpdesk.core.campaign.ledger import Ledger
@@ -18,8 +19,9 @@ from smtpdesk.ui.layouts_window import LayoutsWindow
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
 from smtpdesk.ui.wizard.content_page import ContentPage
+from tests.helpers.smtpd import SmtpdFactory
 from tests.ui.conftest import until
-from tests.ui.test_wizard import _open, _write_content
+from tests.ui.test_wizard import _add_server, _open, _to_review, _write_content
 
 NEWS = (
     "<html><head><style>p { color: #654321; }</style></head>"
@@ -184,4 +186,36 @@ async def test_the_layouts_window_creates_duplicates_and_deletes(
     await until(lambda: layouts.names.count() == 2, what="the delete")
     assert Layouts(store).names() == [DEFAULT_LAYOUT, "spring"]
     layouts.close()
+    wizard.reject()
+
+
+async def test_review_shows_the_message_checks_and_blocks_an_image_from_a_local_file(
+    qtbot: Any,
+    window: MainWindow,
+    store: Store,
+    prompts: ScriptedPrompts,
+    smtpd_factory: SmtpdFactory,
+    tmp_path: Path,
+) -> None:
+    _add_server(store, await smtpd_factory("plain"))
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(b"\x89PNG\r\n\x1a\n")
+    wizard, page = await _content_page(qtbot, window, prompts, tmp_path)
+    page.html.setPlainText(
+        f'<p>Hi {{{{ name }}}} <img src="https://cdn.example.com/a.png">'
+        f'<img alt="Logo" src="{logo}"> <a href="http://localhost/x">here</a></p>'
+    )
+    await _to_review(wizard)
+    review = wizard.review
+    assert "come from files on this computer" in review.errors.text()
+    warnings = review.warnings.text()
+    assert "have no alt text" in warnings and "point at this computer" in warnings
+    assert not wizard.button(QWizard.WizardButton.FinishButton).isEnabled()
+    for _ in range(3):
+        wizard.back()
+    assert wizard.currentPage() is page
+    page.inline_images.setChecked(True)  # asked for: the file travels inside the message
+    await _to_review(wizard)
+    assert "files on this computer" not in review.errors.text()
+    assert review.isComplete(), review.errors.text()
     wizard.reject()
