@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from smtpdesk.core.durations import format_duration
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.certificate import format_fingerprint
+from smtpdesk.ui.dkim_section import DkimSection
 from smtpdesk.ui.oauth_signin import OAuthSection
 from smtpdesk.ui.widgets import FieldRow, caption, tone
 
@@ -228,6 +229,8 @@ class ServerFields(QWidget):
             self._naming(),
         ):
             outer.addWidget(box)
+        self.dkim = DkimSection(self)  # issue 14: signing, keys and the TXT to publish
+        outer.addWidget(self.dkim.box)
 
     def _connection(self) -> QGroupBox:
         box, form = self._group("Connection")
@@ -427,6 +430,7 @@ class ServerFields(QWidget):
         self.headers.document().setModified(False)
         self.password.clear()
         self.oauth.load(s)
+        self.dkim.load(s)
         self.apply_rules()
 
     def apply_rules(self) -> None:
@@ -438,6 +442,7 @@ class ServerFields(QWidget):
         for key in ("username", "password"):
             self.rows[key].setEnabled(login)
         self.oauth.apply()
+        self.dkim.apply()
 
     @staticmethod
     def set_choice(combo: QComboBox, value: str) -> None:
@@ -453,6 +458,7 @@ class ServerFields(QWidget):
         data["auth_protocol"] = self.auth_protocol.currentData()
         data["email_headers"] = self.headers.toPlainText()
         data.update(self.oauth.values())
+        data.update(self.dkim.values())
         return data
 
     def fill(self, values: dict[str, object]) -> None:

@@ -152,6 +152,7 @@ class ServerForm(QWidget):
         self.fields.changed.connect(self._revalidate)
         # Sign in… needs saved settings: the tokens are kept by the server's uuid.
         self.fields.oauth.attach(self.bridge, lambda: self.base and self.current_settings())
+        self.fields.dkim.attach(self.bridge, lambda: self.base)
         self.status = StatusLine()
         self.status.setAccessibleName("Server form status")
         scroll = QScrollArea()

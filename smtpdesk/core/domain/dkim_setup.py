@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from smtpdesk.core import secrets
+from smtpdesk.core.domain.records import tags
+from smtpdesk.core.domain.resolver import DnsClient
 from smtpdesk.core.domain.signing import (
     PrivateKey,
     generate_key,
@@ -21,7 +23,7 @@ from smtpdesk.core.domain.signing import (
     zone_line,
 )
 from smtpdesk.core.errors import BadInputError, InvalidSettingsError
-from smtpdesk.core.settings import ServerSettings, parse_server
+from smtpdesk.core.settings import DkimAlgorithm, ServerSettings, parse_server
 from smtpdesk.core.store import Store
 
 KeyLookup = Callable[[str, str], "str | None"]
@@ -112,3 +114,41 @@ def records_to_publish(
             record = public_record(load_key(pem, f"the stored {kind} key"))
             lines.append(zone_line(selector, settings.dkim_domain, record))
     return lines
+
+
+def store_new_keys(server_uuid: str, algorithm: str) -> None:
+    """New key(s) for ``algorithm`` into the keyring (the form's "Generate keys")."""
+    probe = ServerSettings(
+        uuid=server_uuid, dkim_selector="x", dkim_algorithm=DkimAlgorithm(algorithm)
+    )
+    for kind, _selector in selectors(probe):
+        secrets.set_dkim_key(server_uuid, kind, key_to_pem(generate_key(kind)))
+
+
+def published(settings: ServerSettings, client: DnsClient) -> list[tuple[str, bool, str]]:
+    """For each key: its DNS name, whether DNS holds this key, and what was found there."""
+    found = []
+    for kind, selector in selectors(settings):
+        name = f"{selector}._domainkey.{settings.dkim_domain}"
+        pem = secrets.get_dkim_key(settings.uuid, kind)
+        if not pem:
+            found.append((name, False, "no key in the keyring yet"))
+            continue
+        ours = tags(public_record(load_key(pem)))["p"]
+        records = [r for r in client.txt(name) if "p=" in r]
+        if not records:
+            found.append((name, False, "not published"))
+            continue
+        theirs = {"".join(_p_of(r).split()) for r in records}
+        if ours in theirs:
+            found.append((name, True, "published"))
+        else:
+            found.append((name, False, "DNS holds another key: publish this one"))
+    return found
+
+
+def _p_of(record: str) -> str:
+    try:
+        return tags(record).get("p", "")
+    except ValueError:
+        return ""
