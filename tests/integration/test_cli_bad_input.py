@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,9 +110,15 @@ def filled(data_dir: Path, tmp_path: Path) -> Path:
     return data_dir
 
 
-def test_the_walk_finds_every_command_group() -> None:
-    groups = {command[0] for command in COMMANDS}
-    assert {"servers", "config", "presets", "test", "sandbox", "campaign"} <= groups
+def test_the_walk_finds_every_command_smtpdesk_help_lists(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for path in [(), *sorted({c[:1] for c in COMMANDS if len(c) > 1})]:
+        with pytest.raises(SystemExit):
+            main([*path, "--help"])
+        listed = set(re.findall(r"^ {4}(\S+)", capsys.readouterr().out, re.M))
+        walked = {c[len(path)] for c in COMMANDS if c[: len(path)] == path}
+        assert listed == walked, path
     assert ("campaign", "create") in COMMANDS and ("servers", "add") in COMMANDS
 
 
