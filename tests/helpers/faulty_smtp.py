@@ -60,6 +60,7 @@ class FaultySmtp:
         self.faults = Faults()
         self.messages: list[Accepted] = []
         self.reads: list[list[list[str]]] = []  # per connection, per read: command verbs
+        self.chunks: list[list[bytes]] = []  # per connection: the bytes of each read
         self.commands: list[list[str]] = []  # per connection: every command verb in order
         self.connections = 0
         self._server: asyncio.Server | None = None
@@ -79,6 +80,7 @@ class FaultySmtp:
         index = self.connections
         self.connections += 1
         self.reads.append([])
+        self.chunks.append([])
         self.commands.append([])
         session = _Session(self, index, reader, writer)
         try:
@@ -153,6 +155,7 @@ class _Session:
     def _note_read(self, chunk: bytes) -> None:
         verbs = [m.group(1).decode().upper() for m in _VERB.finditer(chunk)]
         self.server.reads[self.index].append(verbs)
+        self.server.chunks[self.index].append(chunk)
 
     def _reply(self, text: str, *, last: bool = True) -> None:
         self.held.append(text.encode() + b"\r\n")

@@ -55,18 +55,28 @@ _ACCEPTED = (SMTPStatus.completed, SMTPStatus.will_forward)
 # the replies to MAIL, to each RCPT and the one that ends the transaction (None: none came)
 _Replies = tuple[SMTPResponse, list[SMTPResponse], "SMTPResponse | None"]
 _LONE_DOT = b".\r\n"
+_NOT_NEEDED = SMTPResponse(250, "RSET not needed")  # the reply of an RSET left out
 
 
 class _Txn:
     """One message's transaction: what goes out after 354 and what has gone out."""
 
-    __slots__ = ("accepted", "body", "body_sent", "mail_ok")
+    __slots__ = ("accepted", "answered", "body", "body_sent", "mail_code", "mail_ok", "rcpts")
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, rcpts: int = 0) -> None:
         self.body = body  # dot-stuffed content for DATA; empty for BDAT (sent with it)
+        self.rcpts = rcpts
+        self.mail_code = 0  # the reply to MAIL, once it came
         self.mail_ok = False
+        self.answered = 0  # RCPT replies that came
         self.accepted = 0
         self.body_sent = False  # the content (not a lone ".") was handed to the transport
+
+    def refused(self) -> bool:
+        """The replies that came prove the server did not take the message."""
+        if self.mail_code and not self.mail_ok:
+            return True
+        return self.answered == self.rcpts and not self.accepted
 
 
 class _Step:
@@ -99,7 +109,8 @@ class Wire(asyncio.Protocol):
         self.timed_out = False  # a pipelined reply did not come in time
         self._steps: collections.deque[_Step] = collections.deque()
         self._buffer = bytearray()
-        self._out: collections.deque[tuple[bytes, bool]] = collections.deque()
+        # what waits to be written: a group, whether it ends with DATA, its RSET step if any
+        self._out: collections.deque[tuple[bytes, bool, _Step | None]] = collections.deque()
         self._awaiting_start = False  # a DATA waits for 354: hold what follows it
         self._dirty = False  # a failed transaction may have left a sender on the server
         self._inflight = 0
@@ -162,15 +173,13 @@ class Wire(asyncio.Protocol):
     # --- the two ways -------------------------------------------------------------------
 
     async def _pipelined(self, mail: bytes, rcpts: list[bytes], content: bytes) -> _Replies:
-        txn = _Txn(b"" if self.chunking else _stuffed(content))
-        chunks = []
+        txn = _Txn(b"" if self.chunking else _stuffed(content), len(rcpts))
         rset = None
         if self._dirty or any(step.kind != "END" for step in self._steps):
-            # the server may still hold a sender: this MAIL must not nest inside it
-            self._dirty = False
-            chunks.append(b"RSET\r\n")
+            # the server may still hold a sender, this MAIL must not nest inside it: whether
+            # an RSET goes first is decided when the group is written (see _reset_first)
             rset = self._step("RSET", txn)
-        chunks.append(mail)
+        chunks = [mail]
         mail_step = self._step("MAIL", txn)
         rcpt_steps = []
         for command in rcpts:
@@ -184,7 +193,7 @@ class Wire(asyncio.Protocol):
         else:
             chunks.append(b"DATA\r\n")
             start, end = self._step("DATA", txn), self._step("END", txn)
-        self._queue(b"".join(chunks), blocks=not self.chunking)
+        self._queue(b"".join(chunks), blocks=not self.chunking, rset=rset)
         if rset is not None:
             await self._await(txn, rset)
         mail_reply = await self._await(txn, mail_step)
@@ -193,7 +202,7 @@ class Wire(asyncio.Protocol):
         return mail_reply, rcpt_replies, _final(txn, start_reply, await self._await(txn, end))
 
     async def _lockstep(self, mail: bytes, rcpts: list[bytes], content: bytes) -> _Replies:
-        txn = _Txn(b"" if self.chunking else _stuffed(content))
+        txn = _Txn(b"" if self.chunking else _stuffed(content), len(rcpts))
         if self._dirty:
             self._dirty = False
             await self._await(txn, self._write_step(b"RSET\r\n", "RSET", txn))
@@ -258,10 +267,29 @@ class Wire(asyncio.Protocol):
         self._queue(command, blocks=False)
         return step
 
-    def _queue(self, chunk: bytes, *, blocks: bool) -> None:
+    def _queue(self, chunk: bytes, *, blocks: bool, rset: _Step | None = None) -> None:
         """Write ``chunk`` now, or after the content of a DATA that waits for 354."""
-        self._out.append((chunk, blocks))
+        self._out.append((chunk, blocks, rset))
         self._pump()
+
+    def _reset_first(self, chunk: bytes, rset: _Step) -> bytes:
+        """``chunk`` with an RSET in front when, as it goes out, a transaction may be open.
+
+        An earlier group still waiting for a reply other than its content's may leave a
+        sender behind (every RCPT refused, DATA or BDAT refused); once only content
+        replies are due, every earlier transaction is closed and the RSET is dropped.
+        """
+        needed = self._dirty
+        for step in self._steps:
+            if needed or step is rset:
+                break
+            needed = step.kind != "END"
+        if needed:
+            self._dirty = False
+            return b"RSET\r\n" + chunk
+        self._steps.remove(rset)
+        rset.future.set_result(_NOT_NEEDED)
+        return chunk
 
     def _pump(self, first: bytes = b"") -> None:
         """Write what is queued up to (and with) the next DATA, in one write."""
@@ -270,8 +298,8 @@ class Wire(asyncio.Protocol):
             return
         parts = [first] if first else []
         while self._out and not self._awaiting_start:
-            chunk, blocks = self._out.popleft()
-            parts.append(chunk)
+            chunk, blocks, rset = self._out.popleft()
+            parts.append(chunk if rset is None else self._reset_first(chunk, rset))
             self._awaiting_start = blocks
         if parts:
             transport.write(b"".join(parts) if len(parts) > 1 else parts[0])
@@ -297,7 +325,7 @@ class Wire(asyncio.Protocol):
     def _lost(self, txn: _Txn, exc: Exception) -> Exception:
         if isinstance(exc, aiosmtplib.SMTPReadTimeoutError):
             exc = aiosmtplib.SMTPTimeoutError("Timed out waiting for server response")
-        if txn.body_sent:
+        if txn.body_sent and not txn.refused():
             unconfirmed = UnconfirmedError(f"no reply after the message was sent: {exc}")
             unconfirmed.__cause__ = exc
             return unconfirmed
@@ -340,9 +368,11 @@ class Wire(asyncio.Protocol):
         step = self._steps.popleft()
         txn = step.txn
         if step.kind == "MAIL":
+            txn.mail_code = reply.code
             txn.mail_ok = reply.code == SMTPStatus.completed
-        elif step.kind == "RCPT" and reply.code in _ACCEPTED:
-            txn.accepted += 1
+        elif step.kind == "RCPT":
+            txn.answered += 1
+            txn.accepted += reply.code in _ACCEPTED
         elif step.kind == "DATA":
             self._start_input(reply, txn)
         elif step.kind == "BDAT" and reply.code != SMTPStatus.completed:

@@ -5,6 +5,7 @@ which offers neither PIPELINING nor CHUNKING (lock-step)."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -336,3 +337,37 @@ async def test_a_drop_mid_window_fails_what_was_in_flight_and_resends_nothing_un
     assert failed and all(e.diagnosis.unconfirmed and e.attempts == 1 for e in failed)
     assert len(failed) <= 4  # at most the window
     assert len(sent) + len(failed) == 8 and len(server.messages) == len(sent)
+
+
+async def test_a_refused_mail_then_a_drop_is_retried_even_with_bdat_written(
+    faulty: Factory,
+) -> None:
+    # The 421 to MAIL proves the message was not taken, although its content went out.
+    server = await faulty("PIPELINING", "CHUNKING")
+    server.faults.mail_replies = ["421 4.3.2 Shutting down"]
+    server.faults.drop_after_mail = 1
+    pool = ServerPool(settings(server, max_msg_retries=1), None)
+    result = await send(pool, "m", ["bob@example.test"])
+    await pool.close()
+    assert result.attempts == 2 and server.connections == 2
+    assert [m.connection for m in server.messages] == [1]
+
+
+async def test_a_data_window_resets_only_after_a_refused_transaction(faulty: Factory) -> None:
+    # PIPELINING without CHUNKING: a group waits behind the previous DATA's 354, so when it
+    # goes out the previous transaction is known; RSET only when that one left a sender.
+    server = await faulty("PIPELINING")
+    server.faults.rcpt_replies = {"gone@example.test": "550 5.1.1 No such user"}
+    pool = ServerPool(settings(server, max_conns=1), None)
+    rcpts = [["gone@example.test"] if i == 3 else [f"r{i}@example.test"] for i in range(10)]
+    outcomes = await asyncio.gather(
+        *(send(pool, f"m{i}", r) for i, r in enumerate(rcpts)), return_exceptions=True
+    )
+    await pool.close()
+    failed = [i for i, o in enumerate(outcomes) if isinstance(o, SendError)]
+    assert failed == [3]  # and no "503 nested MAIL" for any other
+    assert len(server.messages) == 9 and server.connections == 1
+    assert 1 <= server.commands[0].count("RSET") <= 2  # not one per message
+    # the next group went out in the same write as the previous content
+    behind = re.compile(rb"\r\n\.\r\n(RSET\r\n)?MAIL FROM:")
+    assert any(behind.search(chunk) for chunk in server.chunks[0])
