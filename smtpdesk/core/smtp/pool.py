@@ -4,8 +4,11 @@ The state machine (after smtppool): at most ``max_conns`` connections open or
 opening; a send borrows an idle one or opens one, waiting at most ``wait_timeout``;
 a connection idle for ``idle_timeout`` is closed with QUIT; a broken connection is
 discarded, one that got an error reply is RSET and reused. A message that fails on
-a connection is retried on another one (network errors and 4xx only). Senders that
-wait for a connection queue up in order and are handed one as soon as it is free.
+a connection is retried on another one (network errors and 4xx only), never once its
+content went out without a final reply (the server may have it: "unknown"). Senders that
+wait for a connection queue up in order and are handed one as soon as it is free. When
+every connection is busy, one that pipelines is shared by up to its window of sends
+(:mod:`pipeline`: several transactions in flight on one connection).
 
 A message is an ``EmailMessage`` or its ready bytes (the campaign engine's fast path,
 which skips the email package's generator); :mod:`transaction` sends either.
