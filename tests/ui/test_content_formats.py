@@ -144,15 +144,15 @@ async def test_undo_redo_and_find_in_the_body(
     before = page.html.toPlainText()
     page.html.setFocus()
     qtbot.keyClicks(page.html, " more")
-    page.undo.click()
+    page.tools.undo.click()
     assert page.html.toPlainText() == before
-    page.redo.click()
+    page.tools.redo.click()
     assert page.html.toPlainText() == " more" + before
-    page.find_text.setText("{{ name }}")
-    assert page.find_next()
+    page.tools.find_text.setText("{{ name }}")
+    assert page.tools.find_next()
     assert page.html.textCursor().selectedText() == "{{ name }}"
-    page.find_text.setText("nowhere to be found")
-    assert not page.find_next()
+    page.tools.find_text.setText("nowhere to be found")
+    assert not page.tools.find_next()
     wizard.reject()
 
 

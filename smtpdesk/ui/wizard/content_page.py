@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -59,6 +59,7 @@ from smtpdesk.core.campaign.review import (
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.settings import Problem
 from smtpdesk.ui.widgets import FieldRow, caption, tone
+from smtpdesk.ui.wizard.edit_tools import EditTools
 from smtpdesk.ui.wizard.highlighter import TemplateHighlighter
 from smtpdesk.ui.wizard.state import WizardState
 
@@ -208,7 +209,8 @@ class ContentPage(QWizardPage):
         self.format_note = caption("", "warning")
         self.format_note.setAccessibleName("Format note")
         layout.addWidget(self.format_note)
-        layout.addLayout(self._edit_tools())
+        self.tools = EditTools(self._editor)
+        layout.addWidget(self.tools)
         layout.addWidget(self.rows["html"], 1)
         layout.addLayout(buttons)
         layout.addWidget(self.attachments)
@@ -241,52 +243,9 @@ class ContentPage(QWizardPage):
         row.addWidget(self.manage_layouts)
         return box
 
-    def _edit_tools(self) -> QHBoxLayout:
-        """Undo, redo and find for the editor shown."""
-        self.undo = QToolButton()
-        self.undo.setText("Undo")
-        self.undo.setToolTip(f"Undo ({QKeySequence(QKeySequence.StandardKey.Undo).toString()})")
-        self.undo.clicked.connect(lambda: self._editor().undo())
-        self.redo = QToolButton()
-        self.redo.setText("Redo")
-        self.redo.setToolTip(f"Redo ({QKeySequence(QKeySequence.StandardKey.Redo).toString()})")
-        self.redo.clicked.connect(lambda: self._editor().redo())
-        self.find_text = QLineEdit()
-        self.find_text.setAccessibleName("Find")
-        self.find_text.setPlaceholderText("Find in the body")
-        self.find_text.returnPressed.connect(self.find_next)
-        self.find_button = QToolButton()
-        self.find_button.setText("Find next")
-        self.find_button.clicked.connect(self.find_next)
-        find = QAction(self)
-        find.setShortcut(QKeySequence.StandardKey.Find)
-        find.triggered.connect(lambda: self.find_text.setFocus())
-        self.addAction(find)
-        row = QHBoxLayout()
-        row.addWidget(self.undo)
-        row.addWidget(self.redo)
-        row.addStretch(1)
-        row.addWidget(self.find_text)
-        row.addWidget(self.find_button)
-        return row
-
     def _editor(self) -> QPlainTextEdit:
         shown = self.bodies.currentWidget()
         return shown if isinstance(shown, QPlainTextEdit) else self.html
-
-    def find_next(self) -> bool:
-        """Select the next match in the editor shown, wrapping to the start once."""
-        editor, needle = self._editor(), self.find_text.text()
-        if not needle:
-            return False
-        if editor.find(needle):
-            return True
-        cursor = editor.textCursor()
-        cursor.movePosition(cursor.MoveOperation.Start)
-        editor.setTextCursor(cursor)
-        found = editor.find(needle)
-        self.find_text.setStyleSheet("" if found else f"color: {tone('error')};")
-        return found
 
     def _preview(self) -> QWidget:
         side = QWidget()
