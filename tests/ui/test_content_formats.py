@@ -12,16 +12,19 @@ from typing import Any
 from PySide6.QtCore import QUrl
 from PySide6.QtWidgets import QWizard
 
+from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.layouts import DEFAULT_LAYOUT, Layouts
 from smtpdesk.core.campaign.ledger import Ledger
+from smtpdesk.core.campaign.recipients import import_file
 from smtpdesk.core.store import Store
 from smtpdesk.ui.layouts_window import LayoutsWindow
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
 from smtpdesk.ui.wizard.content_page import ContentPage
+from smtpdesk.ui.wizard.wizard import CampaignWizard
 from tests.helpers.smtpd import SmtpdFactory
 from tests.ui.conftest import until
-from tests.ui.test_wizard import _add_server, _open, _to_review, _write_content
+from tests.ui.test_wizard import _add_server, _open, _opened, _to_review, _write_content
 
 NEWS = (
     "<html><head><style>p { color: #654321; }</style></head>"
@@ -218,4 +221,36 @@ async def test_review_shows_the_message_checks_and_blocks_an_image_from_a_local_
     await _to_review(wizard)
     assert "files on this computer" not in review.errors.text()
     assert review.isComplete(), review.errors.text()
+    wizard.reject()
+
+
+async def test_an_edit_reopens_markdown_with_the_layout_copy_it_was_reviewed_with(
+    qtbot: Any, window: MainWindow, store: Store, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    Layouts(store).add("news", NEWS)
+    ledger = Ledger(store)
+    content = CampaignContent(
+        "Spring {{ name }}",
+        "news@example.com",
+        html="Hi {{ name }}",
+        format="markdown",
+        layout="news",
+        layout_html=NEWS,
+    )
+    campaign_id = ledger.create_campaign("Spring", content)
+    import_file(ledger, campaign_id, _recipients(tmp_path), "email")
+    Layouts(store).edit("news", NEWS.replace("#654321", "#000000"))  # edited since
+    wizard = CampaignWizard(window.bridge, prompts, parent=window, campaign_id=campaign_id)
+    await _opened(wizard)
+    wizard.next()
+    page = wizard.content
+    await until(
+        lambda: "#654321" in page.received_html,
+        what="the preview",
+        describe=lambda: f": {page.error.text()!r} {page.received_html[:300]!r}",
+    )
+    assert page.format.currentData() == "markdown"
+    assert page.layout_choice.currentData() == "news"
+    assert page.html.toPlainText() == "Hi {{ name }}"  # not converted on the way in
+    assert page.content().layout_html == NEWS
     wizard.reject()

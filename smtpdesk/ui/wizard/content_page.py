@@ -394,8 +394,10 @@ class ContentPage(QWizardPage):
         kept = self.layout_choice.currentData() or ""
         stored = self.state.content
         self.layouts = {layout.name: layout.html for layout in found}
-        if stored.layout and stored.layout not in self.layouts:
-            self.layouts[stored.layout] = stored.layout_html  # deleted since: its copy stays
+        if stored.layout and stored.layout_html:
+            # the campaign keeps the copy it was reviewed with, even if the layout was
+            # edited or deleted since
+            self.layouts[stored.layout] = stored.layout_html
         self._fill_layouts(kept)
 
     def _fill_layouts(self, chosen: str) -> None:
