@@ -137,6 +137,14 @@ async def test_the_content_is_saved_with_the_new_draft_as_the_user_types(
     assert stored.html == "# Saved as I type, {{ name }}"
     assert (stored.format, stored.layout) == ("markdown", DEFAULT_LAYOUT)
     assert stored.inline_images
+    # a draft that went meanwhile (a new file, Cancel) is no error to show
+    told: list[str] = []
+    window.bridge.notifier.message.connect(lambda kind, text, hint: told.append(text))
+    Ledger(store).delete_campaign(campaign_id)
+    saves = page.drafts_saved
+    page.save_draft()
+    await until(lambda: window.bridge.pending == 0, what="the failed write")
+    assert told == [] and page.drafts_saved == saves
     wizard.reject()
 
 

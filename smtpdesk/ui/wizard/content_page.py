@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +68,7 @@ STARTER_HTML = "<p>Hello {{ name }},</p>\n<p>…</p>"
 DEBOUNCE_MS = 250
 DRAFT_SAVE_MS = 1000  # the content goes to the draft after this pause in typing
 NO_LAYOUT = "(none)"
+log = logging.getLogger(__name__)
 WIDTHS = {"Desktop": 0, "Phone": 375}  # preview widths in pixels; 0: the pane's own
 
 
@@ -464,8 +466,16 @@ class ContentPage(QWizardPage):
         def saved(_result: object) -> None:
             self.drafts_saved += 1
 
+        def failed(exc: BaseException) -> None:
+            if isinstance(exc, KnownError):  # the draft went meanwhile (a new file, Cancel)
+                log.info("content not saved with draft %s: %s", campaign_id, exc)
+                return
+            bridge.report(exc)
+
         bridge.start(
-            bridge.write(save_content, self.state.ledger, campaign_id, content), done=saved
+            bridge.write(save_content, self.state.ledger, campaign_id, content),
+            done=saved,
+            failed=failed,
         )
 
     def validate(self) -> list[Problem]:
