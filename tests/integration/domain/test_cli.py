@@ -128,3 +128,31 @@ def test_servers_dkim_key_file_and_refusals(
     assert code == 2 and "dkim_domain" in err
     # the stored key stays as it was
     assert open_store(data_dir).server("imp").dkim_algorithm == "ed25519"
+
+
+def test_config_export_and_import_carry_the_dkim_settings_not_the_key(
+    data_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add_server(capsys, "signer", "relay.good.test")
+    args = ["--domain", "sign.test", "--selector", "io", "--algorithm", "ed25519", "--generate"]
+    assert run(capsys, "servers", "dkim", "signer", *args)[0] == 0
+    export = tmp_path / "config.toml"
+    code, out, _ = run(capsys, "config", "export")
+    export.write_text(out)
+    assert "PRIVATE KEY" not in out and "DKIM private keys stay in the keyring" in out
+
+    secrets.delete_dkim_keys(open_store(data_dir).server("signer").uuid)  # another computer
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.setenv("SMTPDESK_DATA_DIR", str(other))
+    code, _, err = run(capsys, "config", "import", str(export))
+    assert code == 0, err
+    imported = open_store(other).server("signer")
+    assert imported.dkim_enabled and imported.dkim_selector == "io"
+    assert imported.dkim_algorithm == "ed25519"
+    # the key did not travel: the records cannot be printed until one is given
+    code, _, err = run(capsys, "servers", "dkim", "signer")
+    assert code == 2 and "no stored dkim-ed25519 key" in err.lower()
