@@ -38,6 +38,11 @@ def print_report_end(report: TestReport, out: TextIO) -> None:
         print(f"capabilities: {caps}", file=out)
     for warning in report.warnings:
         print(f"warning: {warning}", file=out)
+    if report.domain is not None:  # the Domain step's checklist (advice, not the verdict)
+        print(f"domain {report.domain.domain}:", file=out)
+        for check in report.domain.checks:
+            if check.status != "skip":
+                print(f"  {check.line()}", file=out)
     diagnosis = report.diagnosis
     if diagnosis is None:
         print("all steps passed", file=out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -156,3 +157,21 @@ def test_config_export_and_import_carry_the_dkim_settings_not_the_key(
     # the key did not travel: the records cannot be printed until one is given
     code, _, err = run(capsys, "servers", "dkim", "signer")
     assert code == 2 and "no stored dkim-ed25519 key" in err.lower()
+
+
+def test_smtpdesk_test_prints_the_domain_checklist(
+    data_dir: Path,
+    env_dns: DnsServer,
+    threaded_smtpd: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = threaded_smtpd("plain")
+    code, _, err = run(
+        capsys, "servers", "add", "--name", "box", "--host", "127.0.0.1", "--port",
+        str(server.port), "--tls", "none", "--auth", "none", "--username", "me@missing.test",
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, _ = run(capsys, "test", "box")
+    assert code == 0  # advice only: the server itself passed
+    assert "✓ Domain" in out and "domain missing.test:" in out
+    assert "  [fail] DMARC record" in out and "  [fail] TLS on the connection" in out
