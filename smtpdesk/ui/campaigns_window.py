@@ -28,11 +28,12 @@ from PySide6.QtWidgets import (
 from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.actions import Action, CampaignStatus
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
+from smtpdesk.core.feedback.records import FeedbackBook
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
 
-COLUMNS = ("#", "Name", "State", "Messenger", "Sent", "Failed", "Total", "Created")
+COLUMNS = ("#", "Name", "State", "Messenger", "Sent", "Failed", "Total", "Created", "Feedback")
 EMPTY_HINT = (
     "<p><b>No campaigns yet.</b></p>"
     "<p>Click <b>New campaign…</b> to choose a recipients file, write the message and "
@@ -47,6 +48,18 @@ def state_text(status: CampaignStatus) -> str:
     return status.state
 
 
+def feedback_text(counts: dict[str, int] | None, sent: int) -> str:
+    """``2 bounced (4.0%), 1 unsub. (2.0%)``: the mailbox's counts, as rates of the sent."""
+    if not counts or not any(counts.values()):
+        return ""
+    names = (("bounced", "bounced"), ("complained", "complaint(s)"), ("unsubscribed", "unsub."))
+    return ", ".join(
+        f"{counts[key]:,} {label} ({counts[key] / max(sent, 1):.1%})"
+        for key, label in names
+        if counts.get(key)
+    )
+
+
 class CampaignsView(QWidget):
     open_campaign = Signal(int)
     new_campaign = Signal()
@@ -58,6 +71,7 @@ class CampaignsView(QWidget):
         self.bridge, self.prompts = bridge, prompts
         self.ledger = Ledger(bridge.store)
         self.rows: list[CampaignStatus] = []
+        self.feedback: dict[int, dict[str, int]] = {}
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(list(COLUMNS))
         self.table.setAccessibleName("Campaigns")
@@ -131,11 +145,13 @@ class CampaignsView(QWidget):
         if self._busy:
             return
         self._busy = True
-        self.bridge.start(
-            self.bridge.read(actions.list_statuses, self.ledger),
-            done=self._show,
-            failed=self._failed,
-        )
+        book = FeedbackBook(self.bridge.store)  # what the mailbox learnt (issue 12)
+
+        def read() -> list[CampaignStatus]:
+            self.feedback = book.all_campaign_counts()
+            return actions.list_statuses(self.ledger)
+
+        self.bridge.start(self.bridge.read(read), done=self._show, failed=self._failed)
 
     def _failed(self, exc: BaseException) -> None:
         self._busy = False
@@ -158,6 +174,7 @@ class CampaignsView(QWidget):
                 f"{n.failed:,}",
                 f"{n.total:,}",
                 format_when(c.created_at),
+                feedback_text(self.feedback.get(c.id), n.sent),
             )
             for column, text in enumerate(cells):
                 item = self.table.item(row, column)

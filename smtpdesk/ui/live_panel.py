@@ -187,6 +187,9 @@ class LivePanel(QWidget):
         layout.addLayout(controls)
         layout.addWidget(self.stop_banner)
         layout.addLayout(self._counters())
+        self.feedback = QLabel()  # bounces, complaints, unsubscribes (issue 12)
+        self.feedback.setAccessibleName("Feedback from the mailbox")
+        layout.addWidget(self.feedback)
         layout.addWidget(self.bar)
         layout.addWidget(splitter, 1)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -249,7 +252,26 @@ class LivePanel(QWidget):
 
         self.control.refresh(then=loaded)
 
+    def refresh_feedback(self) -> None:
+        """The mailbox's counts for this campaign: after each scan, and with its status."""
+        from smtpdesk.core.feedback.records import FeedbackBook
+        from smtpdesk.ui.campaigns_window import feedback_text
+
+        book = FeedbackBook(self.bridge.store)
+
+        def read() -> tuple[dict[str, int], int]:
+            return book.campaign_counts(self.campaign_id), self.control.ledger.counts(
+                self.campaign_id
+            ).sent
+
+        def show(found: tuple[dict[str, int], int]) -> None:
+            text = feedback_text(*found)
+            self.feedback.setText(f"Mailbox: {text}" if text else "")
+
+        self.bridge.start(self.bridge.read(read), done=show)
+
     def _show_status(self, status: CampaignStatus) -> None:
+        self.refresh_feedback()
         self.title.setText(status.campaign.name)
         self.setWindowTitle(f"smtpdesk — {status.campaign.name}")
         if not self.control.running:

@@ -24,6 +24,7 @@ from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.settings import ServerSettings
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.desktop_notifier import DesktopNotifier
+from smtpdesk.ui.mailbox_page import MailboxPage
 from smtpdesk.ui.performance_page import PerformancePage
 from smtpdesk.ui.prompts import Prompts
 from smtpdesk.ui.resume_bar import ResumeBar
@@ -91,12 +92,15 @@ class MainWindow(QMainWindow):
         self.servers = ServersPage(bridge, prompts)
         self.servers.test_requested.connect(self.open_test)
         self.performance = PerformancePage(bridge)
+        self.mailbox = MailboxPage(bridge)  # bounces, complaints, unsubscribes (issue 12)
+        self.mailbox.scanned.connect(self._mailbox_scanned)
         self.campaigns_tab = LazyTab(self._build_campaigns)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(self.servers, "&Servers")
         self.tabs.addTab(self.performance, "&Performance")
         self.tabs.addTab(self.campaigns_tab, "&Campaigns")
+        self.tabs.addTab(self.mailbox, "Mail&box")
         self.tabs.currentChanged.connect(self._tab_changed)
         self.resume_bar = ResumeBar()
         self.resume_bar.resume.connect(lambda i: self.open_live_panel(i, autorun=True))
@@ -122,6 +126,7 @@ class MainWindow(QMainWindow):
         self._restore_state()
         self.servers.refresh()
         self.performance.load()
+        self.mailbox.load()  # and its scan timer, when the mailbox is enabled
         self.load_unfinished()
 
     # actions
@@ -266,6 +271,12 @@ class MainWindow(QMainWindow):
         wizard.sent.connect(lambda sent_id: self.open_live_panel(sent_id, autorun=True))
         self.windows["wizard"] = wizard
         wizard.open()
+
+    def _mailbox_scanned(self) -> None:
+        """The open live panels show the new counts; the Campaigns list reads them itself."""
+        for key, window in self.windows.items():
+            if key.startswith("live-") and hasattr(window, "refresh_feedback"):
+                window.refresh_feedback()
 
     def _campaign_deleted(self, campaign_id: int) -> None:
         panel = self.windows.pop(f"live-{campaign_id}", None)

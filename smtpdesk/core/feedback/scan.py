@@ -11,6 +11,8 @@ after a crash, never counts one twice. The last scan's result is kept for the GU
 from __future__ import annotations
 
 import asyncio
+import imaplib
+import poplib
 import threading
 import time
 from collections.abc import Callable
@@ -178,7 +180,7 @@ def _scan(
         result.more = result.read >= s.scan_batch
     except MailboxError as exc:
         result.diagnosis = exc.diagnosis
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, imaplib.IMAP4.error, poplib.error_proto) as exc:
         result.diagnosis = diagnose(exc, s, "reading the messages")
     finally:
         session.close()
