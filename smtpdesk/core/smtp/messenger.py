@@ -37,9 +37,7 @@ class MessengerSender:
     ) -> None:
         self.messenger = messenger
         self.pools: list[ServerPool] = [
-            ServerPool(
-                s, _password(s, passwords), signer=signer_for(s, dkim_keys), **pool_options
-            )
+            ServerPool(s, _password(s, passwords), signer=signer_for(s, dkim_keys), **pool_options)
             for s in messenger.servers
         ]
         self._next = 0
