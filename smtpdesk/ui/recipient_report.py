@@ -36,7 +36,8 @@ OFFSET_PAGES = 20  # pages this near the top are read by OFFSET while the page i
 COLUMNS = ("Line", "Email", "State", "Attempts", "Error", "Server reply", "Sent at")
 ERROR, REPLY = 4, 5
 # Short values: as wide as their longest possible text (no scan of a lazy model).
-LONGEST = {0: "99999999", 2: "skipped", 3: "Attempts", 6: ""}  # 6: a time, in the locale's way
+# 6: a time, in the locale's way
+LONGEST = {0: "99999999", 2: "sent, bounced (hard)", 3: "Attempts", 6: ""}
 WIDEST_ERROR = 420  # an Error column grows to its content up to this, then elides
 Index = QModelIndex | QPersistentModelIndex
 
@@ -46,8 +47,9 @@ def _cell(r: Recipient, column: int) -> str:
         return str(r.line)
     if column == 1:
         return r.email
-    if column == 2:
-        return str(r.state)
+    if column == 2:  # and what the feedback mailbox learnt after the send (issue 12)
+        kind = f" ({r.feedback_kind})" if r.feedback_kind else ""
+        return f"{r.state}, {r.feedback}{kind}" if r.feedback else str(r.state)
     if column == 3:
         return str(r.attempts)
     if column == 4:

@@ -9,10 +9,12 @@ from PySide6.QtCore import Qt
 
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.engine import CampaignRunner
+from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.feedback import scan as scanning
 from smtpdesk.core.feedback.records import FeedbackBook
 from smtpdesk.core.store import Store
 from smtpdesk.ui.main_window import MainWindow
+from smtpdesk.ui.recipient_report import _cell as report_cell
 from tests.helpers import feedback_samples as samples
 from tests.helpers.dovecot import PASSWORD, Dovecot, dovecot  # noqa: F401  (a fixture)
 from tests.helpers.smtpd import SmtpdFactory
@@ -76,6 +78,10 @@ async def test_save_test_scan_and_the_counts_in_the_campaigns_list(
     qtbot.mouseClick(page.scan_button, Qt.MouseButton.LeftButton)
     await until(lambda: "1 hard" in page.last_scan.text(), what="the scan's result")
     assert page.scan_button.isEnabled() and not page.progress.isVisible()
+
+    rows = {r.email: r for r in Ledger(store).recipients(campaign, limit=10)}
+    assert report_cell(rows["dead@example.org"], 2) == "sent, bounced (hard)"
+    assert report_cell(rows["alive@example.org"], 2) == "sent"
 
     window.tabs.setCurrentWidget(window.campaigns_tab)
     view = window.campaigns_view()
