@@ -389,13 +389,24 @@ class _Pop3(Session):
         try:
             if credentials.oauth:
                 wire = f"user={s.username}\x01auth=Bearer {credentials.secret}\x01\x01"
-                command = "AUTH XOAUTH2 " + base64.b64encode(wire.encode()).decode()
-                self.pop._shortcmd(command)  # type: ignore[attr-defined]
+                self._xoauth2("AUTH XOAUTH2 " + base64.b64encode(wire.encode()).decode())
             else:
                 self.pop.user(s.username)
                 self.pop.pass_(credentials.secret)
         except poplib.error_proto as exc:
             raise _auth_failed(s, _text(exc)) from exc
+
+    def _xoauth2(self, command: str) -> None:
+        """poplib takes a ``+`` challenge for ``+OK``: a refused token answers with one (the
+        error's details, as Gmail does), which the client acknowledges with an empty line."""
+        pop: Any = self.pop  # poplib's line-level calls are not in its typed interface
+        pop._putcmd(command)
+        line, _ = pop._getline()
+        if line == b"+" or line.startswith(b"+ "):
+            pop._putcmd("")
+            line, _ = pop._getline()
+        if not line.startswith(b"+OK"):
+            raise poplib.error_proto(line)
 
     def fetch(self, after_uid: int, limit: int, known: Callable[[str], bool]) -> Iterator[Fetched]:
         """Messages whose UIDL is not ``known`` (already read), oldest first."""
