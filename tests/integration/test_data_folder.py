@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,8 +43,11 @@ def test_folder_0700_database_wal_shm_and_exports_0600(
 ) -> None:
     folder = tmp_path / "fresh" / "smtpdesk"
     monkeypatch.setenv("SMTPDESK_DATA_DIR", str(folder))
-    monkeypatch.setattr("os.umask", lambda _mask: 0)  # modes must not depend on the umask
-    store = open_store()
+    previous = os.umask(0)  # the modes must not rely on the user's umask
+    try:
+        store = open_store()
+    finally:
+        os.umask(previous)
     ledger = Ledger(store)
     campaign = ledger.create_campaign("c", CampaignContent("s", "a@example.com", text="x"))
     ledger.insert_recipients(campaign, [{"line": 2, "email": "ann@example.com", "fields": {}}])
