@@ -78,7 +78,9 @@ class CampaignControl(QObject):
             return frozenset()
         if self.state and self.state != self.status.state:  # a run just ended: not re-read yet
             counts = self.last.counts if self.last else self.status.counts
-            return actions.allowed_actions(self.state, failed=counts.failed + counts.unknown)
+            retryable = counts.failed + counts.unknown
+            untouched = not (counts.sent or counts.sending or retryable)
+            return actions.allowed_actions(self.state, failed=retryable, untouched=untouched)
         return self.status.allowed()
 
     def refresh(self, then: Callable[[CampaignStatus], None] | None = None) -> None:

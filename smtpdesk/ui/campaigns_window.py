@@ -214,7 +214,8 @@ class CampaignsView(QWidget):
         self.edit_action.setToolTip(
             "Reopen the wizard on this campaign"
             if Action.EDIT in allowed
-            else "Only a draft or a scheduled campaign can be edited; Duplicate copies any"
+            else "Only a draft, a scheduled campaign or one paused before it sent anything can "
+            "be edited; Duplicate copies any"
         )
         self.duplicate_action.setEnabled(Action.DUPLICATE in allowed)
         self.delete_action.setEnabled(Action.DELETE in allowed)

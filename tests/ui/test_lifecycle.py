@@ -7,6 +7,7 @@ import dataclasses
 import gc
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -531,3 +532,31 @@ async def test_no_server_can_send_is_shown_in_the_panel_with_hints(
         panel = _panel(window, campaign)
         await until(lambda: panel.stop_banner.isVisibleTo(panel), what="the stored reason")
         assert "no server can send" in panel.stop_banner.text()
+
+
+async def test_a_scheduled_campaign_paused_by_quitting_can_be_edited_after_a_restart(
+    store: Store,
+) -> None:
+    campaign = _campaign(store, 3, send_at=time.time() + 3600)
+    prompts = ScriptedPrompts()
+    async with running_app(store, prompts) as first:
+        first.open_live_panel(campaign, autorun=True)
+        panel = _panel(first, campaign)
+        await until(lambda: "scheduled" in panel.state_label.text(), what="the wait for its time")
+        prompts.answers = ["pause"]
+        first.quit_action.trigger()
+        await until(lambda: not panel.control.running, what="the pause")
+    assert Ledger(store).campaign(campaign).state == CampaignState.PAUSED
+
+    async with running_app(store, ScriptedPrompts()) as second:  # the restart
+        view = _campaigns_view(second)
+        await _select(view, campaign)
+        assert view.edit_action.isEnabled()  # nothing was sent: still editable
+        second.open_live_panel(campaign)
+        panel = _panel(second, campaign)
+        await until(lambda: panel.control.status is not None, what="the stored state")
+        assert panel.edit_button.isVisibleTo(panel) and panel.resume_button.isEnabled()
+        view.edit_action.trigger()
+        wizard = second.windows["wizard"]
+        assert isinstance(wizard, CampaignWizard)
+        await until(lambda: wizard.state.name == "Spring news", what="the campaign's values")

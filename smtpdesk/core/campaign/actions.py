@@ -71,8 +71,10 @@ class CampaignStatus:
 
     def allowed(self, *, sending_here: bool = False) -> frozenset[Action]:
         sender = Sender.HERE if sending_here else self.sender
-        retryable = self.counts.failed + self.counts.unknown
-        return allowed_actions(self.state, sender=sender, failed=retryable)
+        counts = self.counts
+        retryable = counts.failed + counts.unknown
+        untouched = not (counts.sent or counts.sending or retryable)
+        return allowed_actions(self.state, sender=sender, failed=retryable, untouched=untouched)
 
 
 def effective_state(campaign: Campaign) -> str:
@@ -89,9 +91,13 @@ def sender_of(campaign: Campaign, pid: int | None = None) -> Sender:
 
 
 def allowed_actions(
-    state: str, *, sender: Sender = Sender.NONE, failed: int = 0
+    state: str, *, sender: Sender = Sender.NONE, failed: int = 0, untouched: bool = False
 ) -> frozenset[Action]:
-    """The actions a campaign in ``state`` offers; ``sender`` says who is sending it now."""
+    """The actions a campaign in ``state`` offers; ``sender`` says who is sending it now.
+
+    ``untouched``: no message of it has gone out yet. A campaign paused so (quitting the
+    app while it waited for its time, say) can still be edited like a scheduled one.
+    """
     if state == CampaignState.IMPORTING:
         return frozenset()  # being created: nothing until its import ends
     if sender == Sender.ELSEWHERE:
@@ -104,7 +110,7 @@ def allowed_actions(
     elif state == CampaignState.SCHEDULED:
         allowed |= {Action.START, Action.EDIT, Action.CANCEL}
     elif state in (CampaignState.PAUSED, INTERRUPTED):
-        allowed |= {Action.START, Action.CANCEL}
+        allowed |= {Action.START, Action.CANCEL, *([Action.EDIT] if untouched else [])}
     elif state in (CampaignState.FINISHED, CampaignState.CANCELLED):
         allowed |= {Action.DELETE}
     if failed and state in (CampaignState.PAUSED, INTERRUPTED, CampaignState.FINISHED):
@@ -117,7 +123,8 @@ _REFUSED = {
     Action.PAUSE: "is not being sent here",
     Action.CANCEL: "cannot be cancelled",
     Action.RETRY_FAILED: "has no failed recipients to retry",
-    Action.EDIT: "cannot be edited: only a draft or a scheduled campaign can",
+    Action.EDIT: "cannot be edited: only a draft, a scheduled campaign or one paused before "
+    "it sent anything can",
     Action.DELETE: "cannot be deleted: only a draft, finished or cancelled campaign can",
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from sqlalchemy import select, update
 
 from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.actions import INTERRUPTED, Action, Sender, allowed_actions
+from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import (
     LEASE_SECONDS,
     CampaignState,
@@ -57,6 +59,8 @@ def test_paused_offers_resume_and_cancel_retry_only_with_failures() -> None:
     assert allowed_actions(CampaignState.RUNNING, sender=Sender.ELSEWHERE) == {Action.DUPLICATE}
     assert Action.EDIT in allowed_actions(CampaignState.SCHEDULED)
     assert Action.EDIT not in allowed_actions(CampaignState.PAUSED)
+    assert Action.EDIT in allowed_actions(CampaignState.PAUSED, untouched=True)  # nothing sent
+    assert Action.EDIT in allowed_actions(INTERRUPTED, untouched=True)
 
 
 def test_a_run_whose_process_died_is_interrupted_and_resumable(store: Store) -> None:
@@ -179,6 +183,8 @@ def test_edit_changes_a_draft_and_refuses_a_paused_one(store: Store) -> None:
     with pytest.raises(KnownError, match="From address"):
         actions.edit_campaign(ledger, campaign, content={"from_address": ""})
     ledger.set_state(campaign, CampaignState.PAUSED)
+    first = ledger.recipients(campaign, limit=1)[0]
+    ledger.apply([Outcome(first.id, RecipientState.SENT, attempts=1)])  # it has begun
     with pytest.raises(KnownError, match="cannot be edited"):
         actions.edit_campaign(ledger, campaign, name="x")
 
@@ -224,3 +230,32 @@ def test_retry_can_include_the_unknown_recipients(store: Store) -> None:
     assert actions.retry_failed(ledger, campaign, include_unknown=True) == 1
     assert ledger.counts(campaign).pending == 1
     assert ledger.campaign(campaign).state == CampaignState.PAUSED
+
+
+async def test_a_scheduled_campaign_paused_before_it_sent_anything_can_be_edited(
+    store: Store,
+) -> None:
+    """Quitting the app pauses a campaign waiting for its time; nothing went out, so it can
+    still be edited like the scheduled campaign it was (and then started again)."""
+    ledger = Ledger(store)
+    campaign = make_campaign(store, addresses(2), send_at=time.time() + 3600)
+    waiting = asyncio.Event()
+    runner = CampaignRunner(
+        store, campaign, on_progress=lambda p: p.state == CampaignState.SCHEDULED and waiting.set()
+    )
+    run = asyncio.create_task(runner.run())
+    await asyncio.wait_for(waiting.wait(), 10)
+    runner.pause("paused when smtpdesk was closed")
+    assert await run == CampaignState.PAUSED
+
+    status = actions.campaign_status(ledger, campaign)
+    assert status.state == CampaignState.PAUSED
+    assert {Action.EDIT, Action.START, Action.CANCEL} <= status.allowed()
+    edited = actions.edit_campaign(ledger, campaign, content={"subject": "Changed"})
+    assert edited.content.subject == "Changed" and edited.state == CampaignState.PAUSED
+
+    first = ledger.recipients(campaign, limit=1)[0]
+    ledger.apply([Outcome(first.id, RecipientState.SENT, attempts=1)])  # one went out
+    assert Action.EDIT not in actions.campaign_status(ledger, campaign).allowed()
+    with pytest.raises(KnownError, match="cannot be edited"):
+        actions.edit_campaign(ledger, campaign, name="x")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from smtpdesk.cli import main
-from smtpdesk.core.campaign.ledger import CampaignState, Ledger
+from smtpdesk.core.campaign.ledger import CampaignState, Ledger, Outcome, RecipientState
 from smtpdesk.core.store import Store
 from tests.integration.campaign.helpers import CONTENT, addresses, make_campaign
 
@@ -37,7 +37,10 @@ def test_edit_a_draft_then_refused_once_paused(
     assert main(["campaign", "edit", str(campaign), "--from", "not-an-address"]) == 2
     assert "from_address" in capsys.readouterr().err
 
-    Ledger(store).set_state(campaign, CampaignState.PAUSED)
+    ledger = Ledger(store)
+    ledger.set_state(campaign, CampaignState.PAUSED)
+    first = ledger.recipients(campaign, limit=1)[0]
+    ledger.apply([Outcome(first.id, RecipientState.SENT, attempts=1)])  # it has begun
     assert main(["campaign", "edit", str(campaign), "--subject", "x"]) == 1
     assert "is paused and cannot be edited" in capsys.readouterr().err
     assert Ledger(store).campaign(campaign).content.subject == "New {{ name }}"
