@@ -142,6 +142,12 @@ def plan_import(store: Store, path: Path) -> ImportPlan:
         if report.settings:
             named.setdefault(report.settings.name, []).append(report.settings)
             plan.servers.append((report.settings, _password(entry)))
+            given = entry.get("name")
+            if isinstance(given, str) and given.strip() != report.settings.name:
+                plan.warnings.append(
+                    f"entry {number}: name: {given.strip()!r} is saved as "
+                    f"{report.settings.name!r} (either spelling finds it)"
+                )
     if app_data:
         app_report = parse_app_settings(app_data, base=store.app_settings())
         problems += [_numbered(0, p) for p in app_report.errors]

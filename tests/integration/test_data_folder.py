@@ -128,3 +128,15 @@ def test_a_renamed_server_is_said_and_found_by_its_original_spelling(
     assert open_store(data_dir).server("st_plain").port == 2525
     assert main(["servers", "remove", "st_plain"]) == 0
     assert open_store(data_dir).servers() == []
+
+
+def test_an_imported_name_that_is_respelled_is_said(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "in.toml"
+    config.write_text(
+        '[[servers]]\nhost = "a.example.com"\nname = "st_plain"\nauth_protocol = "none"\n',
+        encoding="utf-8",
+    )
+    assert main(["config", "import", str(config)]) == 0
+    assert "warning: entry 1: name: 'st_plain' is saved as 'st-plain'" in capsys.readouterr().err
