@@ -26,6 +26,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from smtpdesk.core import secrets
 from smtpdesk.core.servers import save_server
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.smtp.certificate import fingerprint
 from smtpdesk.core.store import Store
 
 NAME = "sandbox"
@@ -78,6 +79,13 @@ def sandbox_password() -> str:
     return password
 
 
+def certificate_pin(data_dir: Path) -> str:
+    """The SHA-256 of the sandbox's certificate (made now if it does not exist yet)."""
+    cert_path, _key = _make_certificate(sandbox_dir(data_dir))
+    der = ssl.PEM_cert_to_DER_cert(cert_path.read_text(encoding="ascii"))
+    return fingerprint(der)
+
+
 def ensure_sandbox_server(store: Store, port: int) -> ServerSettings:
     """Create the server "sandbox" (or update its port), with the sandbox's password."""
     existing = next((s for s in store.servers() if s.name == NAME), None)
@@ -86,8 +94,10 @@ def ensure_sandbox_server(store: Store, port: int) -> ServerSettings:
         "host": HOST,
         "port": port,
         "tls_type": str(TlsType.STARTTLS),
-        # Self-signed on 127.0.0.1: there is no authority to check it against.
-        "tls_skip_verify": True,
+        # Self-signed on 127.0.0.1: no authority vouches for it, so its own certificate is
+        # pinned (never skip-verify, which the first run would otherwise teach).
+        "tls_skip_verify": False,
+        "tls_pin_sha256": certificate_pin(store.folder),
         "auth_protocol": str(AuthProtocol.PLAIN),
         "username": USERNAME,
         "max_conns": 4,

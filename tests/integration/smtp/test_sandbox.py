@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -89,3 +91,24 @@ async def test_restart_keeps_certificate_and_updates_the_one_sandbox_server(
     assert after.uuid == before.uuid and after.port == new_port
     assert [s.name for s in store.servers()] == ["sandbox"]
     assert secrets.get_password(after.uuid) == secrets.get_password(before.uuid)
+
+
+async def test_the_sandbox_server_pins_its_certificate_instead_of_skipping_checks(
+    sandbox: SandboxServer, store: Store
+) -> None:
+    """The first run's server must not teach skip-verify: its own certificate is pinned."""
+    store.put_server(  # as an earlier version stored it
+        dataclasses.replace(ensure_sandbox_server(store, sandbox.port), tls_skip_verify=True)
+    )
+    settings = ensure_sandbox_server(store, sandbox.port)
+    der = ssl.PEM_cert_to_DER_cert((sandbox.folder / "cert.pem").read_text(encoding="ascii"))
+    assert not settings.tls_skip_verify
+    assert settings.tls_pin_sha256 == hashlib.sha256(der).hexdigest()
+    password = secrets.get_password(settings.uuid)
+    report = await run_server_test(settings, password, to="me@example.test")
+    assert report.ok, report.diagnosis
+
+    # Another certificate on that port is refused, which skip-verify would have accepted.
+    other = dataclasses.replace(settings, tls_pin_sha256="0" * 64)
+    report = await run_server_test(other, password)
+    assert report.diagnosis is not None and report.diagnosis.cause == "certificate_changed"
