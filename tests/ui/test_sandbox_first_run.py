@@ -21,6 +21,7 @@ async def test_first_run_starts_the_sandbox_and_its_server_passes_a_test(
     )
     server = store.server("sandbox")
     assert server.port == window.sandbox.server.port
+    assert not server.tls_skip_verify and len(server.tls_pin_sha256) == 64  # pinned
     report = await run_server_test(server, secrets.get_password(server.uuid), to="me@example.com")
     assert report.ok, report.diagnosis
     assert any(window.sandbox.server.inbox_dir.glob("*.eml"))
