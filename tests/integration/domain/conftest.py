@@ -47,6 +47,9 @@ ZONE = "\n".join(
         "news.org.test. 300 IN MX 10 mx.good.test.",
         txt("news.org.test", "v=spf1 ip4:81.2.69.160 -all"),
         txt("_dmarc.org.test", "v=DMARC1; p=quarantine; pct=50"),
+        # Amazon SES' Easy DKIM: the selector is a CNAME to SES' own key record
+        "abc123._domainkey.good.test. 300 IN CNAME abc123.dkim.amazonses.test.",
+        txt("abc123.dkim.amazonses.test", public_record(RSA_KEY)),
         # sign.test: the signing tests publish their keys here
         "sign.test. 300 IN MX 10 mx.good.test.",
     ]

@@ -164,3 +164,8 @@ def test_bad_domains_are_refused(bad: str) -> None:
 
 def test_an_address_gives_its_domain() -> None:
     assert normalise_domain("You@Example.COM.") == "example.com"
+
+
+def test_a_selector_published_as_a_cname_is_followed(client: DnsClient) -> None:
+    report = check_domain(client, "good.test", selector="abc123")
+    assert ("abc123", "rsa", 2048) in {(k.selector, k.algorithm, k.bits) for k in report.dkim}
