@@ -11,6 +11,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QAbstractSpinBox,
+    QComboBox,
     QLabel,
     QTabWidget,
     QWidget,
@@ -26,10 +28,13 @@ from smtpdesk.core.servers import save_server
 from smtpdesk.core.store import Store
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
+from smtpdesk.ui.widgets import WheelGuard
+from smtpdesk.ui.window_state import available_area
 from smtpdesk.ui.wizard.wizard import CampaignWizard
 from tests.helpers.smtpd import SmtpdFactory, SmtpdServer, settings_for
 from tests.ui.conftest import until
 from tests.ui.test_campaign_flow import _recipients
+from tests.ui.test_server_form_behaviour import _wheel
 
 
 def _add_server(store: Store, server: SmtpdServer, name: str = "") -> None:
@@ -476,3 +481,37 @@ async def test_no_sqlite_and_no_attachment_read_on_the_gui_thread(
         watching[0] = False
         event.remove(store.engine, "before_cursor_execute", sql)
     assert on_gui_thread == []
+
+
+async def test_a_from_name_with_a_line_break_says_why_the_page_is_incomplete(
+    qtbot: Any, window: MainWindow, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    wizard = await _open(qtbot, window, prompts, _recipients(tmp_path, 3))
+    wizard.next()
+    _write_content(qtbot, wizard, "Hello")
+    page = wizard.content
+    assert page.isComplete()
+    page.from_name.setText("Example\nBcc: x@example.com")  # as a stored draft could hold it
+    assert not page.isComplete()
+    row = page.rows["from_name"]
+    assert row.isVisibleTo(page) and "From name must be one line" in row.message_text
+    page.from_name.setText("Example Ltd")
+    assert page.isComplete() and row.message_text == ""
+
+
+async def test_wizard_fields_ignore_the_wheel_and_the_window_fits_a_small_screen(
+    qtbot: Any, window: MainWindow, prompts: ScriptedPrompts, tmp_path: Path
+) -> None:
+    wizard = await _open(qtbot, window, prompts, _recipients(tmp_path, 3))
+    area = available_area(wizard)
+    assert area.width() < 980 or area.height() < 700  # the offscreen screen is the small one
+    assert wizard.width() <= area.width() and wizard.height() <= area.height()
+    spins_and_combos = wizard.findChildren(QAbstractSpinBox) + wizard.findChildren(QComboBox)
+    assert spins_and_combos
+    guard = wizard.findChild(WheelGuard)
+    assert guard is not None
+    rate = wizard.delivery.rate
+    before = rate.value()
+    wizard.recipients.setFocus()
+    _wheel(rate)
+    assert rate.value() == before and not rate.hasFocus()

@@ -140,7 +140,7 @@ class ContentPage(QWizardPage):
         side = QWidget()
         form = QFormLayout()
         self.subject = self._line("Subject", "News for {{ name }}", "subject")
-        self.from_name = self._line("From name", "Example Ltd")
+        self.from_name = self._line("From name", "Example Ltd", "from_name")
         self.from_address = self._line("From address", "news@example.com", "from_address")
         self.reply_to = self._line("Reply-To", "optional", "reply_to")
         # Mnemonics unique on the page and apart from the wizard's Next, Back and Send.
@@ -598,6 +598,7 @@ class ContentPage(QWizardPage):
 _FIELD_NAMES = {
     "subject": "Subject",
     "from_address": "From address",
+    "from_name": "From name",
     "reply_to": "Reply-To",
     "html": "the body",
     "headers": "headers",

@@ -19,6 +19,8 @@ from smtpdesk.core.campaign.review import start_problem
 from smtpdesk.core.errors import KnownError
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.prompts import Prompts
+from smtpdesk.ui.widgets import guard_wheel
+from smtpdesk.ui.window_state import clamp_to_screen
 from smtpdesk.ui.wizard.content_page import ContentPage
 from smtpdesk.ui.wizard.delivery_page import DeliveryPage
 from smtpdesk.ui.wizard.recipients_page import RecipientsPage
@@ -53,6 +55,8 @@ class CampaignWizard(QWizard):
         self.setButtonText(QWizard.WizardButton.FinishButton, "&Send")
         self.setOption(QWizard.WizardOption.NoBackButtonOnLastPage, False)
         self.resize(980, 700)
+        clamp_to_screen(self)  # the buttons stay on a small or scaled screen
+        guard_wheel(self)  # a scroll over a combo or a spin box scrolls the page, not the value
         self.rejected.connect(self._drop_draft)
         self.saving = False
         if campaign_id is None:
