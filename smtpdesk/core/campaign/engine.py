@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
 
+from smtpdesk.core import logs
 from smtpdesk.core.campaign import review
 from smtpdesk.core.campaign.content import Renderer, TemplateError
 from smtpdesk.core.campaign.ledger import (
@@ -164,6 +165,7 @@ class CampaignRunner:
             if known is None and isinstance(exc, KnownError):
                 known = exc  # e.g. a signing server's DKIM key missing from the keyring
             reason = str(known) if known else f"stopped by an unexpected error: {exc}"
+            reason = logs.redact(reason)  # what a bug's message quotes: no secret stored
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(
                     self.ledger.set_state, self.campaign_id, CampaignState.PAUSED, reason

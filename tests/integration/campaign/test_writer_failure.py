@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from smtpdesk.core import logs
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger, Outcome
 from smtpdesk.core.store import Store
@@ -104,3 +105,26 @@ async def test_an_unexpected_error_leaves_the_campaign_paused_not_running(
     assert "stopped by an unexpected error" in caplog.text
     counts = Ledger(store).counts(campaign)
     assert counts.sent == 0 and counts.pending + counts.sending == len(emails)  # none lost
+
+
+class _QuotingSender(_BrokenSender):
+    """A bug whose message quotes a secret (an access token the process handed out)."""
+
+    async def send(self, message: object, **_: object) -> None:
+        raise RuntimeError(f"a bug quoting Bearer {SECRET}")
+
+
+SECRET = "ya29.unit-test-access-token-0123456789"
+
+
+async def test_an_unexpected_error_never_stores_a_secret_in_the_pause_reason(
+    store: Store,
+) -> None:
+    logs.remember_secret(SECRET, "alice@example.test")
+    campaign = make_campaign(store, addresses(3), concurrency=1, message_rate=1000)
+    runner = CampaignRunner(store, campaign, sender=_QuotingSender(), servers=[])  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        await runner.run()
+    stored = Ledger(store).campaign(campaign).pause_reason
+    assert "a bug quoting Bearer ***" in stored and SECRET not in stored
+    assert SECRET not in runner.pause_reason
