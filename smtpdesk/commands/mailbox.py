@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from smtpdesk.commands.common import print_warnings, store_from
+from smtpdesk.core.durations import format_duration
 from smtpdesk.core.errors import BadInputError, InvalidSettingsError, KnownError
 from smtpdesk.core.feedback import scan as scanning
 from smtpdesk.core.feedback.mailbox import MailboxCheck, Step
@@ -149,6 +150,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return EXIT_OK
+    data["scan_interval"] = format_duration(settings.scan_interval)  # 15m, as it was typed
     for key, value in data.items():
         if key != "last_scan":
             print(f"{key}: {value}")
