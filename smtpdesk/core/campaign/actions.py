@@ -218,7 +218,8 @@ def edit_campaign(
     send_at: float | None = UNCHANGED,
     **delivery: Any,
 ) -> Campaign:
-    """Change a draft or scheduled campaign: name, content fields, delivery settings, schedule.
+    """Change a draft or scheduled campaign (or one paused before it sent anything): name,
+    content fields, delivery settings, schedule.
 
     ``content`` holds only the fields that change (``subject``, ``html``...); ``delivery``
     the messenger and sending settings; ``send_at=None`` removes the schedule.
