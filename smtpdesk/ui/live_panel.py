@@ -66,6 +66,8 @@ STATE_COLOURS = {
     "finished": "#1e88e5",
     "cancelled": "#9e9e9e",
 }
+# Pauses the user asked for: the state line says so, no banner needed.
+CHOSEN_PAUSES = (USER_PAUSE, QUIT_PAUSE, "failed recipients to retry")
 SERVER_COLUMNS = ("Server", "Busy / open", "Sent", "Failed", "Retries", "Mean send", "Health")
 
 
@@ -416,7 +418,7 @@ class LivePanel(QWidget):
     def _show_stop_banner(self, state: str, reason: str) -> None:
         """A reason the user did not give (no server can send, a template, the disk), in full."""
         stopped = state in (CampaignState.PAUSED, INTERRUPTED) or bool(self.control.problem)
-        if not stopped or not reason or reason in (USER_PAUSE, QUIT_PAUSE):
+        if not stopped or not reason or reason in CHOSEN_PAUSES:
             self.stop_banner.hide()
             return
         blocked = self.control.blocked

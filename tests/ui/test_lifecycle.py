@@ -146,6 +146,7 @@ async def test_quit_while_sending_pauses_and_the_next_start_resumes_from_the_pan
         await until(lambda: panel.resume_button.isEnabled(), what="the stored state")
         assert _buttons(panel) == {"pause": False, "resume": True, "cancel": True, "retry": False}
         assert "paused when smtpdesk was closed" in panel.state_label.text()
+        assert not panel.stop_banner.isVisibleTo(panel)  # the user's own choice: no alarm
         assert panel.counters["sent"].text() == f"{sent_before:,}"
         assert panel.counters["rate"].text() == "–"  # not a stale figure while paused
         qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
@@ -490,6 +491,7 @@ async def test_errors_by_cause_come_back_after_a_restart_and_retry_can_include_u
         assert "Recipients: u0@example.com, u1@example.com" in lines
         assert any(line.startswith("Hint: ") for line in lines)
         assert "Retry failed" in panel.counters["unknown"].toolTip()
+        assert not panel.stop_banner.isVisibleTo(panel)  # finished: nothing to warn about
 
         prompts.answers = ["unknown"]
         panel.retry_button.click()
