@@ -36,6 +36,7 @@ _OPTIONS = {
     "processed": "processed",
     "processed_folder": "processed_folder",
     "unsubscribe_address": "unsubscribe_address",
+    "verp": "verp",
     "interval": "scan_interval",
     "batch": "scan_batch",
     "soft_bounce_limit": "soft_bounce_limit",
@@ -67,6 +68,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--processed", choices=("move", "read", "delete"))
     p.add_argument("--processed-folder", help="where 'move' puts them (smtpdesk-processed)")
     p.add_argument("--unsubscribe-address", metavar="ADDRESS", help="List-Unsubscribe mailto")
+    p.add_argument(
+        "--verp",
+        action=argparse.BooleanOptionalAction,
+        help="return path local+TOKEN@domain of the unsubscribe address (the server must allow it)",
+    )
     p.add_argument("--interval", help="scan interval while the app runs (15m)")
     p.add_argument("--batch", help="messages read by one scan at the most (5000)")
     p.add_argument("--soft-bounce-limit", help="soft bounces before suppression (3)")

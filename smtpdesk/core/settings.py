@@ -711,6 +711,9 @@ class MailboxSettings:
     # List-Unsubscribe mailto target, usually this mailbox; the campaign's own https URL
     # (its content's unsubscribe_url) goes beside it
     unsubscribe_address: str = ""
+    # VERP: each message's return path is local+TOKEN@domain of the unsubscribe address,
+    # so a bounce names its recipient even when it quotes nothing of the message
+    verp: bool = False
     scan_interval: float = 900.0  # seconds between scans while the app runs
     scan_batch: int = 5000  # messages read in one scan at the most
     soft_bounce_limit: int = 3  # soft bounces across campaigns before suppression
@@ -746,6 +749,7 @@ _MAILBOX_COERCE: dict[str, Callable[[object], Any]] = {
     "processed": _enum(ProcessedAction),
     "processed_folder": _to_str,
     "unsubscribe_address": _to_str,
+    "verp": _to_bool,
     "scan_interval": parse_duration,
     "scan_batch": _to_int,
     "soft_bounce_limit": _to_int,
@@ -847,6 +851,12 @@ def _check_mailbox_oauth(s: MailboxSettings, servers: list[ServerSettings], repo
 
 def _check_unsubscribe(s: MailboxSettings, report: Report) -> None:
     address = s.unsubscribe_address
+    if s.verp and not address:
+        report.error(
+            "verp",
+            "VERP needs the unsubscribe address: bounces go to its local+TOKEN@domain",
+            "set the unsubscribe address, usually this mailbox's",
+        )
     if address and (
         _CONTROL_RE.search(address)
         or not re.fullmatch(r"[^@\s<>?&\"]+@[^@\s<>?&\"]+", address)

@@ -110,6 +110,10 @@ class MailboxPage(QWidget):
         self.skip_verify = QCheckBox("Skip TLS certificate verification (testing only)")
         self.skip_verify.toggled.connect(self._revalidate)
         form.addRow("", self.skip_verify)
+        self.verp = QCheckBox("VERP: return path local+token@domain (the server must allow it)")
+        self.verp.setAccessibleName("VERP")
+        self.verp.toggled.connect(self._revalidate)
+        self._add(form, "verp", "", self.verp, "")
         self.password = QLineEdit()
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
         self.password.setAccessibleName("Password")
@@ -189,6 +193,7 @@ class MailboxPage(QWidget):
             value = getattr(s, key)
             line.setText(format_duration(value) if key == "scan_interval" else str(value))
         self.skip_verify.setChecked(s.tls_skip_verify)
+        self.verp.setChecked(s.verp)
         self.validate()
         self._schedule()
 
@@ -197,6 +202,7 @@ class MailboxPage(QWidget):
         data.update({k: combo.currentText() for k, combo in self.combos.items()})
         data["enabled"] = self.enabled.isChecked()
         data["tls_skip_verify"] = self.skip_verify.isChecked()
+        data["verp"] = self.verp.isChecked()
         return data
 
     def _revalidate(self) -> None:

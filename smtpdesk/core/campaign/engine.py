@@ -44,7 +44,7 @@ from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.campaign.writer import LedgerWriter
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.feedback.records import unsubscribe_links
-from smtpdesk.core.feedback.tokens import make_token
+from smtpdesk.core.feedback.tokens import make_token, verp_address
 from smtpdesk.core.settings import ServerSettings
 from smtpdesk.core.smtp.diagnosis import SERVER_CAUSES
 from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
@@ -125,6 +125,7 @@ class CampaignRunner:
         self.blocked: Diagnosis | None = None
         self.columns: tuple[str, ...] = ()  # the recipient file's, read when starting
         self.token_key: bytes | None = None  # signs unsubscribe tokens (issue 12), if used
+        self.verp_address = ""  # VERP: the return path is this address's local+TOKEN@domain
         self._tally: Tally | None = None
 
     # --- control -------------------------------------------------------------------
@@ -194,7 +195,9 @@ class CampaignRunner:
     def _prepare(self, campaign: Campaign) -> Renderer:
         """Compile the templates and refuse to start if one uses a field that is no column."""
         renderer = Renderer(campaign.content)
-        renderer.unsubscribe_address, self.token_key = unsubscribe_links(self.store)
+        links = unsubscribe_links(self.store)
+        renderer.unsubscribe_address, self.token_key = links.address, links.key
+        self.verp_address = links.address if links.verp else ""
         self.columns = review.campaign_columns(self.ledger, self.campaign_id)
         missing = [
             p for p in review.field_problems(campaign.content, self.columns) if not p.guarded
@@ -486,7 +489,7 @@ class _Job:
             return
         self.rendered = True
         try:
-            result = await self._send(message, email)
+            result = await self._send(message, email, token)
         except SendError as exc:
             diagnosis = exc.diagnosis
             attempts = earlier + exc.attempts
@@ -518,7 +521,7 @@ class _Job:
             ),
         )
 
-    async def _send(self, message: EmailMessage, email: str) -> SendResult:
+    async def _send(self, message: EmailMessage, email: str, token: str = "") -> SendResult:
         """Send through a server within its limits, waiting while every server is at one.
 
         A message from the fast MIME path goes as its ready bytes, with the campaign's
@@ -528,6 +531,8 @@ class _Job:
         sender = None  # the From header, which is the campaign's address
         if isinstance(message, PreparedMessage) and message.wire:
             payload, sender = message.wire, self.from_address
+        if self.runner.verp_address and token:  # bounces then name their recipient
+            sender = verp_address(self.runner.verp_address, token)
         rate_limited = 0
         while True:
             try:

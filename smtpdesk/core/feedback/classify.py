@@ -237,6 +237,7 @@ def _dsn(msg: Message, key: str, subject: str) -> Classified | None:
         if finding is not None:
             findings.append(finding)
     original = _original(msg)
+    original.tokens.extend(_verp_tokens(msg))
     if not findings:  # delivered, relayed or expanded: nothing to act on
         return Classified(key, Kind.OTHER, (), tuple(original.tokens), tuple(original.ids), subject)
     kind = Kind.HARD if any(f.kind == Kind.HARD for f in findings) else Kind.SOFT
@@ -290,6 +291,18 @@ def _unsubscribe(msg: Message, key: str, subject: str) -> Classified | None:
     )
 
 
+def _verp_tokens(msg: Message) -> list[str]:
+    """A bounce sent to the VERP return path ``local+TOKEN@domain`` names its recipient."""
+    tokens = []
+    for _, address in getaddresses(
+        [_header(msg, n) for n in ("To", "Delivered-To", "X-Original-To")]
+    ):
+        local = address.rpartition("@")[0]
+        if "+" in local:
+            tokens.extend(find_tokens(local.partition("+")[2]))
+    return tokens
+
+
 def _from_daemon(msg: Message, subject: str) -> bool:
     sender = _address(_header(msg, "From"))
     return bool(
@@ -319,6 +332,7 @@ def _fallback_bounce(msg: Message, key: str, subject: str) -> Classified | None:
         for a in sorted(temporary - permanent)
     ]
     original = _original_in_text(msg)
+    original.tokens.extend(_verp_tokens(msg))
     kind = Kind.HARD if permanent else Kind.SOFT
     return Classified(
         key, kind, tuple(findings), tuple(original.tokens), tuple(original.ids), subject

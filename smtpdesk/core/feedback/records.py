@@ -375,11 +375,20 @@ def _mark(conn: Connection, key: str, kind: str, now: float) -> None:
     )
 
 
-def unsubscribe_links(store: Store) -> tuple[str, bytes | None]:
-    """The unsubscribe address and the token key a campaign starts with; ("", None)
-    when no unsubscribe address is set (then no token is made and the keyring is not
-    asked)."""
+@dataclass(frozen=True)
+class CampaignLinks:
+    """What a campaign's messages carry of the mailbox: no address, no token (and the
+    keyring is not asked)."""
+
+    address: str = ""
+    key: bytes | None = None
+    verp: bool = False
+
+
+def unsubscribe_links(store: Store) -> CampaignLinks:
     from smtpdesk.core.feedback.tokens import signing_key
 
-    address = FeedbackBook(store).mailbox().unsubscribe_address
-    return (address, signing_key()) if address else ("", None)
+    mailbox = FeedbackBook(store).mailbox()
+    if not mailbox.unsubscribe_address:
+        return CampaignLinks()
+    return CampaignLinks(mailbox.unsubscribe_address, signing_key(), mailbox.verp)

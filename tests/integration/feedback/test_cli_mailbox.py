@@ -37,6 +37,7 @@ def _show(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
         (["--unsubscribe-address", "not an address"], "unsubscribe_address"),
         (["--oauth-server", "nosuch"], "oauth_server"),
         (["--folder", 'In"box'], "folder"),
+        (["--verp"], "verp"),  # needs the unsubscribe address
     ],
 )
 def test_bad_input_exits_2_and_saves_nothing(

@@ -288,3 +288,55 @@ def test_a_scan_reads_at_most_its_batch_and_the_next_goes_on(
     assert (total.hard, total.soft, total.complaints, total.unsubscribes) == (3, 1, 1, 1)
     assert len(dovecot.messages(user)) == 9  # marked read, left in place
     assert asyncio.run(scanning.scan(store)).read == 0  # the UID cursor remembers
+
+
+def _bare_dsn(to: str, final: str) -> bytes:
+    """A DSN that quotes nothing of the message (some servers send only this)."""
+    return f"""From: MAILER-DAEMON@relay.example.net
+To: {to}
+Subject: Delivery Status Notification (Failure)
+Message-ID: <bare.{final}@relay.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+Delivery failed.
+
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example.net
+
+Final-Recipient: rfc822; {final}
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 mailbox gone
+
+--b--
+""".encode()
+
+
+def test_verp_return_paths_match_bounces_that_quote_nothing(
+    store: Store, dovecot: Dovecot, threaded_smtpd: Any, trust_test_ca: Path
+) -> None:
+    user = dovecot.add_user()
+    _mailbox(store, dovecot, user, verp=True)
+    server = threaded_smtpd("plain")
+    campaign = _send(store, server, ["moved@example.org", "stays@example.org"])
+    rows = by_email(store, campaign)
+    sent = {m.rcpt_tos[0]: m for m in server.messages}
+    token = rows["moved@example.org"].token
+    assert token and sent["moved@example.org"].mail_from == f"bounces+{token}@example.com"
+    # the address forwarded to another one, which bounced: only the return path tells whose
+    dovecot.deliver(user, _bare_dsn(f"bounces+{token}@example.com", "new-home@example.net"))
+    dovecot.deliver(user, _bare_dsn("bounces@example.com", "unknown@example.net"))
+
+    result = asyncio.run(scanning.scan(store))
+
+    assert (result.counts.hard, result.counts.unmatched) == (1, 1)
+    rows = by_email(store, campaign)
+    assert rows["moved@example.org"].feedback == "bounced"
+    assert rows["stays@example.org"].feedback == ""
+    assert [s.email for s in SuppressionList(store).suppressed()] == ["moved@example.org"]
