@@ -75,8 +75,14 @@ async def test_save_test_scan_and_the_counts_in_the_campaigns_list(
     dead = next(m.content for m in server.handler.messages if m.rcpt_tos == ["dead@example.org"])
     dovecot.deliver(user, samples.postfix_hard(dead, "dead@example.org"))
 
+    window.open_live_panel(campaign)
+    panel = window.windows[f"live-{campaign}"]
+    await until(lambda: window.bridge.pending == 0, what="the panel's first load")
+    assert panel.feedback.text() == ""
+
     qtbot.mouseClick(page.scan_button, Qt.MouseButton.LeftButton)
     await until(lambda: "1 hard" in page.last_scan.text(), what="the scan's result")
+    await until(lambda: panel.feedback.text() == "Mailbox: 1 bounced (50.0%)", what="the panel")
     assert page.scan_button.isEnabled() and not page.progress.isVisible()
 
     rows = {r.email: r for r in Ledger(store).recipients(campaign, limit=10)}
