@@ -9,6 +9,7 @@ import pytest
 from smtpdesk.core.domain.resolver import DnsClient
 from smtpdesk.core.domain.signing import generate_key, public_record
 from tests.helpers.dns import DnsServer, dns_server
+from tests.helpers.dovecot import dovecot  # noqa: F401  (a fixture, for test_readback)
 
 RSA_KEY = generate_key("dkim-rsa")
 ED_KEY = generate_key("dkim-ed25519")
