@@ -10,8 +10,11 @@ from typing import Any, TextIO
 
 from smtpdesk.commands.common import store_from
 from smtpdesk.core import secrets
+from smtpdesk.core.feedback.mailbox import Credentials
+from smtpdesk.core.feedback.records import FeedbackBook
+from smtpdesk.core.feedback.scan import credentials
 from smtpdesk.core.server_health import record_test
-from smtpdesk.core.settings import AuthProtocol
+from smtpdesk.core.settings import AuthProtocol, MailboxSettings
 from smtpdesk.core.smtp.servertest import TestReport, TestStep, test_server
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -24,6 +27,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("server", metavar="SERVER", help="the server's name or uuid")
     parser.add_argument("--to", metavar="ADDRESS", help="also send a test email to ADDRESS")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--read-back",
+        action="store_true",
+        help="also send to the feedback mailbox and show how its server judged SPF, DKIM, DMARC",
+    )
     parser.set_defaults(func=cmd_test)
 
 
@@ -54,6 +62,16 @@ def print_report_end(report: TestReport, out: TextIO) -> None:
         print(f"  server said: {diagnosis.raw}", file=out)
 
 
+def _mailbox(args: argparse.Namespace) -> tuple[MailboxSettings, Credentials]:
+    """The feedback mailbox and how to log in to it (KnownError when there is none)."""
+    store = store_from(args)
+    try:
+        mailbox = FeedbackBook(store).mailbox()
+        return mailbox, asyncio.run(credentials(store, mailbox))
+    finally:
+        store.close()
+
+
 def cmd_test(args: argparse.Namespace) -> int:
     store = store_from(args)
     try:
@@ -75,7 +93,10 @@ def cmd_test(args: argparse.Namespace) -> int:
         if not args.json:
             print(format_step(step), file=out, flush=True)
 
-    report = asyncio.run(test_server(settings, password, to=args.to, on_step=show))
+    mailbox = _mailbox(args) if args.read_back else None
+    report = asyncio.run(
+        test_server(settings, password, to=args.to, on_step=show, read_back=mailbox)
+    )
     store = store_from(args)
     try:  # the saved settings were tested: the GUI's dot shows this verdict too
         record_test(store, settings, report.ok, report.summary())

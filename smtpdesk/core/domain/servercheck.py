@@ -13,9 +13,13 @@ import dkim
 
 from smtpdesk.core import secrets
 from smtpdesk.core.domain.check import DomainReport, check_domain
+from smtpdesk.core.domain.readback import ReceiverVerdict, read_back
 from smtpdesk.core.domain.resolver import DnsClient, DnsUnavailableError, client_for
 from smtpdesk.core.domain.signing import signer_for
-from smtpdesk.core.settings import ServerSettings
+from smtpdesk.core.errors import KnownError
+from smtpdesk.core.feedback.mailbox import Credentials
+from smtpdesk.core.settings import MailboxSettings, ServerSettings
+from smtpdesk.core.smtp.types import SendError
 
 TIME_LIMIT = 30.0  # seconds for the whole checklist (each DNS question has its own 3 s)
 
@@ -93,3 +97,23 @@ def _verify(client: DnsClient, data: bytes, count: int) -> tuple[str, bool]:
         verified = verified and ok
         words.append("verifies" if ok else f"does not verify{reason}")
     return "DKIM signature " + "; ".join(words) + " against DNS", verified
+
+
+async def read_back_step(
+    settings: ServerSettings,
+    password: str | None,
+    mailbox: tuple[MailboxSettings, Credentials],
+    wait: float = 120.0,
+) -> tuple[str, ReceiverVerdict | None]:
+    """The Test's "Receiver" step: what the receiver judged, in words, and its verdict."""
+    try:
+        found = await read_back(settings, password, *mailbox, wait=wait)
+    except (KnownError, SendError) as exc:
+        return f"could not read back: {exc}", None
+    if found.verdict is None:
+        return (
+            f"the message reached {found.address} in {found.seconds:.0f} s without an "
+            "Authentication-Results header (the mailbox's server does not write one)",
+            None,
+        )
+    return f"{found.verdict.describe()} ({found.seconds:.0f} s)", found.verdict

@@ -22,11 +22,13 @@ from typing import Any
 import aiosmtplib
 
 from smtpdesk.core.domain.check import DomainReport
-from smtpdesk.core.domain.servercheck import check_server_domain, sign_for_test
+from smtpdesk.core.domain.readback import ReceiverVerdict
+from smtpdesk.core.domain.servercheck import check_server_domain, read_back_step, sign_for_test
 from smtpdesk.core.domain.servercheck import summary as domain_summary
 from smtpdesk.core.errors import KnownError
+from smtpdesk.core.feedback.mailbox import Credentials
 from smtpdesk.core.oauth.tokens import TOKENS
-from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.settings import AuthProtocol, MailboxSettings, ServerSettings, TlsType
 from smtpdesk.core.smtp.certificate import CertificateInfo
 from smtpdesk.core.smtp.connection import (
     DEFAULT_TIMEOUT,
@@ -67,6 +69,7 @@ class TestReport:
     certificate: CertificateInfo | None = None
     warnings: list[str] = field(default_factory=list)  # passed, but worth a look
     domain: DomainReport | None = None  # the "Domain" step's checklist (issue 14)
+    receiver: ReceiverVerdict | None = None  # the "Receiver" step: what it judged
 
     @property
     def ok(self) -> bool:
@@ -96,6 +99,7 @@ class TestReport:
             "certificate": cert,
             "warnings": list(self.warnings),
             "domain": self.domain.to_dict() if self.domain else None,
+            "receiver": asdict(self.receiver) if self.receiver else None,
         }
 
 
@@ -140,8 +144,10 @@ async def test_server(
     on_step: Callable[[TestStep], None] | None = None,
     command_timeout: float = DEFAULT_TIMEOUT,
     tls_context: ssl.SSLContext | None = None,
+    read_back: tuple[MailboxSettings, Credentials] | None = None,
 ) -> TestReport:
-    """Run every step against ``settings`` (saved or not); ``to`` also sends a test email."""
+    """Run every step against ``settings`` (saved or not); ``to`` also sends a test email;
+    ``read_back`` (the feedback mailbox) adds what a receiver judged of a message."""
     run = _Run(on_step)
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
@@ -171,6 +177,10 @@ async def test_server(
         report.certificate = await _fetch_certificate(settings, command_timeout)
     if report.diagnosis is None:
         await _domain_step(run, settings, to)
+    if report.diagnosis is None and read_back is not None:
+        started = time.perf_counter()
+        detail, report.receiver = await read_back_step(settings, password, read_back)
+        run.step("Receiver", time.perf_counter() - started, detail)
     _add_warnings(report, settings, to)
     return report
 

@@ -15,6 +15,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from dkim.util import parse_tag_value
 
+from smtpdesk.cli import main
 from smtpdesk.core import secrets
 from smtpdesk.core.domain import spf as spf_module
 from smtpdesk.core.domain.readback import (
@@ -34,6 +35,7 @@ from smtpdesk.core.settings import (
     ServerSettings,
     TlsType,
 )
+from smtpdesk.core.smtp.servertest import test_server as check_server
 from tests.helpers.dns import DnsServer
 from tests.helpers.dovecot import PASSWORD, Dovecot
 
@@ -185,3 +187,22 @@ async def test_a_message_that_never_arrives_or_has_nowhere_to_go_is_said_so(
     nowhere = replace(mailbox, unsubscribe_address="", username="plain-login")
     with pytest.raises(ReadBackError, match="no email address"):
         await read_back(smtp, None, nowhere, Credentials(PASSWORD), wait=1, poll=0.2)
+
+
+async def test_the_server_test_shows_the_receiver_step(
+    receiver: Receiver, dns: DnsServer, readback_zone: None, trust_test_ca: Path
+) -> None:
+    smtp, mailbox, _ = receiver
+    report = await check_server(smtp, None, read_back=(mailbox, Credentials(PASSWORD)))
+    assert report.ok and report.steps[-1].name == "Receiver"
+    assert report.steps[-1].detail.startswith(f"{RECEIVER} judged spf=pass, dkim=none, dmarc=pass")
+    assert report.receiver is not None and report.to_dict()["receiver"]["receiver"] == RECEIVER
+
+
+def test_read_back_without_a_mailbox_says_so(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["servers", "add", "--name", "r", "--host", "127.0.0.1", "--auth", "none"]) == 0
+    code = main(["test", "r", "--read-back"])
+    err = capsys.readouterr().err
+    assert code == 1 and "No feedback mailbox is set up" in err
