@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 from dataclasses import dataclass, field
 
 
@@ -66,8 +67,9 @@ class FaultySmtp:
         self._server: asyncio.Server | None = None
         self.port = 0
 
-    async def start(self) -> FaultySmtp:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, tls: ssl.SSLContext | None = None) -> FaultySmtp:
+        """Listen; with ``tls``, implicit TLS (the handshake before the greeting)."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=tls)
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self
 

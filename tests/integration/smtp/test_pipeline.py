@@ -5,17 +5,20 @@ which offers neither PIPELINING nor CHUNKING (lock-step)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+import trustme
 
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.pool import ServerPool
 from smtpdesk.core.smtp.types import SendError, SendResult
 from tests.helpers.faulty_smtp import FaultySmtp
-from tests.helpers.smtpd import SmtpdFactory, settings_for
+from tests.helpers.smtpd import SmtpdFactory, server_tls_context, settings_for
 
 SENDER = "alice@example.test"
 Factory = Callable[..., Awaitable[FaultySmtp]]
@@ -371,3 +374,32 @@ async def test_a_data_window_resets_only_after_a_refused_transaction(faulty: Fac
     # the next group went out in the same write as the previous content
     behind = re.compile(rb"\r\n\.\r\n(RSET\r\n)?MAIL FROM:")
     assert any(behind.search(chunk) for chunk in server.chunks[0])
+
+
+@pytest.mark.parametrize("extensions", [("PIPELINING",), ("PIPELINING", "CHUNKING")])
+async def test_pipelining_over_implicit_tls_with_the_certificate_pinned(
+    server_cert: trustme.LeafCert, extensions: tuple[str, ...]
+) -> None:
+    # The transaction phase takes over a TLS transport as well; the pin is checked at the
+    # handshake, before any of it.
+    server = await FaultySmtp(extensions, hold_until_last=True).start(
+        server_tls_context(server_cert)
+    )
+    try:
+        pin = hashlib.sha256(
+            ssl.PEM_cert_to_DER_cert(server_cert.cert_chain_pems[0].bytes().decode())
+        ).hexdigest()
+        pool = ServerPool(
+            settings(server, tls_type=TlsType.TLS, tls_pin_sha256=pin, max_conns=1),
+            None,
+            command_timeout=2,
+        )
+        results = await asyncio.gather(
+            *(send(pool, f"m{i}", [f"r{i}@example.test"]) for i in range(6))
+        )
+        await pool.close()
+    finally:
+        await server.stop()
+    assert all(r.reply.startswith("250") for r in results)
+    assert sorted(m.content for m in server.messages) == sorted(body(f"m{i}") for i in range(6))
+    assert server.connections == 1
