@@ -75,6 +75,7 @@ async def test_pipelining_sends_mail_rcpt_and_data_in_one_write(faulty: Factory)
     assert message.rcpt_tos == ["bob@example.test", "carol@example.test"]
     assert ["MAIL", "RCPT", "RCPT", "DATA"] in server.reads[0]  # one read, so one write
     assert "RSET" not in server.commands[0]  # only after a failure
+    assert server.commands[0][-1] == "QUIT"  # aiosmtplib has the connection back for it
 
 
 async def test_chunking_sends_the_whole_transaction_in_one_write(faulty: Factory) -> None:
