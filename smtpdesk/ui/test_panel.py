@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import html
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QFormLayout,
     QHBoxLayout,
@@ -31,10 +33,14 @@ from PySide6.QtWidgets import (
 )
 
 from smtpdesk.core import secrets
+from smtpdesk.core.errors import KnownError
+from smtpdesk.core.feedback.records import FeedbackBook
+from smtpdesk.core.feedback.scan import credentials
 from smtpdesk.core.server_health import LastTest, record_test
 from smtpdesk.core.settings import ServerSettings
 from smtpdesk.core.smtp.certificate import CertificateInfo, format_fingerprint
 from smtpdesk.core.smtp.servertest import TestReport, TestStep, test_server
+from smtpdesk.core.store import Store
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.domain_checklist import checklist_html
 from smtpdesk.ui.widgets import tone
@@ -42,12 +48,29 @@ from smtpdesk.ui.window_state import clamp_to_screen
 
 
 async def run_test(
-    settings: ServerSettings, typed: str | None, to: str | None, on_step: object
+    settings: ServerSettings,
+    typed: str | None,
+    to: str | None,
+    on_step: Callable[[TestStep], None] | None,
+    read_back_from: Store | None = None,
 ) -> TestReport:
+    """The server test; with ``read_back_from``, also through its feedback mailbox."""
     password = (
         typed if typed is not None else await asyncio.to_thread(secrets.get_password, settings.uuid)
     )
-    return await test_server(settings, password, to=to or None, on_step=on_step)  # type: ignore[arg-type]
+    mailbox, missing = None, ""
+    if read_back_from is not None:
+        try:
+            found = await asyncio.to_thread(FeedbackBook(read_back_from).mailbox)
+            mailbox = (found, await credentials(read_back_from, found))
+        except KnownError as exc:
+            missing = f"Not read back through the feedback mailbox: {exc}"
+    report = await test_server(
+        settings, password, to=to or None, on_step=on_step, read_back=mailbox
+    )
+    if missing:
+        report.warnings.append(missing)
+    return report
 
 
 _TRUSTABLE = ("certificate_invalid", "certificate_changed")
@@ -111,8 +134,14 @@ class TestPanel(QDialog):
         self.to.setPlaceholderText("optional: an address of yours")
         self.run_button = QPushButton("&Run again")
         self.run_button.clicked.connect(self.start)
+        self.read_back = QCheckBox("Read back via the feedback mailbox")
+        self.read_back.setToolTip(
+            "Also send a message to the feedback mailbox and show how its server judged "
+            "SPF, DKIM and DMARC (its Authentication-Results)."
+        )
         to_row = QHBoxLayout()
         to_row.addWidget(self.to, 1)
+        to_row.addWidget(self.read_back)
         to_row.addWidget(self.run_button)
         form = QFormLayout()
         to_label = QLabel("Send a test email &to")
@@ -203,7 +232,13 @@ class TestPanel(QDialog):
                 self.add_step(step)
 
         task = self.task = self.bridge.start(
-            run_test(self.settings, self.password, self.to.text().strip(), on_step),
+            run_test(
+                self.settings,
+                self.password,
+                self.to.text().strip(),
+                on_step,
+                self.bridge.store if self.read_back.isChecked() else None,
+            ),
             done=self.show_report,
             failed=self._failed,
         )
