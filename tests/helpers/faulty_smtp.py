@@ -43,6 +43,7 @@ class Faults:
     stall_after: str = ""  # a command ("MAIL", "RCPT", ...) after which nothing is answered
     stall_connections: int = 0  # how many connections stall
     start_input_always: bool = False  # 354 to DATA even when every RCPT was refused
+    data_delay: float = 0.0  # seconds before the reply to DATA
 
 
 _COMMAND = re.compile(rb"^([A-Za-z]+)\s*(.*)$")
@@ -221,6 +222,8 @@ class _Session:
 
     async def _data(self) -> bool:
         faults = self.faults
+        if faults.data_delay:
+            await asyncio.sleep(faults.data_delay)
         if faults.data_reply:
             self._reply(faults.data_reply)
             return True

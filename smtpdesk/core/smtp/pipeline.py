@@ -166,6 +166,11 @@ class Wire(asyncio.Protocol):
             final = replies[2]
             if replies[0].code == SMTPStatus.completed and (final is None or final.code != 250):
                 await self._reset()
+        except asyncio.CancelledError:
+            # as aiosmtplib's close: the content must not go out after 354 for a send that
+            # is gone (its recipient stays "sending" and is sent again on resume)
+            self._abort(aiosmtplib.SMTPServerDisconnected("a send was cancelled mid-transaction"))
+            raise
         finally:
             self._leave()
         return _outcome(sender, recipients, *replies)

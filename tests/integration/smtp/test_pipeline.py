@@ -404,3 +404,25 @@ async def test_pipelining_over_implicit_tls_with_the_certificate_pinned(
     assert all(r.reply.startswith("250") for r in results)
     assert sorted(m.content for m in server.messages) == sorted(body(f"m{i}") for i in range(6))
     assert server.connections == 1
+
+
+async def test_a_cancelled_send_never_sends_its_content_afterwards(faulty: Factory) -> None:
+    # Two transactions share one connection; the first is cancelled while its DATA waits
+    # for 354. Its content must not follow (its recipient stays "sending" and goes again on
+    # resume): the connection is closed, and the second message goes on a new one.
+    server = await faulty("PIPELINING")
+    server.faults.data_delay = 1.0
+    pool = ServerPool(settings(server, max_conns=1), None, command_timeout=5)
+    first = asyncio.ensure_future(send(pool, "first", ["a@example.test"]))
+    await asyncio.sleep(0.15)  # connected, the first group written
+    second = asyncio.ensure_future(send(pool, "second", ["b@example.test"]))  # shares it
+    await asyncio.sleep(0.15)  # its group waits behind the first DATA; no 354 yet
+    server.faults.data_delay = 0.0
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    result = await second
+    await pool.close()
+    assert result.attempts == 2  # its connection was closed before its content went out
+    assert [m.rcpt_tos for m in server.messages] == [["b@example.test"]]
+    assert server.connections == 2
