@@ -37,6 +37,7 @@ SERVICES = {
     "chunking": "",  # PIPELINING and CHUNKING, as Postfix offers by default
     "pipelining": "-o smtpd_discard_ehlo_keywords=chunking",
     "forbid": "-o smtpd_forbid_unauth_pipelining=yes",
+    "forbid-data": "-o smtpd_forbid_unauth_pipelining=yes -o smtpd_discard_ehlo_keywords=chunking",
     "lockstep": "-o smtpd_discard_ehlo_keywords=pipelining,chunking"
     " -o smtpd_forbid_unauth_pipelining=yes",
 }

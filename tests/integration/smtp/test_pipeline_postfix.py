@@ -37,7 +37,7 @@ def body(tag: str, line: str = "") -> bytes:
     ).encode()
 
 
-@pytest.mark.parametrize("service", ["chunking", "pipelining", "forbid", "lockstep"])
+@pytest.mark.parametrize("service", ["chunking", "pipelining", "forbid", "forbid-data", "lockstep"])
 async def test_many_messages_with_partial_refusals_arrive_once_each(
     postfix: Postfix, service: str
 ) -> None:
@@ -62,6 +62,7 @@ async def test_many_messages_with_partial_refusals_arrive_once_each(
         "chunking": {(True, True)},
         "pipelining": {(True, False)},
         "forbid": {(True, True)},
+        "forbid-data": {(True, False)},
         "lockstep": {(False, False)},
     }[service]
     log = postfix.log_text()
