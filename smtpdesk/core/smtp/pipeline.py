@@ -124,13 +124,6 @@ class Wire(asyncio.Protocol):
 
     # --- public -----------------------------------------------------------------------
 
-    @property
-    def inflight(self) -> int:
-        return self._inflight
-
-    def has_room(self) -> bool:
-        return self._inflight < self.window
-
     async def send_message(
         self, message: EmailMessage, sender: str, recipients: Sequence[str]
     ) -> tuple[Refused, str]:
