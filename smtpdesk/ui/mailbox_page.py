@@ -35,6 +35,7 @@ from smtpdesk.core.feedback import scan as scanning
 from smtpdesk.core.feedback.mailbox import MailboxCheck
 from smtpdesk.core.feedback.records import FeedbackBook
 from smtpdesk.core.settings import MailboxReport, MailboxSettings, parse_mailbox
+from smtpdesk.core.smtp.certificate import format_fingerprint
 from smtpdesk.core.store import Store
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.widgets import FieldRow, caption
@@ -48,6 +49,7 @@ TEXT_FIELDS = (
     ("processed_folder", "Processed fol&der", "Where processed messages are moved."),
     ("unsubscribe_address", "Unsubscribe &address", "Every message's List-Unsubscribe mailto."),
     ("scan_interval", "Scan &interval", "While the app runs, such as 15m."),
+    ("tls_pin_sha256", "Certificate pi&n", "Trust only this SHA-256 (Test shows it)."),
 )
 CHOICES = (
     ("protocol", "P&rotocol", ("imap", "pop3")),
@@ -264,6 +266,8 @@ class MailboxPage(QWidget):
             f"{'✓' if s.ok else '✗'} {html.escape(s.name)}: {html.escape(s.detail)}"
             for s in check.steps
         ]
+        if check.certificate is not None:
+            lines.append(f"certificate SHA-256 {format_fingerprint(check.certificate.sha256)}")
         if check.diagnosis is not None:
             lines.append(f"<b>{html.escape(check.diagnosis.message)}</b>")
             lines.extend(html.escape(h) for h in check.diagnosis.hints)
