@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import ssl
 from pathlib import Path
 
 import pytest
+import trustme
 
 from smtpdesk.cli import main
 from smtpdesk.core.feedback import scan as scanning
@@ -131,3 +134,25 @@ def test_pop3_over_starttls_and_an_unknown_authority_refused(
     assert "certificates are not checked" in capsys.readouterr().err
     assert main(["mailbox", "test"]) == 0
     assert "0 message(s) in INBOX" in capsys.readouterr().out
+
+
+def test_a_pinned_certificate_is_trusted_and_another_refused(
+    data_dir: Path,
+    dovecot: Dovecot,
+    server_cert: trustme.LeafCert,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    der = ssl.PEM_cert_to_DER_cert(server_cert.cert_chain_pems[0].bytes().decode())
+    pin = hashlib.sha256(der).hexdigest()
+    args = ["--host", "127.0.0.1", "--port", str(dovecot.imaps), "--tls", "TLS"]
+    args += ["--username", dovecot.add_user(), "--pin", pin.upper()]
+    assert _set(monkeypatch, *args, password=PASSWORD) == 0
+    assert main(["mailbox", "test"]) == 0  # no authority vouches for it: the pin does
+
+    assert _set(monkeypatch, "--pin", "ab" * 32) == 0
+    capsys.readouterr()
+    assert main(["mailbox", "test", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["diagnosis"]["cause"] == "certificate_changed"
+    assert [s["name"] for s in report["steps"]] == ["connect", "TLS"]  # no login was tried
