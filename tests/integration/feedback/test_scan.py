@@ -289,6 +289,15 @@ def test_a_scan_reads_at_most_its_batch_and_the_next_goes_on(
     assert len(dovecot.messages(user)) == 9  # marked read, left in place
     assert asyncio.run(scanning.scan(store)).read == 0  # the UID cursor remembers
 
+    # the server renumbered the folder (a new UIDVALIDITY): everything is read again,
+    # and the remembered Message-IDs keep every count where it was
+    book = FeedbackBook(store)
+    name = f"{user}@127.0.0.1:{dovecot.imaps}/INBOX"
+    assert book.cursor(name)[1] > 0
+    book.set_cursor(name, 1, 10**9)
+    again = asyncio.run(scanning.scan(store))
+    assert again.read == 4 and again.counts.already == 4 and again.counts.hard == 0
+
 
 def _bare_dsn(to: str, final: str) -> bytes:
     """A DSN that quotes nothing of the message (some servers send only this)."""
