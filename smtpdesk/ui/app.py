@@ -23,6 +23,7 @@ from smtpdesk.core.store import Store, open_store
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.crash_dialog import CrashReporter
 from smtpdesk.ui.engine_thread import ENGINE
+from smtpdesk.ui.gc_guard import GuiThreadCollector
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import Prompts
 
@@ -76,6 +77,8 @@ def run_app(data_dir: str | None) -> int:
     app = create_application()
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    collector = GuiThreadCollector(app)
+    collector.start()
     store = open_store(data_dir)
     reporter = CrashReporter(install_file_log(store.folder))  # our bugs: one dialog, the log
     reporter.install(loop)
@@ -97,6 +100,7 @@ def run_app(data_dir: str | None) -> int:
             ENGINE.stop()
     finally:
         reporter.uninstall()
+        collector.stop()
         store.close()
     return 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from smtpdesk.core.store import Store
 from smtpdesk.ui.app import build_main_window, create_application
+from smtpdesk.ui.gc_guard import GuiThreadCollector
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
 
@@ -57,6 +58,15 @@ async def until(
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}{describe()}")
         await asyncio.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def gui_thread_gc() -> Iterator[None]:
+    """Collect garbage only on the GUI thread, as the app does (smtpdesk/ui/gc_guard.py)."""
+    collector = GuiThreadCollector()
+    collector.start()
+    yield
+    collector.stop()
 
 
 @pytest.fixture
