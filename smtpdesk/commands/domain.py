@@ -51,7 +51,7 @@ def _servers(args: argparse.Namespace) -> tuple[list[ServerSettings], str]:
 
 def run_check(args: argparse.Namespace) -> int:
     domain = normalise_domain(args.domain)
-    selector = normalise_domain(args.selector, "--selector") if args.selector else ""
+    selector = normalise_domain(args.selector, "--selector", dotted=False) if args.selector else ""
     servers, setting = _servers(args)
     report = check_domain(client_for(setting), domain, servers=servers, selector=selector)
     if args.json:

@@ -117,14 +117,19 @@ def check_domain(
     return report
 
 
-def normalise_domain(text: str, what: str = "domain") -> str:
-    """A DNS name from user input (an address gives its domain); BadInputError if not one."""
+def normalise_domain(text: str, what: str = "domain", *, dotted: bool = True) -> str:
+    """A DNS name from user input (an address gives its domain); BadInputError if not one.
+
+    ``dotted``: a mail domain has at least two labels (``x`` or ``localhost`` is no sender's
+    domain); a DKIM selector may be one label.
+    """
     value = text.strip().rpartition("@")[2].lower().rstrip(".")
     try:
         ascii_value = value.encode("idna").decode("ascii") if value else ""
     except UnicodeError:
         ascii_value = ""
-    if not ascii_value or len(ascii_value) > 253 or not _NAME.fullmatch(ascii_value):
+    single = dotted and "." not in ascii_value
+    if not ascii_value or len(ascii_value) > 253 or not _NAME.fullmatch(ascii_value) or single:
         raise BadInputError(f"{what}: {text!r} is not a domain name.", "For example example.com.")
     return ascii_value
 

@@ -64,6 +64,8 @@ def test_check_domain_json(
     "argv",
     [
         ["check-domain", "not a domain"],
+        ["check-domain", "x"],  # one label: no sender's domain
+        ["check-domain", "localhost"],
         ["check-domain", "good.test", "--server", "nope"],
         ["check-domain", "good.test", "--selector", "bad selector"],
     ],
