@@ -239,8 +239,12 @@ class CampaignRunner:
         counts = await writer.call(self.ledger.counts, self.campaign_id)
         self._tally = Tally.from_counts(counts)
         suppressed = await writer.call(SuppressionList(self.store).suppressed_keys)
-        servers = self._servers if self._servers is not None else self._messenger_servers(campaign)
-        sender = self._sender or self._make_sender(campaign)
+        # The servers (SQLite) and the sender's secrets (keyring) are read on the writer's
+        # thread: a blocking call on this loop would stall every connection and Pause.
+        servers = self._servers
+        if servers is None:
+            servers = await writer.call(self._messenger_servers, campaign)
+        sender = self._sender or await writer.call(self._make_sender, campaign)
         job = _Job(self, campaign, renderer, writer, sender, servers, suppressed)
         self.state, self.pause_reason = CampaignState.RUNNING, ""
         await writer.call(self.ledger.set_state, self.campaign_id, CampaignState.RUNNING, "")
@@ -271,11 +275,13 @@ class CampaignRunner:
         return state
 
     def _messenger_servers(self, campaign: Campaign) -> list[ServerSettings]:
+        """Blocking: reads the servers (run off the loop)."""
         from smtpdesk.core.messengers import resolve_messenger
 
         return list(resolve_messenger(self.store.servers(), campaign.messenger).servers)
 
     def _make_sender(self, campaign: Campaign) -> Sender:
+        """Blocking: reads the servers, their passwords and DKIM keys (run off the loop)."""
         from smtpdesk.core.messengers import resolve_messenger
         from smtpdesk.core.smtp.messenger import MessengerSender
 
