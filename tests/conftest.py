@@ -9,6 +9,7 @@ from pathlib import Path
 import keyring
 import pytest
 
+from smtpdesk.core.logs import forget_secrets
 from smtpdesk.core.memory_keyring import MemoryKeyring
 from smtpdesk.core.store import Store, open_store
 
@@ -44,6 +45,7 @@ def memory_keyring(request: pytest.FixtureRequest) -> Iterator[MemoryKeyring | N
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
+    forget_secrets()  # one test's passwords must not mask words in the next test's text
 
 
 @pytest.fixture

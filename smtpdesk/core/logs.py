@@ -42,6 +42,13 @@ def remember_secret(password: str | None, username: str = "") -> None:
         _passwords.add(password.encode())
 
 
+def forget_secrets() -> None:
+    """Forget every remembered secret: for a keyring replaced as a whole (each test's)."""
+    with _lock:
+        _secrets.clear()
+        _passwords.clear()
+
+
 def redact(text: str) -> str:
     """``text`` with every remembered secret replaced by ``***`` (longest first).
 
