@@ -244,7 +244,9 @@ class CampaignRunner:
         servers = self._servers
         if servers is None:
             servers = await writer.call(self._messenger_servers, campaign)
-        sender = self._sender or await writer.call(self._make_sender, campaign)
+        sender = self._sender
+        if sender is None:
+            sender = await writer.call(self._make_sender, campaign)
         job = _Job(self, campaign, renderer, writer, sender, servers, suppressed)
         self.state, self.pause_reason = CampaignState.RUNNING, ""
         await writer.call(self.ledger.set_state, self.campaign_id, CampaignState.RUNNING, "")
