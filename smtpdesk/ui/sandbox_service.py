@@ -25,8 +25,11 @@ class SandboxService(QObject):
 
     def autostart(self) -> None:
         """On a first run, or while the server "sandbox" exists, have the sandbox listening."""
-        if wants_sandbox(self.bridge.store):
-            self.bridge.start(self.start())
+        self.bridge.start(self._autostart())
+
+    async def _autostart(self) -> None:
+        if await self.bridge.read(wants_sandbox, self.bridge.store):  # SQLite: off the GUI thread
+            await self.start()
 
     def toggle(self) -> None:
         self.bridge.start(self.stop() if self.server else self.start())
@@ -34,7 +37,9 @@ class SandboxService(QObject):
     async def start(self) -> None:
         if self.server is not None:
             return
-        self.server = await start_sandbox(self.bridge.store)
+        self.server = await start_sandbox(
+            self.bridge.store, read=self.bridge.read, write=self.bridge.write
+        )
         self._tell(
             f"The sandbox listens on 127.0.0.1:{self.server.port}; "
             "the server 'sandbox' sends to it."

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -21,9 +24,11 @@ from smtpdesk.ui.app import build_main_window, create_application
 from smtpdesk.ui.gc_guard import GuiThreadCollector
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
+from tests.helpers.blocking_calls import BlockingCallWatch, describe, frames
 
 # The offscreen platform warns on every top-level window; it is not about our code.
 OFFSCREEN_NOISE = "This plugin does not support"
+UI_FOLDER = str(Path(__file__).resolve().parents[2] / "smtpdesk" / "ui")
 
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:
@@ -67,6 +72,42 @@ def gui_thread_gc() -> Iterator[None]:
     collector.start()
     yield
     collector.stop()
+
+
+# Code in smtpdesk/ui allowed to call SQLite or the keyring on the GUI thread, as
+# (file name, function), each with the reason it must stay synchronous (e.g. start-up
+# before the loop runs). Empty: every such call of the widgets goes through the bridge.
+ALLOWED_ON_GUI_THREAD: set[tuple[str, str]] = set()
+
+
+def _where(frame: FrameType) -> tuple[str, str]:
+    return Path(frame.f_code.co_filename).name, frame.f_code.co_name
+
+
+def _gui_violation() -> str | None:
+    """Where in smtpdesk/ui a call on the GUI thread comes from; None if it is allowed."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    ui = [f for f in frames() if UI_FOLDER in f.f_code.co_filename]
+    if not ui:  # the test's own set-up, on the main thread: not the app's code
+        return None
+    if any(_where(f) in ALLOWED_ON_GUI_THREAD for f in ui):
+        return None
+    return describe(ui[0])
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_calls_on_gui_thread(memory_keyring: Any) -> Iterator[BlockingCallWatch]:
+    """Fail a test whose widgets call SQLite or the keyring on the GUI thread (issue 9)."""
+    watch = BlockingCallWatch(_gui_violation)
+    watch.start()
+    yield watch
+    watch.stop()
+    if watch.violations:
+        pytest.fail(
+            "SQLite or keyring calls on the GUI thread (go through the bridge):\n" + watch.report(),
+            pytrace=False,
+        )
 
 
 @pytest.fixture

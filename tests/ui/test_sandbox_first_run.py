@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+
 from smtpdesk.core import secrets
-from smtpdesk.core.smtp.sandbox import wants_sandbox
+from smtpdesk.core.smtp.sandbox import ensure_sandbox_server, wants_sandbox
 from smtpdesk.core.smtp.servertest import test_server as run_server_test
 from smtpdesk.core.store import Store, open_store
 from smtpdesk.ui.main_window import MainWindow
@@ -40,3 +43,24 @@ async def test_later_runs_start_it_only_while_the_server_exists(
     assert wants_sandbox(again)
     await window.sandbox.stop()
     again.close()
+
+
+async def test_a_later_run_reads_the_servers_off_the_gui_thread(
+    window: MainWindow, store: Store
+) -> None:
+    """Not a first run: whether to start is a database read, made through the bridge (the
+    autouse hook no_blocking_calls_on_gui_thread fails a read on the GUI thread)."""
+    store.created = False
+    window.sandbox.autostart()
+    await window.bridge.drain()
+    assert not window.sandbox.running  # no "sandbox" server: nothing to serve
+    await asyncio.to_thread(ensure_sandbox_server, store, free_port())
+    window.sandbox.autostart()
+    await until(lambda: window.sandbox.running, what="the sandbox to start")
+    await window.sandbox.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -15,6 +15,7 @@ import ipaddress
 import secrets as random_secrets
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email import message_from_binary_file
 from email.policy import default as default_policy
@@ -28,6 +29,9 @@ from smtpdesk.core.servers import save_server
 from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.certificate import fingerprint
 from smtpdesk.core.store import Store
+
+# Runs a blocking function off the loop: asyncio.to_thread, or the bridge's read or write.
+Offload = Callable[..., Awaitable[Any]]
 
 NAME = "sandbox"
 USERNAME = "sandbox"
@@ -233,20 +237,34 @@ def wants_sandbox(store: Store) -> bool:
     return any(s.name == NAME and s.enabled for s in store.servers())
 
 
-async def start_sandbox(store: Store, port: int | None = None) -> SandboxServer:
+def sandbox_port(store: Store) -> int:
+    """The port the server "sandbox" already has, else 2526 (blocking: reads the servers)."""
+    existing = next((s for s in store.servers() if s.name == NAME), None)
+    return existing.port if existing else DEFAULT_PORT
+
+
+async def start_sandbox(
+    store: Store,
+    port: int | None = None,
+    *,
+    read: Offload | None = None,
+    write: Offload | None = None,
+) -> SandboxServer:
     """Start the sandbox and point the server "sandbox" at it.
 
     It listens on ``port``, else the port "sandbox" already has, else 2526; if that one is
-    taken, on any free port.
+    taken, on any free port. The database is read with ``read`` and written with
+    ``write`` (default: a worker thread each; the app passes its bridge's, issue 9).
     """
+    read = read or asyncio.to_thread
+    write = write or asyncio.to_thread
     if port is None:
-        existing = next((s for s in store.servers() if s.name == NAME), None)
-        port = existing.port if existing else DEFAULT_PORT
+        port = await read(sandbox_port, store)
     server = SandboxServer(store.folder, port)
     try:
         await server.start()
     except OSError:
         server = SandboxServer(store.folder, 0)
         await server.start()
-    await asyncio.to_thread(ensure_sandbox_server, store, server.port)
+    await write(ensure_sandbox_server, store, server.port)
     return server
