@@ -115,6 +115,12 @@ class Bridge(QObject):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, lambda: fn(*args, **kwargs))
 
+    def write_from_worker(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """From a worker thread (never the GUI thread, never the writer itself): run a
+        blocking write on the serial writer thread and wait for it, e.g. the mailbox scan's
+        records between two blocking reads of the mailbox."""
+        return self._writer.submit(fn, *args, **kwargs).result()
+
     @property
     def pending(self) -> int:
         return len(self._tasks)

@@ -287,7 +287,9 @@ class MailboxPage(QWidget):
         self.scan_button.setEnabled(False)
         self.progress.setRange(0, 0)  # busy until the first message
         self.progress.setVisible(True)
-        task = scanning.scan(self.bridge.store, on_progress=self._progress)
+        task = scanning.scan(  # its writes on the bridge's one writer thread
+            self.bridge.store, on_progress=self._progress, write=self.bridge.write_from_worker
+        )
         self.bridge.start(task, done=self._scanned, failed=self._scan_failed)
 
     def _progress(self, progress: scanning.ScanProgress) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
+from sqlalchemy import event
 
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.engine import CampaignRunner
@@ -81,8 +83,17 @@ async def test_save_test_scan_and_the_counts_in_the_campaigns_list(
     await until(lambda: window.bridge.pending == 0, what="the panel's first load")
     assert panel.feedback.text() == ""
 
+    writes: list[str] = []  # the scan's writes: on the bridge's one writer thread (issue 9)
+
+    def on_write(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            writes.append(threading.current_thread().name)
+
+    event.listen(store.engine, "before_cursor_execute", on_write)
     qtbot.mouseClick(page.scan_button, Qt.MouseButton.LeftButton)
     await until(lambda: "1 hard" in page.last_scan.text(), what="the scan's result")
+    event.remove(store.engine, "before_cursor_execute", on_write)
+    assert writes and all(name.startswith("smtpdesk-writer") for name in writes), writes
     await until(lambda: panel.feedback.text() == "Mailbox: 1 bounced (50.0%)", what="the panel")
     assert page.scan_button.isEnabled() and not page.progress.isVisible()
 

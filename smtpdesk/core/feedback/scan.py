@@ -38,6 +38,9 @@ from smtpdesk.core.smtp.types import Diagnosis
 from smtpdesk.core.store import Store
 
 PASSWORD_ENTRY = "mailbox"  # the keyring entry of the mailbox's password
+# Runs a blocking database write and returns its result: a direct call by default; the
+# app passes its bridge's serial writer (Bridge.write_from_worker), so writes never race.
+Write = Callable[..., Any]
 _RUNNING = threading.Lock()  # one scan at a time in this process (timer and button)
 
 
@@ -118,17 +121,26 @@ def scan_blocking(
     *,
     on_progress: Callable[[ScanProgress], None] | None = None,
     stop: threading.Event | None = None,
+    write: Write | None = None,
 ) -> ScanResult:
-    """The scan itself; blocks. Raises :class:`KnownError` when one already runs."""
+    """The scan itself; blocks. Raises :class:`KnownError` when one already runs.
+
+    Reads are made on the calling thread; every write goes through ``write``.
+    """
+    write = write or _direct
     if not _RUNNING.acquire(blocking=False):
         raise KnownError("A scan of the mailbox is already running.", "Wait for it to finish.")
     try:
-        result = _scan(store, settings, creds, on_progress, stop)
+        result = _scan(store, settings, creds, on_progress, stop, write)
     finally:
         _RUNNING.release()
     result.finished_at = time.time()
-    FeedbackBook(store).put_last_scan(result.to_dict())
+    write(FeedbackBook(store).put_last_scan, result.to_dict())
     return result
+
+
+def _direct(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
 
 
 def _scan(
@@ -137,6 +149,7 @@ def _scan(
     creds: Credentials,
     on_progress: Callable[[ScanProgress], None] | None,
     stop: threading.Event | None,
+    write: Write,
 ) -> ScanResult:
     book = FeedbackBook(store)
     key = signing_key()
@@ -164,12 +177,12 @@ def _scan(
         for item in session.fetch(after, s.scan_batch, known):
             classified = classify(item.raw)
             extra = [uidl_key(item.uidl)] if item.uidl else []
-            counts, kind = book.apply(classified, s, key, extra_keys=extra)
+            counts, kind = write(book.apply, classified, s, key, extra_keys=extra)
             result.counts.add(counts)
             if kind != Kind.OTHER:
                 session.finish(item, s.processed)
             if item.uid:
-                book.set_cursor(cursor, session.uidvalidity, item.uid)
+                write(book.set_cursor, cursor, session.uidvalidity, item.uid)
             result.read += 1
             if on_progress is not None:
                 on_progress(
@@ -193,8 +206,12 @@ async def scan(
     *,
     on_progress: Callable[[ScanProgress], None] | None = None,
     stop: threading.Event | None = None,
+    write: Write | None = None,
 ) -> ScanResult:
-    """Scan off the event loop; ``on_progress`` is called on the loop's thread."""
+    """Scan off the event loop; ``on_progress`` is called on the loop's thread.
+
+    ``write`` runs the scan's database writes (see :data:`Write`).
+    """
     if settings is None:
         settings = await asyncio.to_thread(FeedbackBook(store).mailbox)
     creds = await credentials(store, settings)
@@ -207,7 +224,7 @@ async def scan(
             loop.call_soon_threadsafe(callback, progress)
 
     return await asyncio.to_thread(
-        scan_blocking, store, settings, creds, on_progress=hook, stop=stop
+        scan_blocking, store, settings, creds, on_progress=hook, stop=stop, write=write
     )
 
 
