@@ -5,7 +5,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test lint typecheck pytest package bench clean real-display
+.PHONY: run test lint typecheck pytest package clean real-display
 
 run: $(VENV)/.run-installed
 	$(BIN)/smtpdesk

@@ -1,9 +1,10 @@
 """The SMTP server settings and app-wide sending defaults: typed, validated in one place.
 
-Every write (CLI, GUI form, config import) goes through :func:`parse_server` or
-:func:`parse_app_settings`, which turn loosely typed input (strings from a form,
-numbers from TOML, Go-style durations from listmonk JSON) into frozen objects and
-a list of :class:`Problem` naming each field that is wrong or worth a warning.
+Every write (CLI, GUI form, config import) goes through :func:`parse_server`,
+:func:`parse_app_settings` or :func:`parse_mailbox` (the feedback mailbox), which turn
+loosely typed input (strings from a form, numbers from TOML, Go-style durations from
+listmonk JSON) into frozen objects and a list of :class:`Problem` naming each field that
+is wrong or worth a warning.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ The GUI and the CLI drive campaigns only through these modules:
     ``Campaign.interrupted``: stored as running but its process is gone (lease expired).
     States: ``RecipientState`` (pending, sending, sent, failed, skipped, unknown: sent
     without a final reply) and
-    ``CampaignState`` (draft, running, paused, finished, cancelled).
+    ``CampaignState`` (importing: being created, never sent, removed if the import is cut
+    short; draft, scheduled: waiting for ``send_at``, running, paused, finished, cancelled).
 
 ``engine``
     ``CampaignRunner(store, campaign_id, *, on_progress=None, sender=None)``:

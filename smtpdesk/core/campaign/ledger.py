@@ -3,9 +3,11 @@
 A recipient is ``sending`` (committed) before its message leaves and ``sent`` only
 after the server accepted the DATA, so after a crash only the ``sending`` ones can
 have been delivered without being recorded: those are sent again, nothing else.
-The engine's writes go through :class:`smtpdesk.core.campaign.writer.LedgerWriter`,
-which commits them in batches; everything here is blocking SQLite and is called in a
-thread by async code.
+While a run sends, the engine's writes go through
+:class:`smtpdesk.core.campaign.writer.LedgerWriter`, which commits outcomes in batches;
+its calls before and after that (the campaign, the lease, the final state) run through
+``asyncio.to_thread``. Everything here is blocking SQLite and is called in a thread by
+async code.
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
 """One serial writer for a running campaign: outcomes are buffered and committed in batches.
 
-Every database call of the engine runs on this writer's single thread, so SQLite
-sees one writer and the event loop never blocks on it. Claims (``pending`` to
-``sending``) commit the buffered outcomes in the same transaction.
+During a run's sending phase every write of the engine (claims, outcomes, state,
+quota leases) and its reads of the servers, the suppressions and the keyring (to build
+the sender) run on this writer's single thread, so SQLite sees one writer. Before and
+after that phase (loading the campaign, the run's lease and its heartbeat, the final
+state) the engine calls the ledger through ``asyncio.to_thread``. No database or
+keyring call runs on the event loop itself (tests/integration/campaign/
+test_loop_blocking.py). Claims (``pending`` to ``sending``) commit the buffered
+outcomes in the same transaction.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ every connection is busy, one that pipelines is shared by up to its window of se
 (:mod:`pipeline`: several transactions in flight on one connection).
 
 A message is an ``EmailMessage`` or its ready bytes (the campaign engine's fast path,
-which skips the email package's generator); :mod:`transaction` sends either.
+which skips the email package's generator); :class:`pipeline.Wire` sends either, on the
+pool's connections (:mod:`transaction` is the one-shot path of :mod:`servertest`).
 
 A send that still fails on a connection, TLS or login error makes the pool unhealthy
 for a back-off that doubles with each further such failure; messengers skip it
