@@ -71,3 +71,8 @@ def frames() -> Iterator[FrameType]:
 def describe(frame: FrameType) -> str:
     summary = traceback.FrameSummary(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
     return f"{summary.filename}:{summary.lineno} in {summary.name}"
+
+
+def trail(found: list[FrameType], depth: int = 4) -> str:
+    """The innermost ``depth`` of ``found`` frames, innermost first."""
+    return " <- ".join(describe(f) for f in found[:depth]) or "?"

@@ -21,14 +21,16 @@ from PySide6.QtWidgets import QApplication
 
 from smtpdesk.core.store import Store
 from smtpdesk.ui.app import build_main_window, create_application
+from smtpdesk.ui.engine_thread import ENGINE
 from smtpdesk.ui.gc_guard import GuiThreadCollector
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
-from tests.helpers.blocking_calls import BlockingCallWatch, describe, frames
+from tests.helpers.blocking_calls import BlockingCallWatch, frames, trail
 
 # The offscreen platform warns on every top-level window; it is not about our code.
 OFFSCREEN_NOISE = "This plugin does not support"
-UI_FOLDER = str(Path(__file__).resolve().parents[2] / "smtpdesk" / "ui")
+SMTPDESK_FOLDER = str(Path(__file__).resolve().parents[2] / "smtpdesk")
+UI_FOLDER = str(Path(SMTPDESK_FOLDER) / "ui")
 
 
 def _qasync_loop() -> asyncio.AbstractEventLoop:
@@ -85,7 +87,12 @@ def _where(frame: FrameType) -> tuple[str, str]:
 
 
 def _gui_violation() -> str | None:
-    """Where in smtpdesk/ui a call on the GUI thread comes from; None if it is allowed."""
+    """Where in smtpdesk/ui a call on the GUI thread comes from (or, on the engine's
+    thread, from its loop: any code there); None if it is allowed."""
+    engine_loop = ENGINE._loop
+    if engine_loop is not None and asyncio._get_running_loop() is engine_loop:
+        ours = [f for f in frames() if SMTPDESK_FOLDER in f.f_code.co_filename]
+        return f"the engine's loop: {trail(ours)}"
     if threading.current_thread() is not threading.main_thread():
         return None
     ui = [f for f in frames() if UI_FOLDER in f.f_code.co_filename]
@@ -93,19 +100,21 @@ def _gui_violation() -> str | None:
         return None
     if any(_where(f) in ALLOWED_ON_GUI_THREAD for f in ui):
         return None
-    return describe(ui[0])
+    return trail(ui)
 
 
 @pytest.fixture(autouse=True)
 def no_blocking_calls_on_gui_thread(memory_keyring: Any) -> Iterator[BlockingCallWatch]:
-    """Fail a test whose widgets call SQLite or the keyring on the GUI thread (issue 9)."""
+    """Fail a test whose widgets call SQLite or the keyring on the GUI thread, or whose
+    campaign run calls them on the engine's loop (issue 9)."""
     watch = BlockingCallWatch(_gui_violation)
     watch.start()
     yield watch
     watch.stop()
     if watch.violations:
         pytest.fail(
-            "SQLite or keyring calls on the GUI thread (go through the bridge):\n" + watch.report(),
+            "SQLite or keyring calls on the GUI thread or the engine's loop (go through the "
+            "bridge or a worker thread):\n" + watch.report(),
             pytrace=False,
         )
 

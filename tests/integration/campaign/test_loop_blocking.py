@@ -14,7 +14,7 @@ from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger
 from smtpdesk.core.domain.signing import generate_key, key_to_pem
 from smtpdesk.core.settings import DkimAlgorithm
 from smtpdesk.core.store import Store
-from tests.helpers.blocking_calls import BlockingCallWatch, describe, frames
+from tests.helpers.blocking_calls import BlockingCallWatch, frames, trail
 from tests.helpers.smtpd import PASSWORD, SmtpdFactory
 from tests.integration.campaign.helpers import add_server, addresses, make_campaign, received
 
@@ -24,7 +24,7 @@ def on_loop(loop: asyncio.AbstractEventLoop) -> str | None:
     if asyncio._get_running_loop() is not loop:
         return None
     ours = [f for f in frames() if "/smtpdesk/" in f.f_code.co_filename]
-    return describe(ours[0]) if ours else "the event loop"
+    return trail(ours)
 
 
 async def test_a_run_makes_no_database_or_keyring_call_on_its_loop(
