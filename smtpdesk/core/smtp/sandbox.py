@@ -191,6 +191,22 @@ class _CaptureHandler:
         return AuthResult(success=ok, handled=False, auth_data=LoginPassword(login, b""))
 
 
+class _QuietSession(Session):
+    """A session whose ``login_data`` does not log a deprecation warning.
+
+    aiosmtpd 1.4 itself sets the deprecated ``Session.login_data`` after every
+    successful AUTH and logs "Session.login_data is deprecated" each time; nothing
+    here reads it (the authenticator's ``auth_data`` is the current API).
+    """
+
+    login_data: Any = None
+
+
+class _SandboxSMTP(SMTP):
+    def _create_session(self) -> Session:
+        return _QuietSession(self.loop)
+
+
 class SandboxServer:
     """The capture server. ``await start()`` returns the port it listens on."""
 
@@ -209,7 +225,7 @@ class SandboxServer:
         handler = _CaptureHandler(self.inbox_dir, password)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: SMTP(
+            lambda: _SandboxSMTP(
                 handler,
                 hostname="smtpdesk-sandbox",
                 tls_context=context,

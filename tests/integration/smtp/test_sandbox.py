@@ -112,3 +112,15 @@ async def test_the_sandbox_server_pins_its_certificate_instead_of_skipping_check
     other = dataclasses.replace(settings, tls_pin_sha256="0" * 64)
     report = await run_server_test(other, password)
     assert report.diagnosis is not None and report.diagnosis.cause == "certificate_changed"
+
+
+async def test_a_login_logs_no_deprecation_warning(
+    sandbox: SandboxServer, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = ensure_sandbox_server(store, sandbox.port)
+    password = secrets.get_password(settings.uuid)
+    assert password
+    with caplog.at_level("WARNING", logger="mail.log"):
+        report = await run_server_test(settings, password, to="me@example.test")
+    assert report.ok, report.diagnosis
+    assert not [r for r in caplog.records if "deprecated" in r.getMessage()]
