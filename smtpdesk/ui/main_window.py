@@ -22,6 +22,7 @@ from smtpdesk import __version__
 from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.settings import ServerSettings
+from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.desktop_notifier import DesktopNotifier
 from smtpdesk.ui.mailbox_page import MailboxPage
@@ -414,7 +415,8 @@ class MainWindow(QMainWindow):
         self.prompts.choose(
             self,
             "Campaigns are sending",
-            f"{len(sending)} campaign(s) are being sent: {names}. Quitting pauses them: the "
+            f"{counted(len(sending), 'campaign')} {'is' if len(sending) == 1 else 'are'} being "
+            f"sent: {names}. Quitting pauses {'it' if len(sending) == 1 else 'them'}: the "
             "messages in flight finish and are recorded, and the next start offers to resume.",
             [("pause", "Pause and quit"), ("stay", "Don't quit")],
             answered,

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from smtpdesk.core import presets
 from smtpdesk.core.servers import save_server
 from smtpdesk.core.settings import ServerReport, ServerSettings, parse_server
+from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.server_fields import ServerFields, narrow
 from smtpdesk.ui.widgets import StatusLine, caption, guard_wheel
@@ -262,9 +263,9 @@ class ServerForm(QWidget):
             self.status.show_text("; ".join(map(str, stray)), "error" if errors else "warning")
         elif self._show_all and self.report.errors:
             count = len(self.report.errors)
-            self.status.show_text(
-                f"Not saved: {count} field(s) need correcting, as the red messages say.", "error"
-            )
+            verb = "needs" if count == 1 else "need"
+            text = f"Not saved: {counted(count, 'field')} {verb} correcting."
+            self.status.show_text(text, "error")
         elif self.status.kind in ("error", "warning"):
             self.status.clear_text()  # its cause is fixed
 

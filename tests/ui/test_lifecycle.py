@@ -121,7 +121,7 @@ async def test_quit_while_sending_pauses_and_the_next_start_resumes_from_the_pan
         await until(lambda: len(sink.messages) >= 3, what="some messages")
         prompts.answers = ["stay"]
         first.quit_action.trigger()
-        assert prompts.asked[-1].startswith("Campaigns are sending: 1 campaign(s)")
+        assert prompts.asked[-1].startswith("Campaigns are sending: 1 campaign is being sent:")
         assert "'Spring news'" in prompts.asked[-1]
         assert first.isVisible() and panel.control.running  # stayed: still sending
 

@@ -60,7 +60,7 @@ async def test_invalid_port_is_shown_and_save_refused(
     assert page.form.save() is False
     await window.bridge.drain()
     assert store.servers() == []
-    assert "field(s) need correcting" in page.form.status.full_text
+    assert page.form.status.full_text == "Not saved: 1 field needs correcting."
     fields.lines["port"].clear()
     qtbot.keyClicks(fields.lines["port"], "2525")
     assert page.form.status.full_text == ""  # the stale refusal goes once the field is fixed

@@ -91,7 +91,7 @@ async def test_host_required_waits_for_an_edit_or_save(
     assert host.message_text == "" and form.status.full_text == ""
     assert form.save() is False
     assert "host is required" in host.message_text
-    assert "need correcting" in form.status.full_text
+    assert form.status.full_text == "Not saved: 1 field needs correcting."
     qtbot.keyClicks(form.fields.lines["host"], "smtp.example.org")
     assert host.message_text == "" and form.status.full_text == ""
     await window.bridge.drain()
