@@ -141,14 +141,14 @@ class OAuthSection:
         """Show the rows of xoauth2 only, the endpoints of a custom provider only."""
         chosen = self.fields.auth_protocol.currentData() == str(AuthProtocol.XOAUTH2)
         provider = self.provider.currentData()
-        rows = self.fields.rows
+        show = self.fields.show_row  # the row's label goes with its field
         for key in ("oauth_provider", "oauth_client_id", "oauth_client_secret", "oauth_sign_in"):
-            rows[key].setVisible(chosen)
-        rows["oauth_tenant"].setVisible(chosen and provider == str(OAuthProvider.MICROSOFT))
+            show(key, chosen)
+        show("oauth_tenant", chosen and provider == str(OAuthProvider.MICROSOFT))
         for key in _CUSTOM_ONLY:
-            rows[key].setVisible(chosen and provider == str(OAuthProvider.CUSTOM))
+            show(key, chosen and provider == str(OAuthProvider.CUSTOM))
         if chosen:  # the token replaces the password
-            rows["password"].setEnabled(False)
+            self.fields.rows["password"].setEnabled(False)
 
     # signing in and out
 

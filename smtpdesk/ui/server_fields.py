@@ -168,6 +168,7 @@ class ServerFields(QWidget):
         super().__init__(parent)
         self.layout_ = QVBoxLayout(self)
         self.rows: dict[str, FieldRow] = {}
+        self._forms: dict[str, QFormLayout] = {}
         self.lines: dict[str, QLineEdit] = {}
         self.limits_hint = caption("")
         self._build()
@@ -198,7 +199,12 @@ class ServerFields(QWidget):
             (buddy or editor).setAccessibleDescription(help_text)
         form.addRow(text, row)
         self.rows[key] = row
+        self._forms[key] = form
         return row
+
+    def show_row(self, key: str, visible: bool) -> None:
+        """Show or hide a whole row: its label too, not only the field."""
+        self._forms[key].setRowVisible(self.rows[key], visible)
 
     @staticmethod
     def _group(title: str) -> tuple[QGroupBox, QFormLayout]:

@@ -87,3 +87,21 @@ async def test_the_oauth_rows_follow_the_protocol(qtbot: Any, window: MainWindow
     # A new server cannot sign in yet: the tokens are kept by the saved server's uuid.
     qtbot.mouseClick(fields.oauth.sign_in_button, Qt.MouseButton.LeftButton)
     assert fields.oauth.state.text() == "Not signed in"
+
+
+async def test_hidden_oauth_rows_hide_their_labels(qtbot: Any, window: MainWindow) -> None:
+    page = window.servers
+    qtbot.mouseClick(page.add_button, Qt.MouseButton.LeftButton)
+    fields = page.form.fields
+
+    def label(key: str) -> Any:
+        return fields.auth_form.labelForField(fields.rows[key])
+
+    oauth_keys = [k for k in fields.rows if k.startswith("oauth_")]
+    assert len(oauth_keys) == 8
+    fields.fill({"auth_protocol": "plain"})
+    for key in oauth_keys:
+        assert not label(key).isVisible(), f"{label(key).text()} shown without its field"
+    assert label("username").isVisible()
+    fields.fill({"auth_protocol": "xoauth2", "oauth_provider": "google"})
+    assert label("oauth_client_id").isVisible() and not label("oauth_tenant").isVisible()
