@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -39,6 +40,7 @@ FIELDS = (
     ("sliding_window_rate", "Window &messages", "At most this many messages per window."),
     ("sliding_window_duration", "Window &duration", "The window's length, such as 1h or 30m."),
 )
+UNITS = {"message_rate": "messages per second"}  # shown right of the field
 
 
 def save_app_settings(store: Store, data: dict[str, object]) -> AppReport:
@@ -64,11 +66,14 @@ class PerformancePage(QWidget):
         form.addRow("Sliding &window", self.sliding)
         for key, label, help_text in FIELDS[3:]:
             self._row(form, key, label, help_text)
-        advice = QLabel(LOW_RATE_ADVICE)
+        self.advice = advice = QLabel(LOW_RATE_ADVICE)
         advice.setWordWrap(True)
+        advice.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         advice.setAccessibleName("Advice on low sending rates")
         advice_box = QGroupBox("Advice")
-        QVBoxLayout(advice_box).addWidget(advice)
+        advice_layout = QVBoxLayout(advice_box)
+        advice_layout.addWidget(advice)
+        advice_layout.addStretch(1)  # the text at the top, not centred in the box
         self.save_button = QPushButton("&Save defaults")
         self.save_button.clicked.connect(self.save)
         buttons = QHBoxLayout()
@@ -90,7 +95,15 @@ class PerformancePage(QWidget):
         line.textEdited.connect(self._revalidate)
         line.setAccessibleName(label.replace("&", ""))
         self.lines[key] = line
-        row = FieldRow(line, help_text)
+        editor: QWidget = line
+        if key in UNITS:
+            line.setAccessibleDescription(UNITS[key])
+            editor = QWidget()
+            beside = QHBoxLayout(editor)
+            beside.setContentsMargins(0, 0, 0, 0)
+            beside.addWidget(line, 1)
+            beside.addWidget(QLabel(UNITS[key]))
+        row = FieldRow(editor, help_text)
         text = QLabel(label)
         text.setBuddy(line)
         form.addRow(text, row)

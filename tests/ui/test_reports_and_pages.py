@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QSplitter
+from PySide6.QtWidgets import QLabel, QSplitter
 
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.ledger import Ledger, Outcome, RecipientState
@@ -213,3 +213,20 @@ async def test_live_panel_and_inbox_sizes_and_splitters_are_remembered(
         assert splitter is not None and splitter.sizes() == sizes[key]
     second.close()
     await second.bridge.drain()
+
+
+async def test_performance_advice_sits_at_the_top_and_the_rate_has_a_unit(
+    qtbot: Any, window: MainWindow
+) -> None:
+    page = window.performance
+    window.show()
+    window.resize(1200, 800)
+    window.tabs.setCurrentWidget(page)
+    await until(lambda: page.advice.isVisible(), what="the performance tab")
+    advice = page.advice
+    # No empty band above the text: the label is as tall as its text, at the box's top.
+    assert advice.height() <= advice.heightForWidth(advice.width()) + 2
+    assert advice.y() < 40
+    rate = page.rows["message_rate"]
+    units = [w.text() for w in rate.findChildren(QLabel) if w.isVisible()]
+    assert "messages per second" in units
