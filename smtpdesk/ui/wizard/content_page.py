@@ -176,7 +176,10 @@ class ContentPage(QWizardPage):
         for target in (self.subject, self.html, self.text):
             target.installEventFilter(self)
         self.insert_field = QToolButton()
-        self.insert_field.setText("&Insert field")
+        # The style's menu arrow is drawn over the text in several styles (as on the server
+        # form's Common ports): our own arrow is part of the text, so both always fit.
+        self.insert_field.setText("&Insert field ▾")
+        self.insert_field.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0; }")
         self.insert_field.setAccessibleName("Insert field")
         self.insert_field.setToolTip("Insert a field at the cursor of the subject or the body")
         self.insert_field.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -483,10 +486,16 @@ class ContentPage(QWizardPage):
         content = self.content()
         self.problems = validate_content(content)
         for key, row in self.rows.items():
-            empty = not (content.html + content.text if key == "html" else getattr(content, key))
-            # An empty field the user has not edited yet is not an error to point at.
-            row.show_problems([] if empty and key not in self.touched else self.problems_for(key))
+            pointed = self._pointed_at(content, key)
+            row.show_problems(self.problems_for(key) if pointed else [])
         return self.problems
+
+    def _pointed_at(self, content: CampaignContent, key: str) -> bool:
+        """An empty field the user has not edited yet is not an error to point at."""
+        if key in self.touched:
+            return True
+        value = content.html + content.text if key == "html" else getattr(content, key, "x")
+        return bool(value)
 
     def problems_for(self, key: str) -> list[Problem]:
         return [p for p in self.problems if p.field == key]
@@ -534,7 +543,11 @@ class ContentPage(QWizardPage):
         errors = [p for p in validate_content(content) if p.severity == "error"]
         if errors:
             fields = ", ".join(sorted({_FIELD_NAMES.get(p.field, p.field) for p in errors}))
-            self._show_error(f"No preview until these are correct: {fields}.")
+            if any(self._pointed_at(content, p.field) for p in errors):
+                self._show_error(f"No preview until these are correct: {fields}.")
+            else:  # nothing typed there yet: a hint, not an error
+                self.error.setStyleSheet(f"color: {tone('muted')};")
+                self.error.setText(f"Fill in {fields} to see the preview.")
             return
         chosen = self.state.sample[index]
         generation = self._generation
