@@ -219,6 +219,9 @@ class Review:
     warnings: list[str] = field(default_factory=list)
     fields: list[FieldProblem] = field(default_factory=list)
     rendered: RenderCheck | None = None
+    subject: str = ""  # the first recipient's subject, rendered ("" if it cannot be)
+    rate: float = 0.0  # messages/s the servers allow (``effective_rate``)
+    concurrency: int = 0  # messages at a time the servers allow (0: not asked)
 
     @property
     def ready(self) -> bool:
@@ -242,6 +245,13 @@ def effective_rate(rate: float, servers: list[ServerSettings]) -> float:
     return rate
 
 
+def effective_concurrency(concurrency: int, servers: list[ServerSettings]) -> int:
+    """The campaign's messages at a time, capped by its servers' connections together."""
+    if servers:
+        return min(concurrency, sum(s.max_conns for s in servers))
+    return concurrency
+
+
 def review(
     store: Store,
     campaign_id: int,
@@ -251,6 +261,7 @@ def review(
     progress: RenderProgress | None = None,
     *,
     render: bool = True,
+    concurrency: int = 0,
 ) -> Review:
     """Everything Review says about a campaign. Blocking (renders every recipient): a thread.
 
@@ -260,7 +271,9 @@ def review(
     total = ledger.recipient_count(campaign_id)
     servers = store.servers()
     chosen = [s for s in servers if s.enabled and (s.name or POOL_NAME) == messenger]
-    result = Review(total, total / max(effective_rate(rate, chosen), 1e-9))
+    allowed = effective_rate(rate, chosen)
+    result = Review(total, total / max(allowed, 1e-9), rate=allowed)
+    result.concurrency = effective_concurrency(concurrency, chosen) if concurrency else 0
     _server_findings(result, servers, chosen, messenger, total)
     if not total:
         result.errors.append("The campaign has no recipients.")
@@ -306,7 +319,7 @@ def _message_findings(
     if first is None:
         return
     try:
-        _, html, text = Renderer(content).render_parts(
+        result.subject, html, text = Renderer(content).render_parts(
             template_fields(first[1], first[2], blank_fields(columns))
         )
     except KnownError:

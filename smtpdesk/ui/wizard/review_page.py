@@ -8,6 +8,7 @@ messenger without servers is an error: Send stays disabled until it is corrected
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWizardPage
@@ -88,6 +89,7 @@ class ReviewPage(QWizardPage):
                 str(state.delivery["messenger"]),
                 float(state.delivery["message_rate"]),
                 progress,
+                concurrency=int(state.delivery["concurrency"]),
             ),
             done=lambda result: self._reviewed(progress, result),
             failed=lambda exc: self._failed(progress, exc),
@@ -158,13 +160,18 @@ class ReviewPage(QWizardPage):
         imported = state.imported
         left_out = (imported.invalid + imported.duplicates) if imported else 0
         when = "now" if state.send_at is None else "at the scheduled time"
+        raw = state.content.subject
+        # As the first recipient gets it; the template itself is in the tooltip.
+        subject = result.subject or raw
+        self.summary.setToolTip(f"Subject template: {raw}" if subject != raw else "")
         self.summary.setText(
             f"<b>{result.recipients:,}</b> recipients ({left_out:,} rows left out)<br>"
-            f"Subject: {html.escape(state.content.subject)}<br>"
+            f"Subject: {html.escape(subject)}"
+            + (" <i>(for the first recipient)</i>" if subject != raw else "")
+            + "<br>"
             f"From: {html.escape(state.content.from_address)} · messenger "
             f"<b>{html.escape(str(state.delivery['messenger']))}</b><br>"
-            f"{state.delivery['concurrency']} at a time, at most "
-            f"{state.delivery['message_rate']:g} messages/s: about "
+            f"{_limits(result, state.delivery)}: about "
             f"<b>{format_seconds(result.seconds)}</b>, starting {when}."
         )
         if result.rendered is not None:
@@ -181,7 +188,10 @@ class ReviewPage(QWizardPage):
                 f'<span style="color:{tone("warning")}">⚠ Warnings:</span><ul>{items}</ul>'
             )
         elif result.ready:
-            self.warnings.setText(f'<span style="color:{tone("ok")}">✔ No warnings.</span>')
+            # Only the content's: the domain checklist below has its own marks.
+            self.warnings.setText(
+                f'<span style="color:{tone("ok")}">✔ No warnings about the content.</span>'
+            )
         self.completeChanged.emit()
 
     def show_errors(self, errors: list[str]) -> None:
@@ -206,3 +216,18 @@ class ReviewPage(QWizardPage):
 
     def isComplete(self) -> bool:
         return self.review is not None and self.review.ready
+
+
+def _limits(result: Review, delivery: dict[str, Any]) -> str:
+    """Messages at a time and per second as the servers allow them, and why if capped."""
+    asked = int(delivery["concurrency"])
+    at_once = result.concurrency or asked
+    text = f"{at_once} at a time"
+    if at_once < asked:
+        text += f" (the servers allow {at_once} connections; {asked} asked)"
+    rate = float(delivery["message_rate"])
+    allowed = result.rate or rate
+    text += f", at most {allowed:g} messages/s"
+    if allowed < rate:
+        text += f" (the servers' limit; {rate:g} asked)"
+    return text

@@ -19,6 +19,7 @@ from smtpdesk.core.campaign.review import (
     RenderStopped,
     blank_fields,
     close_match,
+    effective_concurrency,
     field_problems,
     render_all,
     review,
@@ -147,6 +148,21 @@ def test_review_blocks_an_unknown_field_and_warns_about_empty_cells_and_servers(
     result = review(store, campaign, fixed, "email", 2.0)
     assert result.ready and str(result.rendered) == "2 of 2 rendered, 0 errors"
     assert not review(store, campaign, fixed, "bulk", 2.0).ready  # no such messenger
+
+
+def test_review_gives_the_first_subject_and_the_concurrency_the_servers_allow(
+    store: Store,
+) -> None:
+    save_server(store, {"host": "a.example.org", "max_conns": 4})
+    ledger = Ledger(store)
+    content = CampaignContent("Hi {{ Name }}", "news@example.com", text="Hello")
+    campaign = _campaign(ledger, content, [{"Name": "Ada"}, {"Name": "Bo"}], ["Name"])
+    result = review(store, campaign, content, POOL_NAME, 2.0, concurrency=10)
+    assert (result.subject, result.concurrency, result.rate) == ("Hi Ada", 4, 2.0)
+    save_server(store, {"host": "b.example.org", "max_conns": 3})
+    assert review(store, campaign, content, POOL_NAME, 2.0, concurrency=10).concurrency == 7
+    assert review(store, campaign, content, POOL_NAME, 2.0, concurrency=5).concurrency == 5
+    assert effective_concurrency(6, []) == 6
 
 
 def test_start_problem_reads_the_stored_campaign(store: Store) -> None:
