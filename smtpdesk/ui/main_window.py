@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.campaigns_tab = LazyTab(self._build_campaigns)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.servers, "&Servers")
+        self.tabs.addTab(self.servers, "Ser&vers")
         self.tabs.addTab(self.performance, "&Performance")
         self.tabs.addTab(self.campaigns_tab, "&Campaigns")
         self.tabs.addTab(self.mailbox, "Mail&box")

@@ -137,7 +137,7 @@ class PinField(QWidget):
         self.line.setReadOnly(True)
         self.line.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # selectable, never a Tab stop
         self.line.setPlaceholderText("none: the system's authorities decide")
-        self.forget = QPushButton("&Forget")
+        self.forget = QPushButton("For&get")
         self.forget.setToolTip("Stop trusting this one certificate")
         self.forget.clicked.connect(self._forget)
         layout.addWidget(self.line, 1)
