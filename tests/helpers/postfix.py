@@ -21,7 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,11 +103,13 @@ def _make_dirs(root: Path) -> tuple[Path, Path]:
     return queue, data
 
 
-def _configure(root: Path, ports: dict[str, int]) -> Path:
+def write_config(root: Path, hostname: str, main: str, services: str) -> Path:
+    """Write main.cf and master.cf in ``root / "conf"``: what every private Postfix shares
+    (its folders, identity, relay rule, log and internal services) plus ``main`` and
+    ``services``, its own settings and services."""
     queue, data = _make_dirs(root)
     conf = root / "conf"
     conf.mkdir()
-    (conf / "body_checks").write_text(f"/^{REJECT_BODY}/ REJECT 5.7.1 Content refused\n")
     (conf / "main.cf").write_text(
         f"""compatibility_level = 3.6
 queue_directory = {queue}
@@ -120,25 +122,16 @@ mail_owner = postfix
 setgid_group = postdrop
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
-myhostname = postfix.example.test
+myhostname = {hostname}
 mydestination =
 mynetworks = 127.0.0.0/8
 smtpd_peername_lookup = no
 smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_recipient_restrictions = check_recipient_access inline:{{ \
-{{{REFUSED} = 550 5.1.1 No such user}} {{{LATER} = 450 4.2.0 Try later}} }}, \
-permit_mynetworks, reject
-body_checks = regexp:{conf / "body_checks"}
-default_transport = discard
-relay_transport = discard
 maillog_file_prefixes = {root}
 maillog_file = {root / "maillog"}
 smtpd_banner = $myhostname ESMTP
 """
-    )
-    services = "".join(
-        f"127.0.0.1:{ports[name]} inet n - n - - smtpd {options}\n"
-        for name, options in SERVICES.items()
+        + main
     )
     (conf / "master.cf").write_text(
         services
@@ -150,12 +143,32 @@ defer unix - - n - 0 bounce
 trace unix - - n - 0 bounce
 verify unix - - n - 1 verify
 proxymap unix - - n - - proxymap
-discard unix - - n - - discard
 anvil unix - - n - 1 anvil
 scache unix - - n - 1 scache
 postlog unix-dgram n - n - 1 postlogd
 """
     )
+    return conf
+
+
+def _configure(root: Path, ports: dict[str, int]) -> Path:
+    conf = write_config(
+        root,
+        "postfix.example.test",
+        f"""smtpd_recipient_restrictions = check_recipient_access inline:{{ \
+{{{REFUSED} = 550 5.1.1 No such user}} {{{LATER} = 450 4.2.0 Try later}} }}, \
+permit_mynetworks, reject
+body_checks = regexp:{root / "conf" / "body_checks"}
+default_transport = discard
+relay_transport = discard
+""",
+        "".join(
+            f"127.0.0.1:{ports[name]} inet n - n - - smtpd {options}\n"
+            for name, options in SERVICES.items()
+        )
+        + "discard unix - - n - - discard\n",
+    )
+    (conf / "body_checks").write_text(f"/^{REJECT_BODY}/ REJECT 5.7.1 Content refused\n")
     return conf
 
 
@@ -172,12 +185,17 @@ def _wait_listening(ports: dict[str, int], master: subprocess.Popen[bytes], limi
                 time.sleep(0.02)
 
 
-@pytest.fixture(scope="session")
-def postfix() -> Iterator[Postfix]:
+def require_postfix() -> None:
+    """Skip (fail under CI) unless a private Postfix can run here."""
     if not MASTER.exists():
         _unavailable("Postfix is not installed (Debian package postfix)")
     if os.geteuid() != 0:
         _unavailable("a private Postfix instance needs root")
+
+
+@pytest.fixture(scope="session")
+def postfix() -> Iterator[Postfix]:
+    require_postfix()
     with running_postfix() as server:
         yield server
 
@@ -185,10 +203,21 @@ def postfix() -> Iterator[Postfix]:
 @contextlib.contextmanager
 def running_postfix() -> Iterator[Postfix]:
     """Start a private Postfix, stop it and remove its folder on the way out."""
-    root = Path(tempfile.mkdtemp(prefix="smtpdesk-postfix-"))
-    root.chmod(0o755)  # Postfix's processes run as the postfix user
     ports = {name: _free_port() for name in SERVICES}
-    conf = _configure(root, ports)
+    with running_master("smtpdesk-postfix-", ports, lambda root: _configure(root, ports)) as root:
+        yield Postfix(root, ports)
+
+
+@contextlib.contextmanager
+def running_master(
+    prefix: str, ports: dict[str, int], configure: Callable[[Path], Path]
+) -> Iterator[Path]:
+    """Run ``master`` on the configuration ``configure`` writes in a new temp folder until
+    every port listens; stop it and remove the folder (unless ``SMTPDESK_KEEP_POSTFIX``)
+    on the way out."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)  # Postfix's processes run as the postfix user
+    conf = configure(root)
     master = subprocess.Popen(
         [str(MASTER), "-d", "-c", str(conf)],
         stdin=subprocess.DEVNULL,
@@ -197,7 +226,7 @@ def running_postfix() -> Iterator[Postfix]:
     )
     try:
         _wait_listening(ports, master, 15.0)
-        yield Postfix(root, ports)
+        yield root
     finally:
         master.terminate()
         try:
@@ -205,4 +234,5 @@ def running_postfix() -> Iterator[Postfix]:
         except subprocess.TimeoutExpired:
             master.kill()
             master.wait()
-        shutil.rmtree(root, ignore_errors=True)
+        if not os.environ.get("SMTPDESK_KEEP_POSTFIX"):
+            shutil.rmtree(root, ignore_errors=True)

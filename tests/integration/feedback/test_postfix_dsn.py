@@ -50,7 +50,7 @@ def test_postfix_dsns_for_unknown_users_are_scanned_as_hard_bounces(
         store.put_server(
             ServerSettings(
                 host="127.0.0.1",
-                port=postfix.port,
+                port=postfix.ports["smtp"],
                 tls_type=TlsType.NONE,
                 auth_protocol=AuthProtocol.NONE,
                 hello_hostname="client.example.test",
