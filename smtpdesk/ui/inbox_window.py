@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
+    QDialogButtonBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -25,6 +26,8 @@ from PySide6.QtWidgets import (
 
 from smtpdesk.core.smtp.sandbox import InboxMessage, list_inbox
 from smtpdesk.ui.bridge import Bridge
+from smtpdesk.ui.close_keys import add_close_keys
+from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.sandbox_service import SandboxService
 from smtpdesk.ui.window_state import restore_window, save_window
 
@@ -40,6 +43,11 @@ def read_message(path: Path) -> tuple[str, str]:
     if body is not None and body.get_content_type() == "text/plain":
         content = "<pre>" + content.replace("&", "&amp;").replace("<", "&lt;") + "</pre>"
     return str(content), raw.decode("utf-8", errors="replace")
+
+
+def _when(message: InboxMessage) -> str:
+    """The message's date in the locale's short format (the raw header if unreadable)."""
+    return message.date if message.sent_at is None else format_when(message.sent_at)
 
 
 class InboxWindow(QWidget):
@@ -70,7 +78,7 @@ class InboxWindow(QWidget):
         self.source.setAccessibleName("Raw source")
         tabs = QTabWidget()
         tabs.addTab(self.rendered, "&Rendered")
-        tabs.addTab(self.source, "Raw &source")
+        tabs.addTab(self.source, "Ra&w source")
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setObjectName("inbox_splitter")
         splitter.addWidget(self.list)
@@ -92,6 +100,10 @@ class InboxWindow(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.close)
+        layout.addWidget(close)
+        add_close_keys(self, self._close)
         self.resize(900, 640)
         if ui_state is not None:
             restore_window(self, ui_state, STATE_KEY)
@@ -108,7 +120,9 @@ class InboxWindow(QWidget):
         self.messages = messages
         self.list.clear()
         for m in messages:
-            self.list.addTopLevelItem(QTreeWidgetItem([m.date, m.sender, m.to, m.subject]))
+            item = QTreeWidgetItem([_when(m), m.sender, m.to, m.subject])
+            item.setToolTip(0, m.date)  # the header as sent
+            self.list.addTopLevelItem(item)
         for column in range(3):
             self.list.resizeColumnToContents(column)
         first = self.list.topLevelItem(0)
@@ -134,6 +148,9 @@ class InboxWindow(QWidget):
         self.server_button.setText(
             "Stop the sandbox &server" if self.sandbox.running else "Start the sandbox &server"
         )
+
+    def _close(self) -> None:
+        self.close()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.ui_state is not None:

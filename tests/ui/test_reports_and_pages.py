@@ -165,6 +165,38 @@ async def test_inbox_lists_and_renders_captured_messages(window: MainWindow, sto
     inbox.close()
 
 
+async def test_inbox_shows_local_dates_closes_on_esc_and_has_unique_alt_letters(
+    qtbot: Any, window: MainWindow, store: Store
+) -> None:
+    from PySide6.QtWidgets import QAbstractButton, QTabWidget
+
+    from smtpdesk.core.smtp.sandbox import sandbox_dir
+    from smtpdesk.ui.inbox_window import InboxWindow
+    from smtpdesk.ui.local_time import format_when
+    from tests.ui.test_mnemonics import mnemonic
+
+    inbox_dir = sandbox_dir(store.folder) / "inbox"
+    inbox_dir.mkdir(parents=True)
+    date = "Tue, 01 Dec 2026 03:04:05 +0000"
+    (inbox_dir / "0001.eml").write_bytes(
+        f"From: a@example.com\r\nTo: b@example.com\r\nSubject: Hi\r\nDate: {date}\r\n"
+        "\r\nHello\r\n".encode()
+    )
+    inbox = InboxWindow(window.bridge, window.sandbox, parent=window)
+    inbox.show()
+    await until(lambda: inbox.list.topLevelItemCount() == 1, what="the inbox list")
+    shown = inbox.list.topLevelItem(0).text(0)
+    assert shown == format_when(1796094245.0) and shown != date
+    letters = [mnemonic(b.text()) for b in inbox.findChildren(QAbstractButton) if b.isVisible()]
+    [tabs] = inbox.findChildren(QTabWidget)
+    letters += [mnemonic(tabs.tabText(i)) for i in range(tabs.count())]
+    letters = [x for x in letters if x]
+    assert len(letters) == len(set(letters)), letters
+    assert any(b.text() == "Close" for b in inbox.findChildren(QAbstractButton))
+    qtbot.keyClick(inbox.list, Qt.Key.Key_Escape)
+    await until(lambda: not inbox.isVisible(), what="Esc to close the inbox")
+
+
 async def test_closing_the_main_window_closes_its_other_windows(window: MainWindow) -> None:
     window.open_inbox()
     inbox = window.windows["inbox"]

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email import message_from_binary_file
 from email.policy import default as default_policy
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,8 @@ class InboxMessage:
     subject: str
     sender: str
     to: str
-    date: str
+    date: str  # the Date header as written
+    sent_at: float | None = None  # the Date header as an epoch, None when it cannot be read
 
 
 def sandbox_dir(data_dir: Path) -> Path:
@@ -69,9 +71,17 @@ def list_inbox(data_dir: Path) -> list[InboxMessage]:
                 str(message.get("From", "")),
                 str(message.get("To", "")),
                 str(message.get("Date", "")),
+                _epoch(str(message.get("Date", ""))),
             )
         )
     return found
+
+
+def _epoch(date: str) -> float | None:
+    try:
+        return parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def sandbox_password() -> str:
