@@ -249,6 +249,11 @@ def open_session(
     return _Imap(s, credentials, steps)
 
 
+def _bearer(s: MailboxSettings, credentials: Credentials) -> bytes:
+    """The XOAUTH2 initial response before base64, the same for IMAP and POP3."""
+    return f"user={s.username}\x01auth=Bearer {credentials.secret}\x01\x01".encode()
+
+
 def _quote(folder: str) -> str:
     return f'"{folder}"'  # settings refuse quotes and backslashes in a folder's name
 
@@ -287,8 +292,7 @@ class _Imap(Session):
         with steps.step("login", s.username):
             try:
                 if credentials.oauth:
-                    wire = f"user={s.username}\x01auth=Bearer {credentials.secret}\x01\x01"
-                    self.imap.authenticate("XOAUTH2", lambda _: wire.encode())
+                    self.imap.authenticate("XOAUTH2", lambda _: _bearer(s, credentials))
                 else:
                     self.imap.login(s.username, credentials.secret)
             except imaplib.IMAP4.error as exc:
@@ -388,8 +392,7 @@ class _Pop3(Session):
     def _login(self, s: MailboxSettings, credentials: Credentials) -> None:
         try:
             if credentials.oauth:
-                wire = f"user={s.username}\x01auth=Bearer {credentials.secret}\x01\x01"
-                self._xoauth2("AUTH XOAUTH2 " + base64.b64encode(wire.encode()).decode())
+                self._xoauth2("AUTH XOAUTH2 " + base64.b64encode(_bearer(s, credentials)).decode())
             else:
                 self.pop.user(s.username)
                 self.pop.pass_(credentials.secret)
