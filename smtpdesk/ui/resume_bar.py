@@ -7,16 +7,27 @@ Resume and Open; it goes away as they are resumed or when dismissed.
 
 from __future__ import annotations
 
-import html
-
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from smtpdesk.core.campaign.actions import INTERRUPTED, CampaignStatus, Sender
 from smtpdesk.core.campaign.ledger import CampaignState
-from smtpdesk.ui.widgets import tone
+from smtpdesk.ui.widgets import StatusLine, tone
 
 SHOWN = 3  # more than this are summed up in one line
+
+
+def describe(status: CampaignStatus) -> str:
+    """``Campaign 'News' was paused when smtpdesk was closed: 12 of 40 done.``"""
+    reason = status.campaign.pause_reason
+    if status.state == INTERRUPTED:
+        why = "was interrupted (the app sending it stopped)"
+    elif reason.startswith("paused "):  # "paused by the user", "paused when smtpdesk was closed"
+        why = f"was {reason}"
+    else:
+        why = f"is paused ({reason})" if reason else "is paused"
+    counts = status.counts
+    return f"Campaign '{status.campaign.name}' {why}: {counts.done:,} of {counts.total:,} done."
 
 
 class ResumeBar(QFrame):
@@ -34,6 +45,7 @@ class ResumeBar(QFrame):
         self.rows = QVBoxLayout(self)
         self.rows.setContentsMargins(8, 4, 8, 4)
         self.resume_buttons: dict[int, QPushButton] = {}
+        self.labels: dict[int, StatusLine] = {}
         self.hide()
 
     def show_statuses(self, statuses: list[CampaignStatus]) -> None:
@@ -60,6 +72,7 @@ class ResumeBar(QFrame):
             if item is not None and item.widget() is not None:
                 item.widget().deleteLater()  # type: ignore[union-attr]
         self.resume_buttons = {}
+        self.labels = {}
         for index, status in enumerate(self.statuses[:SHOWN]):
             self.rows.addWidget(self._row(status, first=index == 0))
         if len(self.statuses) > SHOWN:
@@ -70,17 +83,9 @@ class ResumeBar(QFrame):
         self.setVisible(bool(self.statuses))
 
     def _row(self, status: CampaignStatus, *, first: bool) -> QWidget:
-        counts = status.counts
-        why = (
-            "was interrupted (the app sending it stopped)"
-            if status.state == INTERRUPTED
-            else f"is paused ({status.campaign.pause_reason or 'paused'})"
-        )
-        label = QLabel(
-            f"Campaign <b>{html.escape(status.campaign.name)}</b> {html.escape(why)}: "
-            f"{counts.done:,} of {counts.total:,} done."
-        )
-        label.setWordWrap(True)
+        label = StatusLine()  # one line at any width: elided, the whole in its tooltip
+        label.show_text(describe(status))
+        self.labels[status.id] = label
         resume = QPushButton("Resume")
         resume.setAccessibleName(f"Resume {status.campaign.name}")
         resume.clicked.connect(lambda _c=False, i=status.id: self._resume(i))

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtWidgets import QApplication
 from sqlalchemy import select, update
 
 from smtpdesk.core.campaign.content import CampaignContent
@@ -139,6 +139,14 @@ async def test_quit_while_sending_pauses_and_the_next_start_resumes_from_the_pan
         bar = second.resume_bar
         await until(lambda: campaign in bar.resume_buttons, what="the resume bar")
         assert bar.isVisibleTo(second)
+        line = bar.labels[campaign]
+        assert line.full_text == (
+            f"Campaign 'Spring news' was paused when smtpdesk was closed: {sent_before} of 40 done."
+        )
+        second.resize(800, 600)  # one line, elided, at the smallest supported size
+        await until(lambda: second.width() <= 800, what="the resize")
+        assert line.height() < 2 * line.fontMetrics().height()
+        assert line.toolTip() == line.full_text
         view = _campaigns_view(second)
         await _select(view, campaign)
         view.open_action.trigger()
@@ -177,8 +185,8 @@ async def test_resume_bar_resumes_an_interrupted_campaign(
     async with running_app(store, ScriptedPrompts()) as window:
         bar = window.resume_bar
         await until(lambda: campaign in bar.resume_buttons, what="the resume bar")
-        labels = [w.text() for w in bar.findChildren(QLabel)]
-        assert any("was interrupted" in text and "0 of 12" in text for text in labels)
+        text = bar.labels[campaign].full_text
+        assert "was interrupted" in text and "0 of 12 done" in text
         bar.resume_buttons[campaign].click()
         panel = _panel(window, campaign)
         await until(lambda: panel.control.state == "finished", limit=60, what="the campaign")
