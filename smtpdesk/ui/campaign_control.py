@@ -20,9 +20,15 @@ from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.actions import Action, CampaignStatus
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
-from smtpdesk.core.campaign.progress import ErrorGroup, Progress, RunTotals, stored_error_groups
+from smtpdesk.core.campaign.progress import (
+    ErrorGroup,
+    Progress,
+    RunTotals,
+    stored_error_groups,
+    stored_server_stats,
+)
 from smtpdesk.core.errors import KnownError
-from smtpdesk.core.smtp.types import Diagnosis
+from smtpdesk.core.smtp.types import Diagnosis, ServerStats
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.engine_thread import ENGINE
 
@@ -37,6 +43,7 @@ class CampaignControl(QObject):
     status_changed = Signal(object)  # CampaignStatus, as stored
     ended = Signal(int, str, str)  # campaign id, state, reason: a run of this process stopped
     stored_errors = Signal(object)  # tuple[ErrorGroup, ...] of the runs before this process
+    stored_servers = Signal(object)  # tuple[ServerStats, ...]: their sent and failed
 
     def __init__(self, bridge: Bridge, campaign_id: int, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -126,14 +133,18 @@ class CampaignControl(QObject):
     def load_errors(self) -> None:
         """Before the first run here: the error groups of earlier runs, from the ledger."""
 
-        def loaded(groups: tuple[ErrorGroup, ...]) -> None:
-            if self.last is None and not self.running:
-                self.totals.start_from(groups)
-                self.stored_errors.emit(groups)
+        def read() -> tuple[tuple[ErrorGroup, ...], tuple[ServerStats, ...]]:
+            ledger, campaign = self.ledger, self.campaign_id
+            return stored_error_groups(ledger, campaign), stored_server_stats(ledger, campaign)
 
-        self.bridge.start(
-            self.bridge.read(stored_error_groups, self.ledger, self.campaign_id), done=loaded
-        )
+        def loaded(found: tuple[tuple[ErrorGroup, ...], tuple[ServerStats, ...]]) -> None:
+            if self.last is None and not self.running:
+                groups, servers = found
+                self.totals.start_from(groups, servers)
+                self.stored_errors.emit(groups)
+                self.stored_servers.emit(servers)
+
+        self.bridge.start(self.bridge.read(read), done=loaded)
 
     def retry_failed(self, include_unknown: bool = False) -> None:
         """Make every failed recipient (and the unknown ones, if asked) pending, then send."""

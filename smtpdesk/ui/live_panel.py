@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QTreeWidget,
@@ -38,7 +39,7 @@ from smtpdesk.ui.close_keys import add_close_keys
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
 from smtpdesk.ui.widgets import is_dark, tone
-from smtpdesk.ui.window_state import restore_window, save_window
+from smtpdesk.ui.window_state import clamp_to_screen, restore_window, save_window
 
 COUNTERS = (
     "sent",
@@ -56,6 +57,7 @@ COUNTER_TIPS = {
     "unknown": "Sent, but the server's final reply never came: it may have arrived. "
     "Retry failed can send these again (they may then arrive twice).",
     "pending": "Not sent yet",
+    "elapsed": "Time spent sending since smtpdesk was started: earlier sessions are not counted",
 }
 STATE_KEY = "live_panel"  # one size and splitter for every campaign's panel
 STATE_COLOURS = {
@@ -68,6 +70,7 @@ STATE_COLOURS = {
 }
 # Pauses the user asked for: the state line says so, no banner needed.
 CHOSEN_PAUSES = (USER_PAUSE, QUIT_PAUSE, "failed recipients to retry")
+MIN_SECONDS = 10  # the chart's shortest x axis
 SERVER_COLUMNS = ("Server", "Busy / open", "Sent", "Failed", "Retries", "Mean send", "Health")
 
 
@@ -90,10 +93,18 @@ class ThroughputChart(pg.PlotWidget):  # type: ignore[misc]
         )
         self.sent_curve = self.plot([], [], pen=pg.mkPen("#43a047", width=2))
         self.failed_curve = self.plot([], [], pen=pg.mkPen("#e53935", width=2))
-        self.setMinimumHeight(160)
+        self.setMinimumHeight(120)  # room for the servers and errors on a 600 px screen
         self._bins: dict[int, list[int]] = {}
         self._last: tuple[float, int, int] | None = None
         self._origin = time.monotonic()
+        self.setXRange(0, MIN_SECONDS, padding=0)
+
+    def completed(self) -> list[int]:
+        """The seconds drawn: whole ones only, as the last one is still filling up."""
+        if self._last is None:
+            return []
+        current = int(self._last[0] - self._origin)
+        return sorted(x for x in self._bins if x < current)
 
     def add(self, elapsed: float, sent: int, failed: int) -> None:
         if self._last is None:
@@ -106,9 +117,11 @@ class ThroughputChart(pg.PlotWidget):  # type: ignore[misc]
         bucket = self._bins.setdefault(second, [0, 0])
         bucket[0] += max(sent - last_sent, 0)
         bucket[1] += max(failed - last_failed, 0)
-        xs = sorted(self._bins)
+        xs = self.completed()
         self.sent_curve.setData(xs, [self._bins[x][0] for x in xs])
         self.failed_curve.setData(xs, [self._bins[x][1] for x in xs])
+        # A few seconds at least: one point over a 0-1 s axis reads as a slope.
+        self.setXRange(0, max(xs[-1] if xs else 0, MIN_SECONDS), padding=0.02)
 
 
 class LivePanel(QWidget):
@@ -133,11 +146,13 @@ class LivePanel(QWidget):
         self.control.running_changed.connect(self._update_buttons)
         self.control.status_changed.connect(self._show_status)
         self.control.stored_errors.connect(self._show_errors)
+        self.control.stored_servers.connect(self._show_servers)
         self.setWindowTitle(f"smtpdesk — Campaign {campaign_id}")
         self.setObjectName("live_panel")
         self.counters: dict[str, QLabel] = {}
         self._build()
         self.resize(1000, 720)
+        clamp_to_screen(self)  # the default size too, on a small screen
         if ui_state is not None:
             restore_window(self, ui_state, STATE_KEY)
         add_close_keys(self, self._close)
@@ -158,13 +173,17 @@ class LivePanel(QWidget):
         self.resume_button = QPushButton("&Resume")
         self.cancel_button = QPushButton("&Cancel campaign")
         self.retry_button = QPushButton("Retry &failed")
-        self.report_button = QPushButton("Recipient re&port…")
+        self.report_button = QPushButton("Rec&ipient report…")
         self.edit_button = QPushButton("&Edit…")
         self.edit_button.setToolTip("Reopen the wizard on this draft or scheduled campaign")
+        # Two rows: the name and state above, the buttons below, so that the panel's
+        # minimum width fits an 800 px screen (one row made it 964 px wide).
+        heading = QHBoxLayout()
+        heading.addWidget(self.title)
+        heading.addWidget(self.state_label, 1)
+        self.state_label.setWordWrap(True)
+        self.title.setMinimumWidth(80)  # a long name is cut, not the panel made wider
         controls = QHBoxLayout()
-        controls.addWidget(self.title)
-        controls.addWidget(self.state_label)
-        controls.addStretch(1)
         for button, slot in (
             (self.pause_button, lambda: self.control.pause()),  # not clicked's bool as reason
             (self.resume_button, self.control.run),
@@ -175,17 +194,27 @@ class LivePanel(QWidget):
         ):
             button.clicked.connect(slot)
             controls.addWidget(button)
+        controls.addStretch(1)
         self.bar = QProgressBar()
         self.bar.setAccessibleName("Progress")
         self.chart = ThroughputChart()
         self._report: QWidget | None = None
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setObjectName("live_splitter")
-        splitter.addWidget(self.chart)
+        # Until this session has drawn a whole second: a sentence, not an empty axis.
+        self.chart_empty = QLabel("No sending in this session yet")
+        self.chart_empty.setAccessibleName("Throughput chart")
+        self.chart_empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.chart_empty.setStyleSheet(f"color: {tone('muted')};")
+        self.chart_stack = QStackedWidget()
+        self.chart_stack.addWidget(self.chart_empty)
+        self.chart_stack.addWidget(self.chart)
+        splitter.addWidget(self.chart_stack)
         splitter.addWidget(self._servers_box())
         splitter.addWidget(self._errors_box())
         splitter.setSizes([260, 160, 200])
         layout = QVBoxLayout(self)
+        layout.addLayout(heading)
         layout.addLayout(controls)
         layout.addWidget(self.stop_banner)
         layout.addLayout(self._counters())
@@ -201,7 +230,7 @@ class LivePanel(QWidget):
 
     def _counters(self) -> QGridLayout:
         grid = QGridLayout()
-        names = {"eta": "ETA", "rate": "rate/s"}
+        names = {"eta": "ETA", "rate": "rate/s", "elapsed": "session time"}
         for column, key in enumerate(COUNTERS):
             value = QLabel("–")
             value.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -226,6 +255,11 @@ class LivePanel(QWidget):
         header = self.servers.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Sent and failed go back to the campaign's start (the ledger's); the rest is live.
+        for column in (1, 4, 5, 6):
+            item = self.servers.horizontalHeaderItem(column)
+            if item is not None:
+                item.setToolTip("Since smtpdesk was started")
         QVBoxLayout(box).addWidget(self.servers)
         return box
 
@@ -355,6 +389,8 @@ class LivePanel(QWidget):
         eta = p.eta if p.state == CampaignState.RUNNING else None
         self.show_counts(p.counts, p.rate, p.elapsed, eta)
         self.chart.add(p.elapsed, p.counts.sent, p.counts.failed)
+        if self.chart.completed():
+            self.chart_stack.setCurrentWidget(self.chart)
         self._show_servers(p.servers)
         self._show_errors(p.errors)
         if p.state == CampaignState.SCHEDULED:
@@ -371,7 +407,7 @@ class LivePanel(QWidget):
                 f"{s.sent:,}",
                 f"{s.failed:,}",
                 f"{s.retried:,}",
-                f"{s.mean_send_seconds * 1000:.0f} ms",
+                f"{s.mean_send_seconds * 1000:.0f} ms" if s.mean_send_seconds else "–",
                 "ok" if s.healthy else "backing off",
             )
             for column, text in enumerate(cells):

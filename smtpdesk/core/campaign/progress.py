@@ -8,8 +8,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from sqlalchemy import func, select
+
 from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger, RecipientState
 from smtpdesk.core.smtp.types import Diagnosis, ServerStats
+from smtpdesk.core.store.schema import recipients
 
 RATE_WINDOW = 5.0  # seconds over which the shown rate is measured
 MAX_SAMPLES = 5  # recipients kept per error cause
@@ -243,6 +246,27 @@ def stored_error_groups(ledger: Ledger, campaign_id: int) -> tuple[ErrorGroup, .
     )
 
 
+def stored_server_stats(ledger: Ledger, campaign_id: int) -> tuple[ServerStats, ...]:
+    """Sent and failed recipients per server, from the ledger (after a restart): the
+    sessions before this one, which the engine's live figures do not know. Blocking."""
+    ended = (RecipientState.SENT, RecipientState.FAILED)
+    query = (
+        select(recipients.c.server_uuid, recipients.c.state, func.count())
+        .where(recipients.c.campaign_id == campaign_id, recipients.c.state.in_(ended))
+        .where(recipients.c.server_uuid != "")
+        .group_by(recipients.c.server_uuid, recipients.c.state)
+    )
+    with ledger.engine.connect() as conn:
+        rows = [(str(uuid), str(state), int(n)) for uuid, state, n in conn.execute(query)]
+    labels = {s.uuid: s.label for s in ledger.store.servers()}
+    found: dict[str, ServerStats] = {}
+    for uuid, state, count in rows:
+        stats = found.get(uuid) or ServerStats(uuid, labels.get(uuid, "(a deleted server)"))
+        sent, failed = (count, 0) if state == RecipientState.SENT else (0, count)
+        found[uuid] = replace(stats, sent=stats.sent + sent, failed=stats.failed + failed)
+    return tuple(sorted(found.values(), key=lambda s: s.label))
+
+
 class RunTotals:
     """Per-server figures and error groups added up over a campaign's runs.
 
@@ -270,10 +294,14 @@ class RunTotals:
             elapsed = self._elapsed
         return replace(current, servers=servers, errors=errors, elapsed=elapsed)
 
-    def start_from(self, errors: tuple[ErrorGroup, ...]) -> None:
-        """Start from the error groups of runs before this process (see stored_error_groups)."""
+    def start_from(
+        self, errors: tuple[ErrorGroup, ...], servers: tuple[ServerStats, ...] = ()
+    ) -> None:
+        """Start from the error groups and per-server counts of runs before this process
+        (see stored_error_groups and stored_server_stats)."""
         if self._last is None:  # only before the first run here: later ones carry their own
             self._errors = errors
+            self._servers = servers
 
     def end_run(self, final: Progress) -> None:
         total = self.combined(final)

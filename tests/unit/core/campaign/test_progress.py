@@ -208,3 +208,40 @@ def test_run_totals_start_from_the_stored_groups() -> None:
     assert [(g.cause, g.count, g.samples) for g in now.errors] == [
         ("timeout", 5, ("a@example.com", "b@example.com"))
     ]
+
+
+def test_server_figures_are_rebuilt_from_the_ledger(store: Store) -> None:
+    """After a restart the live figures are gone: each recipient's stored server gives the
+    sent and failed per server back, and a resumed run adds its own to them."""
+    from smtpdesk.core.campaign.progress import stored_server_stats
+    from smtpdesk.core.servers import save_server
+
+    saved = save_server(store, {"host": "a.example.org", "name": "alpha"}).settings
+    assert saved is not None
+    ledger = Ledger(store)
+    campaign = ledger.create_campaign("c", CampaignContent("s", "news@example.com", text="t"))
+    ledger.insert_recipients(
+        campaign, [{"line": i + 2, "email": f"u{i}@example.com", "fields": {}} for i in range(6)]
+    )
+    with store.engine.connect() as conn:
+        ids = conn.execute(select(recipients.c.id).order_by(recipients.c.id)).scalars().all()
+    ledger.apply(
+        [
+            *(Outcome(n, RecipientState.SENT, 1, server_uuid=saved.uuid) for n in ids[:3]),
+            Outcome(
+                ids[3], RecipientState.FAILED, 1, "550 no", "recipient_refused", False, saved.uuid
+            ),
+            Outcome(ids[4], RecipientState.SENT, 1, server_uuid="gone"),
+        ]
+    )
+    found = stored_server_stats(ledger, campaign)
+    assert [(s.label, s.sent, s.failed) for s in found] == [
+        ("(a deleted server)", 1, 0),
+        ("alpha", 3, 1),
+    ]
+    totals = RunTotals()
+    totals.start_from((), found)
+    live = ServerStats(saved.uuid, "alpha", connections_open=1, sent=2)
+    tally = Tally.from_counts(Counts(pending=1))
+    now = totals.combined(tally.snapshot(1, CampaignState.RUNNING, servers=(live,)))
+    assert {s.label: s.sent for s in now.servers} == {"alpha": 5, "(a deleted server)": 1}
