@@ -12,6 +12,7 @@ from collections import OrderedDict
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDialogButtonBox,
@@ -29,6 +30,7 @@ from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.close_keys import add_close_keys
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
+from smtpdesk.ui.window_state import clamp_to_screen
 
 PAGE = 200
 CACHED_PAGES = 50
@@ -238,7 +240,12 @@ class RecipientReport(QWidget):
         layout.addWidget(self.table)
         layout.addWidget(close)
         self.resize(1000, 600)
+        clamp_to_screen(self)  # a small or scaled screen: Close and Export stay in view
         self.model.reload()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        clamp_to_screen(self)  # now that the frame and the position are known
 
     def _refit(self) -> None:
         self._error_fitted = False
