@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from sqlalchemy.exc import DBAPIError
 
-from smtpdesk.commands.common import store_from
+from smtpdesk.commands.common import read_text, store_from
 from smtpdesk.core.campaign import recipients as recipient_files
 from smtpdesk.core.campaign import review
 from smtpdesk.core.campaign.actions import effective_state
@@ -130,16 +130,7 @@ def _store(args: argparse.Namespace) -> Store:
 
 
 def _read(path: str | None) -> str:
-    if not path:
-        return ""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInputError(f"{path} cannot be read: {exc.strerror}.") from exc
-    except UnicodeDecodeError as exc:
-        raise BadInputError(
-            f"{path} is not UTF-8 text (byte {exc.start}).", "Save it as UTF-8."
-        ) from exc
+    return read_text(path) if path else ""
 
 
 def _attachments(paths: list[str]) -> tuple[str, ...]:

@@ -6,13 +6,27 @@ import argparse
 import getpass
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 
+from smtpdesk.core.errors import BadInputError
 from smtpdesk.core.settings import Problem
 from smtpdesk.core.store import Store, open_store
 
 
 def store_from(args: argparse.Namespace) -> Store:
     return open_store(args.data_dir)
+
+
+def read_text(path: str) -> str:
+    """A UTF-8 file named on the command line; BadInputError (exit 2) when it cannot be."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInputError(f"{path} cannot be read: {exc.strerror}.") from exc
+    except UnicodeDecodeError as exc:
+        raise BadInputError(
+            f"{path} is not UTF-8 text (byte {exc.start}).", "Save it as UTF-8."
+        ) from exc
 
 
 def print_warnings(problems: Iterable[Problem]) -> None:

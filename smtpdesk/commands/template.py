@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from smtpdesk.commands.common import store_from
+from smtpdesk.commands.common import read_text, store_from
 from smtpdesk.core.campaign.layouts import Layouts
 from smtpdesk.core.errors import BadInputError
 
@@ -29,15 +29,15 @@ def register(subparsers: Any) -> None:
     p.add_argument("name")
     p.set_defaults(func=cmd_show)
     for name, helptext, func in (
-        ("add", "save a new layout from an HTML file", cmd_add),
-        ("edit", "replace a saved layout's HTML", cmd_edit),
+        ("add", "save a new layout from an HTML file", Layouts.add),
+        ("edit", "replace a saved layout's HTML", Layouts.edit),
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("name")
         p.add_argument(
             "--html-file", required=True, metavar="F", help="UTF-8 HTML, with {{ content }}"
         )
-        p.set_defaults(func=func)
+        p.set_defaults(func=cmd_save, save=func)
     p = sub.add_parser("remove", help="delete a saved layout")
     p.add_argument("name")
     p.set_defaults(func=cmd_remove)
@@ -45,17 +45,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("name")
     p.add_argument("file")
     p.set_defaults(func=cmd_export)
-
-
-def _read_html(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise BadInputError(f"{path} cannot be read: {exc.strerror}.") from exc
-    except UnicodeDecodeError as exc:
-        raise BadInputError(
-            f"{path} is not UTF-8 text (byte {exc.start}).", "Save it as UTF-8."
-        ) from exc
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -86,34 +75,27 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_show(args: argparse.Namespace) -> int:
+def _html(args: argparse.Namespace) -> str:
     store = store_from(args)
     try:
-        html = Layouts(store).get(args.name).html
+        return Layouts(store).get(args.name).html
     finally:
         store.close()
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    html = _html(args)
     sys.stdout.write(html if html.endswith("\n") else html + "\n")
     return 0
 
 
-def cmd_add(args: argparse.Namespace) -> int:
-    html = _read_html(args.html_file)
+def cmd_save(args: argparse.Namespace) -> int:
+    """``add`` and ``edit``: ``args.save`` is :meth:`Layouts.add` or :meth:`Layouts.edit`."""
+    html = read_text(args.html_file)
     store = store_from(args)
     try:
         store.require_writable()
-        Layouts(store).add(args.name, html)
-    finally:
-        store.close()
-    print(f"saved layout {args.name}")
-    return 0
-
-
-def cmd_edit(args: argparse.Namespace) -> int:
-    html = _read_html(args.html_file)
-    store = store_from(args)
-    try:
-        store.require_writable()
-        Layouts(store).edit(args.name, html)
+        args.save(Layouts(store), args.name, html)
     finally:
         store.close()
     print(f"saved layout {args.name}")
@@ -132,11 +114,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
-        html = Layouts(store).get(args.name).html
-    finally:
-        store.close()
+    html = _html(args)
     try:
         Path(args.file).write_text(html, encoding="utf-8")
     except OSError as exc:
