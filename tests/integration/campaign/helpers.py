@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from pathlib import Path
 from typing import Any
 
 from smtpdesk.core.campaign.content import CampaignContent
@@ -48,3 +51,15 @@ def received(server: SmtpdServer) -> list[str]:
 
 def by_email(store: Store, campaign: int) -> dict[str, Recipient]:
     return {r.email: r for r in Ledger(store).recipients(campaign, limit=1_000_000)}
+
+
+async def start_send(
+    data_dir: Path, campaign: int, output: int = asyncio.subprocess.PIPE
+) -> asyncio.subprocess.Process:
+    """``smtpdesk campaign send`` in a process of its own, to kill or signal mid-way."""
+    return await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "smtpdesk", "--data-dir", str(data_dir)),
+        *("campaign", "send", str(campaign), "--no-progress"),
+        stdout=output,
+        stderr=output,
+    )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -11,7 +9,13 @@ from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.store import Store
 from tests.helpers.smtpd import SmtpdFactory
-from tests.integration.campaign.helpers import add_server, addresses, make_campaign, received
+from tests.integration.campaign.helpers import (
+    add_server,
+    addresses,
+    make_campaign,
+    received,
+    start_send,
+)
 
 TOTAL = 5000
 
@@ -23,19 +27,7 @@ async def test_sigkill_then_resume(
     add_server(store, server)
     emails = addresses(TOTAL)
     campaign = make_campaign(store, emails, message_rate=400, concurrency=8)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "smtpdesk",
-        "--data-dir",
-        str(data_dir),
-        "campaign",
-        "send",
-        str(campaign),
-        "--no-progress",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_send(data_dir, campaign)
     try:
         await server.wait_until(lambda: len(server.messages) >= 1200, limit=120)
     finally:

@@ -6,7 +6,6 @@ import asyncio
 import email
 import email.policy
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,7 @@ from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger, RecipientState
 from smtpdesk.core.store import Store, open_store
 from tests.helpers.smtpd import SmtpdFactory, SmtpdServer, settings_for
-from tests.integration.campaign.helpers import add_server, by_email, received
+from tests.integration.campaign.helpers import add_server, by_email, received, start_send
 
 NESTED = "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}"
 
@@ -158,19 +157,7 @@ async def test_sigterm_stops_a_send_busy_with_a_runaway_template(
     rows = [{"email": "ok@example.com", "name": "ok"}]
     rows += [{"email": f"u{i}@example.com", "name": "x"} for i in range(30)]
     campaign = campaign_with(store, content, rows, concurrency=1)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "smtpdesk",
-        "--data-dir",
-        str(data_dir),
-        "campaign",
-        "send",
-        str(campaign),
-        "--no-progress",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_send(data_dir, campaign)
     try:
         await server.wait_until(lambda: len(server.messages) == 1, limit=30)
         await asyncio.sleep(1.5)  # now inside the runaway renders

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +21,13 @@ from smtpdesk.core.errors import KnownError
 from smtpdesk.core.store import Store
 from smtpdesk.core.store.schema import campaigns
 from tests.helpers.smtpd import SmtpdFactory
-from tests.integration.campaign.helpers import CONTENT, add_server, addresses, make_campaign
+from tests.integration.campaign.helpers import (
+    CONTENT,
+    add_server,
+    addresses,
+    make_campaign,
+    start_send,
+)
 
 
 def status(campaign: int, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
@@ -47,13 +52,7 @@ async def test_status_says_interrupted_after_kill_9_and_resume_finishes(
     server = await smtpd_factory("plain")
     add_server(store, server)
     campaign = make_campaign(store, addresses(400), message_rate=40, concurrency=2)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        *("-m", "smtpdesk", "--data-dir", str(data_dir), "campaign", "send", str(campaign)),
-        "--no-progress",
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await start_send(data_dir, campaign, asyncio.subprocess.DEVNULL)
     try:
         await server.wait_until(lambda: len(server.messages) >= 10, limit=60)
         running = await asyncio.to_thread(status, campaign, capsys)
