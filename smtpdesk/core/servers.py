@@ -28,6 +28,10 @@ def save_server(
     if report.settings is None:
         return report
     settings = report.settings
+    # Saving the password already stored (the sandbox does at every start) is no change.
+    new_password = password is not None and (
+        base is None or (secrets.get_password(settings.uuid) or "") != password
+    )
     if password is not None:
         if password:
             secrets.set_password(settings.uuid, password)
@@ -38,7 +42,7 @@ def save_server(
     elif client_secret is not None:
         secrets.delete_oauth(settings.uuid, secrets.CLIENT_SECRET)
     store.put_server(settings)
-    if base is not None and (password is not None or changes_test(base, settings)):
+    if base is not None and (new_password or changes_test(base, settings)):
         forget_test(store, settings.uuid)  # the last test was of other settings
     return report
 

@@ -37,8 +37,13 @@ def test_changing_what_the_test_depends_on_forgets_it(store: Store) -> None:
     moved = save_server(store, {"port": 2525}, base=renamed).settings
     assert moved is not None and last_tests(store) == {}
     record_test(store, moved, True, "passed")
+    save_server(store, {}, base=moved, password="")
+    assert moved.uuid in last_tests(store)  # no password before, none now: no change
     save_server(store, {}, base=moved, password="new")
     assert last_tests(store) == {}  # a new password: the old verdict no longer holds
+    record_test(store, moved, True, "passed")
+    save_server(store, {}, base=moved, password="new")  # the same one again (the sandbox)
+    assert moved.uuid in last_tests(store)
     record_test(store, moved, True, "passed")
     remove_server(store, moved.uuid)
     assert last_tests(store) == {}

@@ -124,3 +124,15 @@ async def test_a_login_logs_no_deprecation_warning(
         report = await run_server_test(settings, password, to="me@example.test")
     assert report.ok, report.diagnosis
     assert not [r for r in caplog.records if "deprecated" in r.getMessage()]
+
+
+async def test_a_restart_keeps_the_sandbox_servers_last_test(
+    sandbox: SandboxServer, store: Store
+) -> None:
+    from smtpdesk.core.server_health import last_tests, record_test
+
+    settings = ensure_sandbox_server(store, sandbox.port)
+    assert record_test(store, settings, True, "passed") is not None
+    again = ensure_sandbox_server(store, sandbox.port)  # what every start of the app does
+    assert again == settings
+    assert last_tests(store)[settings.uuid].ok
