@@ -137,7 +137,7 @@ class PinField(QWidget):
         self.line.setReadOnly(True)
         self.line.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # selectable, never a Tab stop
         self.line.setPlaceholderText("none: the system's authorities decide")
-        self.forget = QPushButton("For&get")
+        self.forget = QPushButton("F&orget")
         self.forget.setToolTip("Stop trusting this one certificate")
         self.forget.clicked.connect(self._forget)
         layout.addWidget(self.line, 1)
@@ -256,7 +256,7 @@ class ServerFields(QWidget):
         self._row(
             form,
             "port",
-            "P&ort",
+            "&Port",
             self.port,
             "587 STARTTLS (recommended) · 465 TLS · 2525 alternative · 25 often blocked",
             buddy=self.port.line,

@@ -84,7 +84,7 @@ class PresetPicker(QWidget):
         self.region = QComboBox()
         self.region.setAccessibleName("Region")
         self.region.setVisible(False)
-        label = QLabel("&Provider:")
+        label = QLabel("Pro&vider:")
         label.setBuddy(self.combo)
         row.addWidget(label)
         row.addWidget(self.combo, 1)

@@ -72,7 +72,7 @@ class ServersPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list, 1)
         row = QHBoxLayout()
-        self.add_button = QPushButton("A&dd")
+        self.add_button = QPushButton("&Add")
         self.duplicate_button = QPushButton("D&uplicate")
         self.delete_button = QPushButton("De&lete")
         for button, slot in (
