@@ -8,6 +8,7 @@ from pathlib import Path
 from smtpdesk.core.server_health import last_tests, record_test
 from smtpdesk.core.servers import remove_server, save_server
 from smtpdesk.core.store import Store, open_store
+from tests.helpers.old_database import database_at
 
 
 def test_only_a_test_of_the_saved_settings_is_kept(store: Store) -> None:
@@ -51,24 +52,12 @@ def test_changing_what_the_test_depends_on_forgets_it(store: Store) -> None:
 
 def test_a_database_from_before_the_pin_is_upgraded(tmp_path: Path) -> None:
     """A 0003 database keeps its server: empty pin, no last test, and both work after."""
-    from alembic import command
-    from sqlalchemy import text
-
-    from smtpdesk.core.store import migrate
-    from smtpdesk.core.store.db import DB_NAME, create_sqlite_engine
-
-    engine = create_sqlite_engine(tmp_path / DB_NAME)
-    config = migrate._config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "0003")
-        conn.execute(
-            text(
-                "INSERT INTO servers VALUES ('u-1', 1, 1, '', 'old.example.org', 587, 'plain',"
-                " 'me', 'STARTTLS', 0, '', 10, 15.0, 5.0, 2, 0.01, '[]', NULL, NULL, NULL)"
-            )
-        )
-    engine.dispose()
+    database_at(
+        tmp_path,
+        "0003",
+        "INSERT INTO servers VALUES ('u-1', 1, 1, '', 'old.example.org', 587, 'plain',"
+        " 'me', 'STARTTLS', 0, '', 10, 15.0, 5.0, 2, 0.01, '[]', NULL, NULL, NULL)",
+    )
     store = Store(tmp_path)
     try:
         [old] = store.servers()
