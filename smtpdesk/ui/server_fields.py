@@ -10,6 +10,7 @@ on the Servers page (its buttons use A, U, L, T, R and S); see MNEMONICS.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QTextCharFormat, QTextCursor, QTextFormat
@@ -43,18 +44,31 @@ PORTS = (
     (2525, "alternative submission port"),
     (25, "standard SMTP (often blocked by cloud providers)"),
 )
+# Short item texts, so that a combo shows them whole at 800x600; the details are tooltips.
 TLS_CHOICES = (
-    (TlsType.STARTTLS, "STARTTLS — upgrade the connection to TLS (port 587)"),
-    (TlsType.TLS, "TLS — direct TLS connection (port 465)"),
-    (TlsType.NONE, "none — no encryption (not for production)"),
+    (TlsType.STARTTLS, "STARTTLS (port 587)"),
+    (TlsType.TLS, "TLS (port 465)"),
+    (TlsType.NONE, "none — no encryption"),
 )
 AUTH_CHOICES = (
-    (AuthProtocol.PLAIN, "plain — PLAIN authentication (most common)"),
-    (AuthProtocol.LOGIN, "login — LOGIN authentication"),
-    (AuthProtocol.CRAM, "cram — CRAM-MD5 authentication"),
-    (AuthProtocol.XOAUTH2, "xoauth2 — OAuth sign-in in the browser (Microsoft 365, Gmail)"),
-    (AuthProtocol.NONE, "none — no authentication"),
+    (AuthProtocol.PLAIN, "plain (most common)"),
+    (AuthProtocol.LOGIN, "login"),
+    (AuthProtocol.CRAM, "cram (CRAM-MD5)"),
+    (AuthProtocol.XOAUTH2, "xoauth2 (OAuth sign-in)"),
+    (AuthProtocol.NONE, "none"),
 )
+TLS_DETAILS = {
+    str(TlsType.STARTTLS): "Upgrade the connection to TLS with STARTTLS, usually on port 587.",
+    str(TlsType.TLS): "A direct TLS connection, usually on port 465.",
+    str(TlsType.NONE): "No encryption: for a local test server only, not for production.",
+}
+AUTH_DETAILS = {
+    str(AuthProtocol.PLAIN): "PLAIN authentication, the most common.",
+    str(AuthProtocol.LOGIN): "LOGIN authentication.",
+    str(AuthProtocol.CRAM): "CRAM-MD5 authentication.",
+    str(AuthProtocol.XOAUTH2): "OAuth sign-in in the browser (Microsoft 365, Gmail).",
+    str(AuthProtocol.NONE): "No authentication.",
+}
 
 
 def narrow(combo: QComboBox, characters: int = 14) -> None:
@@ -214,11 +228,18 @@ class ServerFields(QWidget):
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
         return box, form
 
-    def _combo(self, choices: tuple[tuple[str, str], ...]) -> QComboBox:
+    def _combo(
+        self, choices: tuple[tuple[str, str], ...], details: Mapping[str, str] | None = None
+    ) -> QComboBox:
+        """A combo of ``(value, text)`` items; ``details`` by value become the items' tooltips."""
+        details = details or {}
         combo = QComboBox()
         narrow(combo)
         for value, text in choices:
             combo.addItem(text, str(value))
+            if str(value) in details:
+                tip = details[str(value)]
+                combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         combo.activated.connect(self.changed)
         return combo
 
@@ -265,7 +286,7 @@ class ServerFields(QWidget):
 
     def _security(self) -> QGroupBox:
         box, form = self._group("Security")
-        self.tls_type = self._combo(TLS_CHOICES)
+        self.tls_type = self._combo(TLS_CHOICES, TLS_DETAILS)
         self.tls_type.activated.connect(self.apply_rules)
         self._row(form, "tls_type", "TLS typ&e", self.tls_type)
         self.tls_skip_verify = QCheckBox("S&kip TLS certificate verification")
@@ -289,7 +310,7 @@ class ServerFields(QWidget):
         """Protocol, then the rows that depend on it (extend here: see ``apply_rules``)."""
         box, form = self._group("Authentication")
         self.auth_box, self.auth_form = box, form
-        self.auth_protocol = self._combo(AUTH_CHOICES)
+        self.auth_protocol = self._combo(AUTH_CHOICES, AUTH_DETAILS)
         self.auth_protocol.activated.connect(self.apply_rules)
         self._row(form, "auth_protocol", "Proto&col", self.auth_protocol)
         self._row(form, "username", "Userna&me", self._line("username"))

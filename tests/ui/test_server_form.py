@@ -143,3 +143,19 @@ async def test_delete_asks_and_removes_server_and_password(
     await until(lambda: page.list.topLevelItemCount() == 0)
     assert store.servers() == []
     assert secrets.get_password(a.uuid) is None
+
+
+async def test_the_tls_and_auth_combos_show_their_text_whole_at_800x600(
+    qtbot: Any, window: MainWindow
+) -> None:
+    window.resize(800, 600)
+    qtbot.mouseClick(window.servers.add_button, Qt.MouseButton.LeftButton)
+    await until(lambda: window.width() <= 800, what="the resize")
+    fields = window.servers.form.fields
+    for combo in (fields.tls_type, fields.auth_protocol):
+        for index in range(combo.count()):
+            combo.setCurrentIndex(index)
+            text = combo.currentText()
+            room = combo.width() - 40  # the frame and the drop-down arrow
+            assert combo.fontMetrics().horizontalAdvance(text) <= room, text
+            assert combo.itemData(index, Qt.ItemDataRole.ToolTipRole)  # the details
