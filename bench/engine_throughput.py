@@ -26,14 +26,14 @@ import time
 from email.message import EmailMessage
 from pathlib import Path
 
-from _common import free_port, start_sink
+from _common import free_port, local_server, source_rate, start_sink
 from sqlalchemy import select
 
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.layouts import default_layout_html
 from smtpdesk.core.campaign.ledger import Ledger
-from smtpdesk.core.settings import MAX_RATE, AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.settings import MAX_RATE, ServerSettings
 from smtpdesk.core.store import Store, open_store, schema
 
 CONNS = 8
@@ -75,15 +75,7 @@ LAYOUT_CONTENT = CampaignContent(
 
 def sink_server(port: int) -> ServerSettings:
     """The server settings for smtp-sink on 127.0.0.1:``port``, with CONNS connections."""
-    return ServerSettings(
-        host="127.0.0.1",
-        port=port,
-        tls_type=TlsType.NONE,
-        auth_protocol=AuthProtocol.NONE,
-        max_conns=CONNS,
-        hello_hostname="bench.example.com",
-        wait_timeout=60,
-    )
+    return local_server(port, CONNS)
 
 
 def recipients(count: int) -> list[dict[str, object]]:
@@ -140,29 +132,6 @@ def preview_bytes(content: CampaignContent) -> bytes:
 
     fields = {"email": "reader1@example.com", "name": "Reader 1", "code": "00000001"}
     return preview(content, fields).message
-
-
-def smtp_source_rate(port: int, count: int) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            "smtp-source",
-            "-d",
-            "-s",
-            str(CONNS),
-            "-l",
-            "2000",
-            "-m",
-            str(count),
-            "-f",
-            "news@example.com",
-            "-t",
-            "reader@example.com",
-            f"127.0.0.1:{port}",
-        ],
-        check=True,
-    )
-    return count / (time.perf_counter() - started)
 
 
 def mailmerge_rate(port: int, count: int, folder: Path) -> float | None:
@@ -238,7 +207,7 @@ def main() -> None:
                 f"{count:,} messages of {size:,} bytes: {layout:,.0f} msg/s "
                 f"({layout / engine:.2f} x the plain HTML)"
             )
-            source = smtp_source_rate(port, count)
+            source = source_rate(port, CONNS, count)
             say(
                 f"smtp-source -d -s {CONNS} -l 2000: {source:,.0f} msg/s "
                 f"(engine = {engine / source:.2f} x)"

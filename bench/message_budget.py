@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import engine_throughput as engine
-from _common import free_port, start_sink, stop
+from _common import free_port, source_rate, start_sink, stop
 from pipeline_throughput import pool_rate
 
 from smtpdesk.core.campaign import review
@@ -79,7 +79,7 @@ def main() -> None:
             engine_cpu(Path(temp), port, 500)
             engine_us = engine_cpu(Path(temp), port, count) / count * 1e6
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        engine.smtp_source_rate(port, count)
+        source_rate(port, engine.CONNS, count)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         source_us = (
             (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / count * 1e6

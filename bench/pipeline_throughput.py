@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,12 +26,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import free_port, start, start_sink, stop
+from _common import HERE, delayed, free_port, local_server, source_rate, start_sink, stop
 
-from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.pool import ServerPool
 
-HERE = Path(__file__).resolve().parent
 DELAY_MS = 10
 WINDOW = 4
 PARAGRAPH = (
@@ -51,16 +48,7 @@ def message(i: int) -> bytes:
 
 
 async def pool_rate(port: int, conns: int, count: int, per_conn: int = WINDOW) -> float:
-    settings = ServerSettings(
-        host="127.0.0.1",
-        port=port,
-        tls_type=TlsType.NONE,
-        auth_protocol=AuthProtocol.NONE,
-        max_conns=conns,
-        hello_hostname="bench.example.test",
-        wait_timeout=120,
-        idle_timeout=120,
-    )
+    settings = local_server(port, conns, wait_timeout=120, idle_timeout=120)
     pool = ServerPool(settings, None, command_timeout=60)
     data = [message(i) for i in range(count)]
     queue = iter(range(count))
@@ -75,31 +63,6 @@ async def pool_rate(port: int, conns: int, count: int, per_conn: int = WINDOW) -
     await pool.close()
     assert pool.stats().sent == count, pool.stats()
     return count / elapsed
-
-
-def source_rate(port: int, conns: int, count: int) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            *("smtp-source", "-d", "-s", str(conns), "-m", str(count), "-l", "2000", "-f"),
-            *("news@example.test", "-t", "reader@example.test", f"127.0.0.1:{port}"),
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return count / (time.perf_counter() - started)
-
-
-@contextlib.contextmanager
-def delayed(target: int) -> Iterator[int]:
-    port = free_port()
-    proxy = start(
-        [sys.executable, str(HERE / "_proxy.py"), str(port), str(target), str(DELAY_MS)], port
-    )
-    try:
-        yield port
-    finally:
-        stop(proxy)
 
 
 @contextlib.contextmanager
@@ -121,7 +84,7 @@ def per_connection(
     assert callable(say)
     say(f"behind a {DELAY_MS} ms delay each way, {name} (msg/s per connection):")
     say(f"  conns  pool(window {WINDOW})  pool(1 each)  smtp-source  ratio  (target >= {goal})")
-    with delayed(target) as port:
+    with delayed(target, DELAY_MS) as port:
         for conns in conns_list:
             n = max(200, 60 * conns)
             windowed = asyncio.run(pool_rate(port, conns, n)) / conns

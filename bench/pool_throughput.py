@@ -16,20 +16,16 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import subprocess
 import sys
 import time
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP
-from pathlib import Path
 
-from _common import free_port, start, stop
+from _common import HERE, delayed, free_port, local_server, source_rate, start_sink, stop
 
-from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.smtp.pool import ServerPool
 
-HERE = Path(__file__).resolve().parent
 DELAY_MS = 10
 PARAGRAPH = (
     "We are writing to let you know about the changes to our opening hours "
@@ -48,16 +44,7 @@ def personalised(i: int) -> EmailMessage:
 
 
 async def pool_rate(port: int, conns: int, count: int, raw: bool = False) -> float:
-    settings = ServerSettings(
-        host="127.0.0.1",
-        port=port,
-        tls_type=TlsType.NONE,
-        auth_protocol=AuthProtocol.NONE,
-        max_conns=conns,
-        hello_hostname="bench.example.test",
-        wait_timeout=60,
-    )
-    pool = ServerPool(settings, None)
+    pool = ServerPool(local_server(port, conns), None)
     messages = [personalised(i) for i in range(count)]
     wire = [(m.as_bytes(policy=SMTP), [f"reader{i}@example.test"]) for i, m in enumerate(messages)]
     queue = iter(range(count))
@@ -77,26 +64,6 @@ async def pool_rate(port: int, conns: int, count: int, raw: bool = False) -> flo
     return count / elapsed
 
 
-def source_rate(port: int, conns: int, count: int) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            "smtp-source",
-            "-d",
-            "-s",
-            str(conns),
-            "-m",
-            str(count),
-            "-l",
-            "2000",
-            f"127.0.0.1:{port}",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    return count / (time.perf_counter() - started)
-
-
 def main() -> int:
     count = int(next((a for a in sys.argv[1:] if a.isdigit()), "5000"))
     lines: list[str] = []
@@ -106,7 +73,7 @@ def main() -> int:
         lines.append(text)
 
     sink_port = free_port()
-    sink = start(["smtp-sink", "-u", "nobody", f"127.0.0.1:{sink_port}", "256"], sink_port)
+    sink = start_sink(sink_port)
     try:
         asyncio.run(pool_rate(sink_port, 8, 200))  # warm up imports and the sink
         pool = asyncio.run(pool_rate(sink_port, 8, count))
@@ -119,18 +86,7 @@ def main() -> int:
         for name, rate in (("EmailMessage", pool), ("bytes", raw)):
             verdict = "met" if rate / source >= 0.2 else "NOT met"
             say(f"  ratio, {name:12s}{rate / source:6.2f}  (target >= 0.20: {verdict})")
-        proxy_port = free_port()
-        proxy = start(
-            [
-                sys.executable,
-                str(HERE / "_proxy.py"),
-                str(proxy_port),
-                str(sink_port),
-                str(DELAY_MS),
-            ],
-            proxy_port,
-        )
-        try:
+        with delayed(sink_port, DELAY_MS) as proxy_port:
             say(f"behind a {DELAY_MS} ms delay each way (msg/s per connection):")
             say("  conns   pool  smtp-source  ratio")
             for conns in (1, 8, 32):
@@ -139,8 +95,6 @@ def main() -> int:
                 s = source_rate(proxy_port, conns, n) / conns
                 verdict = "met" if p >= 0.9 * s else "NOT met"
                 say(f"  {conns:5d} {p:6.2f} {s:12.2f} {p / s:6.2f}  (target >= 0.90: {verdict})")
-        finally:
-            stop(proxy)
     finally:
         stop(sink)
     if "--write" in sys.argv:
