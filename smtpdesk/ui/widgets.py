@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
+    QGridLayout,
     QLabel,
     QSizePolicy,
     QSlider,
@@ -55,7 +56,11 @@ def caption(text: str, kind: str = "muted") -> QLabel:
 
 
 class FieldRow(QWidget):
-    """An editor, an optional help caption, and the validation messages for its field."""
+    """An editor, an optional help caption, and the validation messages for its field.
+
+    A message takes the help caption's place (the help goes to its tooltip), and the
+    caption's space stays reserved, so a message as long as the help moves nothing below.
+    """
 
     def __init__(self, editor: QWidget, help_text: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -64,16 +69,25 @@ class FieldRow(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(editor)
+        note = QGridLayout()  # the help and the message share one cell
+        note.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(note)
         self.help = caption(help_text) if help_text else None
         if self.help is not None:
-            layout.addWidget(self.help)
+            policy = self.help.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            self.help.setSizePolicy(policy)
+            note.addWidget(self.help, 0, 0, Qt.AlignmentFlag.AlignTop)
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setVisible(False)
         self.message.setAccessibleName("validation message")
-        layout.addWidget(self.message)
+        self.message.setToolTip(help_text)
+        note.addWidget(self.message, 0, 0, Qt.AlignmentFlag.AlignTop)
 
     def show_problems(self, problems: Sequence[Problem]) -> None:
+        if self.help is not None:
+            self.help.setVisible(not problems)
         if not problems:
             self.message.clear()
             self.message.setVisible(False)

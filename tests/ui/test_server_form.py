@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import QApplication
 
 from smtpdesk.core import secrets
 from smtpdesk.core.store import Store
@@ -159,3 +161,32 @@ async def test_the_tls_and_auth_combos_show_their_text_whole_at_800x600(
             room = combo.width() - 40  # the frame and the drop-down arrow
             assert combo.fontMetrics().horizontalAdvance(text) <= room, text
             assert combo.itemData(index, Qt.ItemDataRole.ToolTipRole)  # the details
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (800, 600)])
+async def test_a_field_message_does_not_move_the_fields_below(
+    qtbot: Any, window: MainWindow, size: tuple[int, int]
+) -> None:
+    window.resize(*size)
+    qtbot.mouseClick(window.servers.add_button, Qt.MouseButton.LeftButton)
+    await until(lambda: window.width() <= size[0], what="the resize")
+    fields = window.servers.form.fields
+    below = fields.tls_type
+
+    def top() -> int:
+        for _ in range(3):  # let the layouts apply the change
+            QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
+            QApplication.processEvents()
+        return below.mapTo(window, below.rect().topLeft()).y()
+
+    before = top()
+    fields.lines["port"].clear()
+    qtbot.keyClicks(fields.lines["port"], "99999")
+    row = fields.rows["port"]
+    assert "outside 1-65535" in row.message_text and row.message.isVisible()
+    assert top() == before
+    assert row.help is not None and not row.help.isVisible()  # replaced, not stacked
+    assert row.message.toolTip() == row.help.text()
+    fields.lines["port"].clear()
+    qtbot.keyClicks(fields.lines["port"], "587")
+    assert row.help.isVisible() and top() == before
