@@ -27,16 +27,12 @@ from pathlib import Path
 import pytest
 import trustme
 
+from tests.helpers.smtpd import free_port
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 PASSWORD = "mailbox-Pa55"
 USERS = 100  # one a test, at most
 _serial = itertools.count(1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def require_dovecot() -> str:
@@ -212,7 +208,7 @@ def dovecot(server_cert: trustme.LeafCert) -> Iterator[Dovecot]:
     binary = require_dovecot()
     root = Path(tempfile.mkdtemp(prefix="smtpdesk-dovecot-"))
     root.chmod(0o755)  # the login processes run as another user and must reach run/
-    server = Dovecot(root, _free_port(), _free_port(), _free_port(), _free_port())
+    server = Dovecot(root, free_port(), free_port(), free_port(), free_port())
     cert, key = root / "cert.pem", root / "key.pem"
     server_cert.cert_chain_pems[0].write_to_path(str(cert))
     server_cert.private_key_pem.write_to_path(str(key))

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.smtpd import free_port
+
 MASTER = Path("/usr/lib/postfix/sbin/master")
 REFUSED = "nobody@example.test"  # 550 at RCPT
 LATER = "later@example.test"  # 450 at RCPT
@@ -71,12 +73,6 @@ class Postfix:
             if seen == counts or time.monotonic() > deadline:
                 return seen
             time.sleep(0.05)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _unavailable(reason: str) -> None:
@@ -203,7 +199,7 @@ def postfix() -> Iterator[Postfix]:
 @contextlib.contextmanager
 def running_postfix() -> Iterator[Postfix]:
     """Start a private Postfix, stop it and remove its folder on the way out."""
-    ports = {name: _free_port() for name in SERVICES}
+    ports = {name: free_port() for name in SERVICES}
     with running_master("smtpdesk-postfix-", ports, lambda root: _configure(root, ports)) as root:
         yield Postfix(root, ports)
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from tests.helpers.dovecot import Dovecot
 from tests.helpers.postfix import (
     Postfix,
-    _free_port,
     require_postfix,
     running_master,
     write_config,
 )
+from tests.helpers.smtpd import free_port
 
 SENDER = "news@example.com"
 ALIVE = "alive@example.org"
@@ -53,7 +53,7 @@ def bouncing_postfix(dovecot: Dovecot, user: str) -> Iterator[Postfix]:
     """Start it for ``user``'s Maildir (its one port is ``ports["smtp"]``); stop it and
     remove its folder on the way out."""
     require_postfix()
-    ports = {"smtp": _free_port()}
+    ports = {"smtp": free_port()}
     configure = functools.partial(_configure, port=ports["smtp"], dovecot=dovecot, user=user)
     with running_master("smtpdesk-postfix-bounces-", ports, configure) as root:
         yield Postfix(root, ports)

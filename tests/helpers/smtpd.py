@@ -459,12 +459,17 @@ def settings_for(server: SmtpdServer, **overrides: Any) -> ServerSettings:
     return ServerSettings(**values)
 
 
-@pytest.fixture
-def refused_port() -> int:
+def free_port() -> int:
     """A port on 127.0.0.1 where nothing listens (bound, then released)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def refused_port() -> int:
+    """A port on 127.0.0.1 where nothing listens."""
+    return free_port()
 
 
 @pytest.fixture
