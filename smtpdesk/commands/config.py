@@ -11,6 +11,7 @@ from smtpdesk.cli import EXIT_OK
 from smtpdesk.commands.common import store_from
 from smtpdesk.core.config_io import export_config, import_config
 from smtpdesk.core.paths import write_private
+from smtpdesk.core.wording import counted
 
 
 def register(sub: Any) -> None:
@@ -32,7 +33,8 @@ def import_command(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     with_password = sum(1 for _, password in plan.servers if password is not None)
     print(
-        f"imported {len(plan.servers)} server(s), {with_password} password(s) into the keyring"
+        f"imported {counted(len(plan.servers), 'server')}, "
+        f"{counted(with_password, 'password')} into the keyring"
         + (", and the app sending settings" if plan.app else "")
     )
     return EXIT_OK

@@ -29,6 +29,7 @@ from smtpdesk.core.campaign.progress import (
 )
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.smtp.types import Diagnosis, ServerStats
+from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.engine_thread import ENGINE
 
@@ -150,7 +151,7 @@ class CampaignControl(QObject):
         """Make every failed recipient (and the unknown ones, if asked) pending, then send."""
 
         def retried(count: int) -> None:
-            self.bridge.notifier.info(f"{count:,} recipient(s) will be tried again.")
+            self.bridge.notifier.info(f"{counted(count, 'recipient')} will be tried again.")
             if count and not self.running:
                 self.run()
             else:

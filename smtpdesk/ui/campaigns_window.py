@@ -29,6 +29,7 @@ from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.actions import Action, CampaignStatus
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.feedback.records import FeedbackBook
+from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts
@@ -325,7 +326,7 @@ class CampaignsView(QWidget):
             self,
             "Delete campaign",
             f"Delete {status.campaign.name!r} ({status.state}) and the report of its "
-            f"{total:,} recipient(s)? This cannot be undone.",
+            f"{counted(total, 'recipient')}? This cannot be undone.",
             answered,
             action="Delete",
         )

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QWidget
 from smtpdesk.core import config_io
 from smtpdesk.core.errors import InvalidSettingsError
 from smtpdesk.core.paths import write_private
+from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.prompts import Prompts
 
@@ -27,9 +28,9 @@ def describe_plan(plan: config_io.ImportPlan) -> str:
     passwords = sum(1 for _, password in plan.servers if password is not None)
     names = ", ".join(s.name for s, _ in plan.servers[:8])
     more = f" and {len(plan.servers) - 8} more" if len(plan.servers) > 8 else ""
-    text = f"Import {len(plan.servers)} server(s)"
+    text = f"Import {counted(len(plan.servers), 'server')}"
     text += f" ({names}{more})" if names else ""
-    text += f", {passwords} password(s) into the keyring" if passwords else ""
+    text += f", {counted(passwords, 'password')} into the keyring" if passwords else ""
     text += ", and the app's sending settings" if plan.app else ""
     text += "? A server with the same uuid is replaced."
     for warning in plan.warnings[:SHOWN_PROBLEMS]:
@@ -60,7 +61,8 @@ class ConfigTransfer:
                 return
 
             def imported(result: config_io.ImportPlan) -> None:
-                self.bridge.notifier.info(f"Imported {len(result.servers)} server(s) from {path}.")
+                servers = counted(len(result.servers), "server")
+                self.bridge.notifier.info(f"Imported {servers} from {path}.")
                 done()
 
             self.bridge.start(

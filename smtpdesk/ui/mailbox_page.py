@@ -37,6 +37,7 @@ from smtpdesk.core.feedback.records import FeedbackBook
 from smtpdesk.core.settings import MailboxReport, MailboxSettings, parse_mailbox
 from smtpdesk.core.smtp.certificate import format_fingerprint
 from smtpdesk.core.store import Store
+from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.widgets import FieldRow, caption
 
@@ -76,7 +77,8 @@ def describe_result(result: dict[str, Any], finished_at: float) -> str:
         return f"Last scan {when} failed: {result['error']}"
     counts = ", ".join(f"{result.get(name, 0)} {name}" for name in COUNTS)
     more = " More messages wait for the next scan." if result.get("more") else ""
-    return f"Last scan {when}: {result.get('read', 0)} message(s) read; {counts}.{more}"
+    read = counted(int(result.get("read", 0)), "message")
+    return f"Last scan {when}: {read} read; {counts}.{more}"
 
 
 class MailboxPage(QWidget):
@@ -296,7 +298,7 @@ class MailboxPage(QWidget):
         total = max(1, min(progress.limit, progress.in_folder))
         self.progress.setRange(0, total)
         self.progress.setValue(min(progress.read, total))
-        self.progress.setFormat(f"{progress.read} message(s) read")
+        self.progress.setFormat(f"{counted(progress.read, 'message')} read")
 
     def _scanned(self, result: scanning.ScanResult) -> None:
         self._scan_over()

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from smtpdesk.core.campaign.suppressions import Suppression, SuppressionList, split_addresses
+from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.close_keys import add_close_keys
 from smtpdesk.ui.local_time import format_when
@@ -145,7 +146,8 @@ class SuppressionsWindow(QWidget):
 
     def _counted(self) -> None:
         shown, total = len(self.model.shown), len(self.model.everything)
-        text = f"{total:,} address(es)" if shown == total else f"{shown:,} of {total:,}"
+        everything = counted(total, "address", "addresses")
+        text = everything if shown == total else f"{shown:,} of {total:,}"
         self.count_label.setText(text)
         self._update_buttons()
 
@@ -175,7 +177,7 @@ class SuppressionsWindow(QWidget):
 
         def added(count: int) -> None:
             self.addresses.clear()
-            self._say(f"{count:,} address(es) suppressed ({reason}).")
+            self._say(f"{counted(count, 'address', 'addresses')} suppressed ({reason}).")
             self.reload()
 
         self.bridge.start(self.bridge.write(self.suppressions.suppress, valid, reason), done=added)
@@ -190,7 +192,7 @@ class SuppressionsWindow(QWidget):
             if yes:
                 self.bridge.start(
                     self.bridge.write(self.suppressions.unsuppress, emails),
-                    done=lambda n: self._changed(f"{n:,} address(es) removed."),
+                    done=lambda n: self._changed(f"{counted(n, 'address', 'addresses')} removed."),
                 )
 
         listed = ", ".join(emails[:3]) + (f" and {len(emails) - 3} more" if len(emails) > 3 else "")
@@ -209,7 +211,9 @@ class SuppressionsWindow(QWidget):
             if path:
                 self.bridge.start(
                     self.bridge.write(self.suppressions.import_suppressions, path, reason),
-                    done=lambda n: self._changed(f"{n:,} address(es) suppressed from {path}."),
+                    done=lambda n: self._changed(
+                        f"{counted(n, 'address', 'addresses')} suppressed from {path}."
+                    ),
                 )
 
         self.prompts.open_file(self, "Import addresses to suppress", FILE_FILTER, chosen)

@@ -81,7 +81,7 @@ def test_config_export_then_import_into_empty_folder(
     fresh = tmp_path / "fresh"
     code, out, err = run(capsys, "--data-dir", str(fresh), "config", "import", str(exported))
     assert code == 0, err
-    assert "imported 2 server(s)" in out
+    assert "imported 2 servers" in out
     assert open_store(fresh).servers() == open_store(data_dir).servers()
 
 

@@ -235,7 +235,7 @@ async def test_cancel_asks_and_says_what_happens_to_the_recipients_left(store: S
         panel = _panel(window, campaign)
         await until(lambda: panel.cancel_button.isEnabled(), what="the stored state")
         panel.cancel_button.click()
-        assert "3 recipient(s) not sent yet will never get this message" in prompts.asked[-1]
+        assert "3 recipients not sent yet will never get this message" in prompts.asked[-1]
         assert "2 already sent" in prompts.asked[-1]
         await window.bridge.drain()
         assert Ledger(store).campaign(campaign).state == CampaignState.PAUSED
@@ -281,7 +281,7 @@ async def test_duplicate_and_delete_from_the_list_then_restart(store: Store) -> 
         prompts.answers = [True]
         view.delete_action.trigger()
         assert (
-            "Delete 'Spring news' (finished) and the report of its 4 recipient(s)?"
+            "Delete 'Spring news' (finished) and the report of its 4 recipients?"
             in (prompts.asked[-1])
         )
         await until(lambda: len(view.rows) == 2, what="the deletion")

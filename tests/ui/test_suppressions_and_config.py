@@ -77,7 +77,7 @@ async def test_suppression_list_add_remove_import(
     prompts.answers = [str(listing)]
     view.import_button.click()
     await until(lambda: view.model.rowCount() == 4, what="the import")
-    assert "2 address(es) suppressed from" in view.message.text()
+    assert "2 addresses suppressed from" in view.message.text()
 
 
 async def test_config_export_then_import_through_the_file_menu(
@@ -99,7 +99,7 @@ async def test_config_export_then_import_through_the_file_menu(
     prompts.answers = [str(listmonk), False]
     window.import_action.trigger()
     await until(lambda: len(prompts.asked) == 3, what="the confirmation")
-    assert "Import 1 server(s) (lm), 1 password(s) into the keyring" in prompts.asked[-1]
+    assert "Import 1 server (lm), 1 password into the keyring" in prompts.asked[-1]
     await window.bridge.drain()
     assert [s.name for s in store.servers()] == ["outbound"]  # declined: nothing written
 

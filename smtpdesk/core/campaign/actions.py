@@ -22,6 +22,7 @@ from typing import Any
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.ledger import Campaign, CampaignState, Counts, Ledger, lease_alive
 from smtpdesk.core.errors import KnownError
+from smtpdesk.core.wording import counted
 
 INTERRUPTED = "interrupted"  # stored as running or scheduled, but no live process holds it
 COPY_BATCH = 5000
@@ -173,7 +174,7 @@ def cancel_consequence(counts: Counts) -> str:
     """What cancelling does, in words, for the confirmation prompt."""
     left = counts.pending + counts.sending
     return (
-        f"{left:,} recipient(s) not sent yet will never get this message; the "
+        f"{counted(left, 'recipient')} not sent yet will never get this message; the "
         f"{counts.sent:,} already sent stay in the report. A cancelled campaign cannot be "
         "resumed (duplicate it to send again)."
     )

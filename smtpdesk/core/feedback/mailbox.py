@@ -24,6 +24,7 @@ from smtpdesk.core.errors import KnownError
 from smtpdesk.core.settings import MailboxSettings, MailProtocol, ProcessedAction, TlsType
 from smtpdesk.core.smtp.certificate import CertificateInfo, format_fingerprint, from_ssl_object
 from smtpdesk.core.smtp.types import Diagnosis
+from smtpdesk.core.wording import counted
 
 TIMEOUT = 30.0
 
@@ -453,6 +454,6 @@ def check(
         report.diagnosis = exc.diagnosis
         return report
     report.count, report.certificate = session.count, session.certificate
-    record(Step("count", True, 0.0, f"{session.count} message(s) in {s.folder}"))
+    record(Step("count", True, 0.0, f"{counted(session.count, 'message')} in {s.folder}"))
     session.close()
     return report

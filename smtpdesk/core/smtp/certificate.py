@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from smtpdesk.core.wording import counted
+
 EXPIRY_WARNING_DAYS = 14
 
 
@@ -41,7 +43,8 @@ class CertificateInfo:
             return f"The certificate expired on {self.not_after:%Y-%m-%d}."
         if days < EXPIRY_WARNING_DAYS:
             return (
-                f"The certificate expires in {int(days)} day(s), on {self.not_after:%Y-%m-%d}: "
+                f"The certificate expires in {counted(int(days), 'day')}, "
+                f"on {self.not_after:%Y-%m-%d}: "
                 "ask the provider to renew it."
             )
         return ""

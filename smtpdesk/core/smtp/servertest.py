@@ -42,6 +42,7 @@ from smtpdesk.core.smtp.envelope import prepare
 from smtpdesk.core.smtp.errors import StepFailedError
 from smtpdesk.core.smtp.transaction import send_bytes, send_message
 from smtpdesk.core.smtp.types import Diagnosis
+from smtpdesk.core.wording import counted
 
 TEST_SUBJECT = "smtpdesk test"
 _CAPABILITIES = ("SIZE", "PIPELINING", "8BITMIME", "AUTH", "STARTTLS")
@@ -84,7 +85,8 @@ class TestReport:
     def summary(self) -> str:
         """A few words for the list's tooltip: passed, or the diagnosis."""
         if self.ok:
-            return "passed" + (f" ({len(self.warnings)} warning(s))" if self.warnings else "")
+            warnings = f" ({counted(len(self.warnings), 'warning')})" if self.warnings else ""
+            return f"passed{warnings}"
         return self.diagnosis.message if self.diagnosis else "failed"
 
     def to_dict(self) -> dict[str, Any]:

@@ -108,7 +108,7 @@ def test_cancel_consequence_names_the_recipients_left(store: Store) -> None:
     first = ledger.recipients(campaign, limit=1)[0]
     ledger.apply([Outcome(first.id, RecipientState.SENT, attempts=1)])
     text = actions.cancel_consequence(ledger.counts(campaign))
-    assert "4 recipient(s) not sent yet will never get" in text
+    assert "4 recipients not sent yet will never get" in text
     assert "1 already sent" in text
 
 

@@ -91,7 +91,7 @@ def test_test_passes_and_a_wrong_password_is_diagnosed(
 
     assert main(["mailbox", "test"]) == 0
     out = capsys.readouterr().out
-    assert "all steps passed" in out and "1 message(s) in INBOX" in out
+    assert "all steps passed" in out and "1 message in INBOX" in out
 
     assert _set(monkeypatch, password="wrong-password") == 0  # only the password changes
     capsys.readouterr()
@@ -133,7 +133,7 @@ def test_pop3_over_starttls_and_an_unknown_authority_refused(
     assert _set(monkeypatch, "--skip-verify") == 0
     assert "certificates are not checked" in capsys.readouterr().err
     assert main(["mailbox", "test"]) == 0
-    assert "0 message(s) in INBOX" in capsys.readouterr().out
+    assert "0 messages in INBOX" in capsys.readouterr().out
 
 
 def test_a_pinned_certificate_is_trusted_and_another_refused(

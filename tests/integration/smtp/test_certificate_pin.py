@@ -96,4 +96,4 @@ async def test_tls_step_details_and_expiry_warning(
     assert "names localhost, 127.0.0.1" in tls and "issuer" in tls and "subject" in tls
     assert f"expires {soon:%Y-%m-%d}" in tls
     [warning] = report.warnings
-    assert "expires in 4 day(s)" in warning or "expires in 5 day(s)" in warning
+    assert "expires in 4 days" in warning or "expires in 5 days" in warning

@@ -92,4 +92,4 @@ def test_cli_test_is_kept_as_the_last_test_and_prints_warnings(
     out = capsys.readouterr().out
     assert "warning: The server offers a login (AUTH)" in out
     [last] = last_tests(store).values()
-    assert last.ok and last.summary == "passed (1 warning(s))"
+    assert last.ok and last.summary == "passed (1 warning)"
