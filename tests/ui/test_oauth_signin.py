@@ -5,7 +5,9 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFormLayout
 
 from smtpdesk.core import oauth, secrets
 from smtpdesk.core.settings import parse_server
@@ -105,3 +107,22 @@ async def test_hidden_oauth_rows_hide_their_labels(qtbot: Any, window: MainWindo
     assert label("username").isVisible()
     fields.fill({"auth_protocol": "xoauth2", "oauth_provider": "google"})
     assert label("oauth_client_id").isVisible() and not label("oauth_tenant").isVisible()
+
+
+@pytest.mark.parametrize("auth", ["plain", "none", "xoauth2"])
+async def test_no_form_label_is_shown_without_its_field(
+    qtbot: Any, window: MainWindow, auth: str
+) -> None:
+    """Every section of the server form (DKIM included) and the mailbox page."""
+    qtbot.mouseClick(window.servers.add_button, Qt.MouseButton.LeftButton)
+    window.servers.form.fields.fill({"auth_protocol": auth, "oauth_provider": "custom"})
+    for page in (window.servers, window.mailbox):
+        window.tabs.setCurrentWidget(page)
+        for form in page.findChildren(QFormLayout):
+            for row in range(form.rowCount()):
+                label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+                field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+                if label is None or field is None or field.widget() is None:
+                    continue
+                shown = field.widget().isVisible()
+                assert label.widget().isVisible() == shown, label.widget().text()
