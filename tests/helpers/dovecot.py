@@ -23,10 +23,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 
+from smtpdesk.core.feedback import scan as scanning
+from smtpdesk.core.feedback.records import FeedbackBook
+from smtpdesk.core.settings import MailboxSettings, parse_mailbox
+from smtpdesk.core.store import Store
 from tests.helpers.smtpd import free_port
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -109,6 +114,25 @@ class Dovecot:
         return sorted(
             p for sub in ("new", "cur") if (box / sub).is_dir() for p in (box / sub).iterdir()
         )
+
+
+def save_mailbox(store: Store, server: Dovecot, user: str, **values: Any) -> MailboxSettings:
+    """Save ``user``'s mailbox on ``server`` (IMAP over TLS, then ``values``) as the one to
+    scan, with the users' password."""
+    report = parse_mailbox(
+        {
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": server.imaps,
+            "tls_type": "TLS",
+            "username": user,
+            **values,
+        }
+    )
+    assert report.settings is not None, report.problems
+    FeedbackBook(store).put_mailbox(report.settings)
+    scanning.set_password(PASSWORD)
+    return report.settings
 
 
 def _mail_owner() -> tuple[int, int]:

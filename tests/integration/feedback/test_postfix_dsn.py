@@ -11,10 +11,9 @@ from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState
 from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.feedback import scan as scanning
-from smtpdesk.core.feedback.records import FeedbackBook
-from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType, parse_mailbox
+from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.store import Store
-from tests.helpers.dovecot import PASSWORD, Dovecot
+from tests.helpers.dovecot import Dovecot, save_mailbox
 from tests.helpers.postfix_bounces import ALIVE, SENDER, bouncing_postfix
 from tests.integration.campaign.helpers import by_email, make_campaign
 
@@ -33,19 +32,7 @@ def test_postfix_dsns_for_unknown_users_are_scanned_as_hard_bounces(
     store: Store, dovecot: Dovecot, trust_test_ca: Path
 ) -> None:
     user = dovecot.add_user()
-    report = parse_mailbox(
-        {
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": dovecot.imaps,
-            "tls_type": "TLS",
-            "username": user,
-            "unsubscribe_address": "bounces@example.com",
-        }
-    )
-    assert report.settings is not None
-    FeedbackBook(store).put_mailbox(report.settings)
-    scanning.set_password(PASSWORD)
+    save_mailbox(store, dovecot, user, unsubscribe_address="bounces@example.com")
     with bouncing_postfix(dovecot, user) as postfix:
         store.put_server(
             ServerSettings(

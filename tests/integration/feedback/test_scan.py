@@ -24,10 +24,10 @@ from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.feedback import scan as scanning
 from smtpdesk.core.feedback import tokens
 from smtpdesk.core.feedback.records import FeedbackBook
-from smtpdesk.core.settings import MailboxSettings, parse_mailbox
+from smtpdesk.core.settings import MailboxSettings
 from smtpdesk.core.store import Store
 from tests.helpers import feedback_samples as samples
-from tests.helpers.dovecot import PASSWORD, Dovecot
+from tests.helpers.dovecot import Dovecot, save_mailbox
 from tests.helpers.smtpd import SmtpdServer
 from tests.integration.campaign.helpers import add_server, by_email, make_campaign
 
@@ -50,21 +50,8 @@ PEOPLE = {
 
 
 def _mailbox(store: Store, dovecot: Dovecot, user: str, **values: Any) -> MailboxSettings:
-    data: dict[str, Any] = {
-        "enabled": True,
-        "host": "127.0.0.1",
-        "port": dovecot.imaps,
-        "tls_type": "TLS",
-        "username": user,
-        "unsubscribe_address": BOUNCES,
-        "scan_interval": "15m",
-    }
-    data.update(values)
-    report = parse_mailbox(data)
-    assert report.settings is not None, report.problems
-    FeedbackBook(store).put_mailbox(report.settings)
-    scanning.set_password(PASSWORD)
-    return report.settings
+    defaults = {"unsubscribe_address": BOUNCES, "scan_interval": "15m"}
+    return save_mailbox(store, dovecot, user, **(defaults | values))
 
 
 def _sent(server: SmtpdServer) -> dict[str, bytes]:

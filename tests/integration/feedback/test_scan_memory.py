@@ -7,10 +7,8 @@ import tracemalloc
 from pathlib import Path
 
 from smtpdesk.core.feedback import scan as scanning
-from smtpdesk.core.feedback.records import FeedbackBook
-from smtpdesk.core.settings import parse_mailbox
 from smtpdesk.core.store import Store
-from tests.helpers.dovecot import PASSWORD, Dovecot
+from tests.helpers.dovecot import Dovecot, save_mailbox
 
 COUNT = 400
 SIZE = 64 * 1024  # 25 MB of mail in all
@@ -24,19 +22,7 @@ def test_scanning_many_large_messages_keeps_memory_small(
     for n in range(COUNT):
         head = f"From: a{n}@example.org\nSubject: note {n}\nMessage-ID: <big{n}@example.org>\n\n"
         dovecot.deliver(user, head.encode() + filler)
-    report = parse_mailbox(
-        {
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": dovecot.imaps,
-            "tls_type": "TLS",
-            "username": user,
-            "processed": "read",
-        }
-    )
-    assert report.settings is not None
-    FeedbackBook(store).put_mailbox(report.settings)
-    scanning.set_password(PASSWORD)
+    save_mailbox(store, dovecot, user, processed="read")
 
     tracemalloc.start()
     try:
