@@ -981,10 +981,13 @@ def _log_lines(path: Path) -> list[str]:
 
 
 def checkout(rev: str) -> Path:
-    """The smtpdesk package as committed at ``rev``, in a temporary folder."""
+    """The smtpdesk package and its resources (layouts, icons) as committed at ``rev``,
+    in a temporary folder."""
     folder = Path(tempfile.mkdtemp(prefix="smtpdesk-real-display-src-"))
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "smtpdesk"], capture_output=True, check=True
+        ["git", "-C", str(ROOT), "archive", rev, "smtpdesk", "resources"],
+        capture_output=True,
+        check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
     log(f"running smtpdesk as committed at {rev}")
