@@ -117,14 +117,6 @@ class ServerList(QTreeWidget):
         if item is not None:
             self._paint_status(item, last)
 
-    def set_statuses(self, results: dict[str, LastTest]) -> None:
-        """Every server's stored last test, as loaded from core."""
-        self.status = dict(results)
-        for i in range(self.topLevelItemCount()):
-            item = self.topLevelItem(i)
-            if item is not None:
-                self._paint_status(item, self.status.get(str(item.data(0, UUID_ROLE))))
-
     def _item(self, uuid: str | None) -> QTreeWidgetItem | None:
         for i in range(self.topLevelItemCount()):
             item = self.topLevelItem(i)
