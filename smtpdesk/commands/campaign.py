@@ -125,10 +125,6 @@ def _register_create(sub: Any) -> None:
     p.set_defaults(func=cmd_create)
 
 
-def _store(args: argparse.Namespace) -> Store:
-    return store_from(args)
-
-
 def _read(path: str | None) -> str:
     return read_text(path) if path else ""
 
@@ -197,7 +193,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     )
     send_at = _send_at(args.send_at)
     require_valid(content)  # everything is checked before anything is written
-    store = _store(args)
+    store = store_from(args)
     try:
         content = with_layout(store, content, args.layout)
         store.require_writable()
@@ -307,7 +303,7 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = store_from(args)
     try:
         bar = None if args.no_progress else ProgressBar()
         runner = CampaignRunner(store, args.id, on_progress=bar)
@@ -361,7 +357,7 @@ def _print_summary(runner: CampaignRunner, ledger: Ledger, campaign_id: int) -> 
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = store_from(args)
     try:
         ledger = Ledger(store)
         campaign = ledger.campaign(args.id)
@@ -397,7 +393,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = store_from(args)
     try:
         ledger = Ledger(store)
         rows = [(c, ledger.counts(c.id)) for c in ledger.list_campaigns()]
@@ -413,7 +409,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = store_from(args)
     try:
         ledger = Ledger(store)
         count = ledger.retry_failed(
@@ -430,7 +426,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = store_from(args)
     try:
         count = Ledger(store).export_csv(args.id, args.file)
     finally:
@@ -444,7 +440,7 @@ def cmd_suppress(args: argparse.Namespace) -> int:
         return _list_suppressions(args)
     if not args.remove:
         _require_addresses(args.addresses)
-    store = _store(args)
+    store = store_from(args)
     try:
         suppressions = SuppressionList(store)
         if args.remove:
@@ -463,7 +459,7 @@ def _list_suppressions(args: argparse.Namespace) -> int:
     """address, reason, when (and from which message), as text or JSON."""
     if args.addresses or args.file or args.remove:
         raise BadInputError("--list takes no addresses, --file or --remove.")
-    store = _store(args)
+    store = store_from(args)
     try:
         found = SuppressionList(store).suppressed()
     finally:

@@ -11,6 +11,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from smtpdesk.commands.common import store_from
 from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.errors import KnownError
@@ -122,7 +123,6 @@ def _schedule(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from smtpdesk.commands.campaign import _store
 
     content = _content_changes(args)
     delivery = _delivery_changes(args)
@@ -131,7 +131,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not changed:
         print("error: nothing to change: give at least one option (see --help)", file=sys.stderr)
         return 2  # bad input, like every other (issue 9)
-    store = _store(args)
+    store = store_from(args)
     try:
         campaign = actions.edit_campaign(
             Ledger(store), args.id, name=args.name, content=content, **schedule, **delivery
@@ -143,9 +143,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicate(args: argparse.Namespace) -> int:
-    from smtpdesk.commands.campaign import _print_import, _store
+    from smtpdesk.commands.campaign import _print_import
 
-    store = _store(args)
+    store = store_from(args)
     try:
         copy = actions.duplicate_campaign(
             Ledger(store),
@@ -165,9 +165,8 @@ def cmd_duplicate(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from smtpdesk.commands.campaign import _store
 
-    store = _store(args)
+    store = store_from(args)
     try:
         ledger = Ledger(store)
         status = actions.campaign_status(ledger, args.id)
