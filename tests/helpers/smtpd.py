@@ -459,6 +459,19 @@ def settings_for(server: SmtpdServer, **overrides: Any) -> ServerSettings:
     return ServerSettings(**values)
 
 
+def plain_settings(port: int, **overrides: Any) -> ServerSettings:
+    """ServerSettings for plain SMTP (no TLS, no AUTH) on 127.0.0.1:``port``."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "tls_type": TlsType.NONE,
+        "auth_protocol": AuthProtocol.NONE,
+        "hello_hostname": "client.example.test",
+    }
+    values.update(overrides)
+    return ServerSettings(**values)
+
+
 def free_port() -> int:
     """A port on 127.0.0.1 where nothing listens (bound, then released)."""
     with socket.socket() as sock:

@@ -17,9 +17,9 @@ import pytest
 from smtpdesk.cli import main
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger, RecipientState
-from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.settings import TlsType
 from smtpdesk.core.store import Store
-from tests.helpers.smtpd import Faults, SmtpdFactory, SmtpdServer, settings_for
+from tests.helpers.smtpd import Faults, SmtpdFactory, SmtpdServer, plain_settings, settings_for
 from tests.integration.campaign.helpers import add_server, addresses, by_email, make_campaign
 
 QUICK = {"command_timeout": 0.5, "backoff_start": 0.05}
@@ -157,15 +157,7 @@ async def test_only_refused_recipients_fail_when_the_server_then_goes_away(
 def test_cli_send_exits_3_with_the_cause_and_resume_too(
     store: Store, refused_port: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store.put_server(
-        ServerSettings(
-            host="127.0.0.1",
-            port=refused_port,
-            tls_type=TlsType.NONE,
-            auth_protocol=AuthProtocol.NONE,
-            hello_hostname="client.example.test",
-        )
-    )
+    store.put_server(plain_settings(refused_port))
     campaign = make_campaign(store, addresses(100))
     assert main(["campaign", "send", str(campaign), "--no-progress"]) == 3
     out = capsys.readouterr().out

@@ -11,10 +11,10 @@ from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState
 from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.feedback import scan as scanning
-from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
 from smtpdesk.core.store import Store
 from tests.helpers.dovecot import Dovecot, save_mailbox
 from tests.helpers.postfix_bounces import ALIVE, SENDER, bouncing_postfix
+from tests.helpers.smtpd import plain_settings
 from tests.integration.campaign.helpers import by_email, make_campaign
 
 CONTENT = CampaignContent(subject="Hello {{ name }}", from_address=SENDER, text="Hi {{ name }}")
@@ -34,15 +34,7 @@ def test_postfix_dsns_for_unknown_users_are_scanned_as_hard_bounces(
     user = dovecot.add_user()
     save_mailbox(store, dovecot, user, unsubscribe_address="bounces@example.com")
     with bouncing_postfix(dovecot, user) as postfix:
-        store.put_server(
-            ServerSettings(
-                host="127.0.0.1",
-                port=postfix.ports["smtp"],
-                tls_type=TlsType.NONE,
-                auth_protocol=AuthProtocol.NONE,
-                hello_hostname="client.example.test",
-            )
-        )
+        store.put_server(plain_settings(postfix.ports["smtp"]))
         campaign = make_campaign(store, [ALIVE, *GHOSTS], CONTENT)
         assert asyncio.run(CampaignRunner(store, campaign).run()) == CampaignState.FINISHED
         _wait_for_mail(dovecot, user, len(GHOSTS), postfix.log_text())

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import trustme
 
-from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.settings import ServerSettings, TlsType
 from smtpdesk.core.smtp.pool import ServerPool
 from smtpdesk.core.smtp.types import SendError, SendResult
 from tests.helpers.faulty_smtp import FaultySmtp
-from tests.helpers.smtpd import SmtpdFactory, server_tls_context, settings_for
+from tests.helpers.smtpd import SmtpdFactory, plain_settings, server_tls_context, settings_for
 
 SENDER = "alice@example.test"
 Factory = Callable[..., Awaitable[FaultySmtp]]
@@ -30,16 +30,7 @@ def body(tag: str) -> bytes:
 
 
 def settings(server: FaultySmtp, **overrides: Any) -> ServerSettings:
-    values: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": server.port,
-        "tls_type": TlsType.NONE,
-        "auth_protocol": AuthProtocol.NONE,
-        "hello_hostname": "client.example.test",
-        "msg_retry_delay": 0.0,
-    }
-    values.update(overrides)
-    return ServerSettings(**values)
+    return plain_settings(server.port, msg_retry_delay=0.0, **overrides)
 
 
 async def send(pool: ServerPool, tag: str, rcpts: list[str]) -> SendResult:

@@ -9,25 +9,17 @@ from typing import Any
 
 import pytest
 
-from smtpdesk.core.settings import AuthProtocol, ServerSettings, TlsType
+from smtpdesk.core.settings import ServerSettings
 from smtpdesk.core.smtp.pool import ServerPool
 from smtpdesk.core.smtp.types import SendError, SendResult
 from tests.helpers.postfix import LATER, REFUSED, REJECT_BODY, Postfix
+from tests.helpers.smtpd import plain_settings
 
 SENDER = "alice@example.test"
 
 
 def settings(postfix: Postfix, service: str, **overrides: Any) -> ServerSettings:
-    values: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": postfix.ports[service],
-        "tls_type": TlsType.NONE,
-        "auth_protocol": AuthProtocol.NONE,
-        "hello_hostname": "client.example.test",
-        "msg_retry_delay": 0.0,
-    }
-    values.update(overrides)
-    return ServerSettings(**values)
+    return plain_settings(postfix.ports[service], msg_retry_delay=0.0, **overrides)
 
 
 def body(tag: str, line: str = "") -> bytes:
