@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import dkim
 import pytest
 
 from smtpdesk.core.domain.resolver import DnsClient
@@ -13,6 +14,20 @@ from tests.helpers.dovecot import dovecot  # noqa: F401  (a fixture, for test_re
 
 RSA_KEY = generate_key("dkim-rsa")
 ED_KEY = generate_key("dkim-ed25519")
+
+
+def verify(client: DnsClient, signed: bytes, index: int = 0) -> bool:
+    """dkimpy's verdict on signature ``index``, its keys looked up through ``client``; a body
+    hash mismatch is its exception."""
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+        found = client.txt(name.decode().rstrip("."))
+        return found[0].encode() if found else None
+
+    try:
+        return bool(dkim.DKIM(signed).verify(idx=index, dnsfunc=lookup))
+    except dkim.ValidationError:
+        return False
 
 
 def txt(name: str, value: str) -> str:

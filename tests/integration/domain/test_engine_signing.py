@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dkim
 import pytest
 
 from smtpdesk.core import secrets
@@ -17,7 +16,7 @@ from tests.helpers.dns import DnsServer
 from tests.helpers.smtpd import SmtpdFactory
 from tests.integration.campaign.helpers import add_server, addresses, make_campaign
 
-from .conftest import txt
+from .conftest import txt, verify
 
 
 async def test_every_campaign_message_verifies(
@@ -39,13 +38,9 @@ async def test_every_campaign_message_verifies(
 
     assert await CampaignRunner(store, campaign).run() == CampaignState.FINISHED
 
-    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
-        found = client.txt(name.decode().rstrip("."))
-        return found[0].encode() if found else None
-
     assert len(smtpd.messages) == 20
     for message in smtpd.messages:
-        assert dkim.DKIM(message.content).verify(dnsfunc=lookup)
+        assert verify(client, message.content)
 
 
 async def test_a_missing_key_pauses_with_what_to_do(

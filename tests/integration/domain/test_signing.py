@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dkim
 import pytest
 
 from smtpdesk.core import secrets
@@ -21,7 +20,7 @@ from smtpdesk.core.domain.signing import (
 from smtpdesk.core.settings import DkimAlgorithm, ServerSettings
 from tests.helpers.dns import DnsServer
 
-from .conftest import txt
+from .conftest import txt, verify
 
 
 @pytest.fixture(scope="module")
@@ -32,14 +31,6 @@ def keys(dns: DnsServer) -> dict[str, SigningKey]:
     for key in made.values():
         dns.add(txt(f"{key.selector}._domainkey.sign.test", public_record(key.key)))
     return made
-
-
-def dnsfunc(client: DnsClient):  # type: ignore[no-untyped-def]
-    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
-        found = client.txt(name.decode().rstrip("."))
-        return found[0].encode() if found else None
-
-    return lookup
 
 
 def message(body: str = "Hello  there \r\n\r\n\r\n") -> bytes:
@@ -54,14 +45,6 @@ def message(body: str = "Hello  there \r\n\r\n\r\n") -> bytes:
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
         ],
     )
-
-
-def verify(client: DnsClient, signed: bytes, index: int = 0) -> bool:
-    """dkimpy's verdict on signature ``index``; a body hash mismatch is its exception."""
-    try:
-        return bool(dkim.DKIM(signed).verify(idx=index, dnsfunc=dnsfunc(client)))
-    except dkim.ValidationError:
-        return False
 
 
 @pytest.mark.parametrize("algorithm", ["rsa", "ed25519"])
