@@ -218,9 +218,9 @@ async def test_review_shows_the_message_checks_and_blocks_an_image_from_a_local_
     )
     await _to_review(wizard)
     review = wizard.review
-    assert "come from files on this computer" in review.errors.text()
+    assert "1 image comes from files on this computer" in review.errors.text()
     warnings = review.warnings.text()
-    assert "have no alt text" in warnings and "point at this computer" in warnings
+    assert "1 image has no alt text" in warnings and "1 link points at this computer" in warnings
     assert not wizard.button(QWizard.WizardButton.FinishButton).isEnabled()
     for _ in range(3):
         wizard.back()

@@ -110,24 +110,32 @@ def check_html(
     return found
 
 
+def _many(items: list[str], one: str, more: str) -> str:
+    """``1 image has`` or ``3 images have``: the count with the words that agree with it."""
+    return f"{len(items):,} {one if len(items) == 1 else more}"
+
+
 def _image_findings(found: Findings, images: list[tuple[str, str | None]]) -> None:
     files = [src for src, _ in images if local_image(src)]
     if files:
         found.errors.append(
-            f"{len(files)} image(s) come from files on this computer ({_examples(files)}); "
-            "no recipient can see them. Put them on an https address, or send them inside "
+            f"{_many(files, 'image comes', 'images come')} from files on this computer "
+            f"({_examples(files)}); no recipient can see them. Put them on an https address, "
+            "or send them inside "
             "the message: 'Send local images inline' (--inline-images), with absolute paths."
         )
     no_alt = [src or "(no src)" for src, alt in images if alt is None]
     if no_alt:
         found.warnings.append(
-            f"{len(no_alt)} image(s) have no alt text ({_examples(no_alt)}): it is shown when "
+            f"{_many(no_alt, 'image has', 'images have')} no alt text ({_examples(no_alt)}): "
+            "it is shown when "
             'images are blocked and read aloud by screen readers (alt="" for decoration).'
         )
     plain = [src for src, _ in images if urlsplit(src).scheme.lower() == "http"]
     if plain:
         found.warnings.append(
-            f"{len(plain)} image(s) load over plain http ({_examples(plain)}): many clients "
+            f"{_many(plain, 'image loads', 'images load')} over plain http "
+            f"({_examples(plain)}): many clients "
             "block or flag them. Use https addresses."
         )
 
@@ -145,12 +153,14 @@ def _link_findings(found: Findings, links: list[tuple[str, str]]) -> None:
             local.append(href)
     if odd:
         found.warnings.append(
-            f"{len(odd)} link(s) are not http(s) addresses ({_examples(odd)}): they do not "
+            f"{_many(odd, 'link is', 'links are')} not http(s) addresses ({_examples(odd)}): "
+            "they do not "
             "open for the recipients. Use full https:// addresses."
         )
     if local:
         found.warnings.append(
-            f"{len(local)} link(s) point at this computer ({_examples(local)}): they work "
+            f"{_many(local, 'link points', 'links point')} at this computer "
+            f"({_examples(local)}): they work "
             "for you only."
         )
 
