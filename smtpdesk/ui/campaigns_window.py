@@ -288,8 +288,8 @@ class CampaignsView(QWidget):
     def _duplicate(self, campaign_id: int, path: str | None) -> None:
         def done(copy: actions.Duplicate) -> None:
             self.bridge.notifier.info(
-                f"Campaign {copy.campaign_id} is a draft copy with {copy.recipients:,} "
-                "recipient(s)."
+                f"Campaign {copy.campaign_id} is a draft copy with "
+                f"{counted(copy.recipients, 'recipient')}."
             )
 
             def listed(rows: list[CampaignStatus]) -> None:

@@ -56,6 +56,7 @@ from smtpdesk.core.campaign.render_limits import (
 )
 from smtpdesk.core.errors import InvalidSettingsError, KnownError
 from smtpdesk.core.settings import RESERVED_HEADERS, Problem
+from smtpdesk.core.wording import counted
 
 ADDRESS_FIELD = "email"
 _GUARD_FILTERS = frozenset({"default", "d"})
@@ -240,8 +241,9 @@ class MissingField:
 
     def __str__(self) -> str:
         return (
-            f"{{{{ {self.field} }}}} in the {self.template} is missing for {self.count} "
-            f"recipient(s), the first being {self.first_email} (line {self.first_line})"
+            f"{{{{ {self.field} }}}} in the {self.template} is missing for "
+            f"{counted(self.count, 'recipient')}, the first being {self.first_email} "
+            f"(line {self.first_line})"
         )
 
 

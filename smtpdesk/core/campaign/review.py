@@ -35,6 +35,7 @@ from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.settings import POOL_NAME, ServerSettings
 from smtpdesk.core.store import Store
+from smtpdesk.core.wording import counted
 
 SHOWN_ERRORS = 5
 SYSTEMATIC_IN_A_ROW = 3  # this many recipients in a row fail to render: stop, it is the template
@@ -302,7 +303,7 @@ def review(
         elif result.rendered.errors:
             first = "; ".join(result.rendered.samples)
             result.errors.append(
-                f"{result.rendered.errors:,} recipient(s) cannot be rendered: {first}"
+                f"{counted(result.rendered.errors, 'recipient')} cannot be rendered: {first}"
             )
     return result
 
@@ -362,8 +363,9 @@ def _empty_cells(
 ) -> list[str]:
     """Fields some recipients left empty: they render empty, which may be meant."""
     return [
-        f"{{{{ {m.field} }}}} in the {part_label(m.template)} is empty for {m.count:,} "
-        f"recipient(s) (the first: {m.first_email}, line {m.first_line}); it renders empty. "
+        f"{{{{ {m.field} }}}} in the {part_label(m.template)} is empty for "
+        f"{counted(m.count, 'recipient')} (the first: {m.first_email}, line {m.first_line}); "
+        "it renders empty. "
         "A default fills it, e.g. {{ "
         f"{m.field}"
         ' | default("friend") }}.'

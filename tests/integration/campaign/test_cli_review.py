@@ -51,7 +51,7 @@ def test_create_prints_the_reviews_errors_and_warnings(
     out, err = capsys.readouterr()
     assert "error: {{ name }} in the subject is not a column of the recipient file. " in err
     assert "Did you mean {{ Name }}? The fields are: email, Name, city." in err
-    assert "warning: {{ city }} in the text body is empty for 1 recipient(s)" in err
+    assert "warning: {{ city }} in the text body is empty for 1 recipient" in err
     assert "The campaign stays a draft until these are corrected." in err
     store = open_store(data_dir)
     campaign = Ledger(store).campaign(int(out.split()[-1]))

@@ -141,7 +141,7 @@ def test_review_blocks_an_unknown_field_and_warns_about_empty_cells_and_servers(
     assert len(result.errors) == 1 and "{{ nmae }} in the HTML body" in result.errors[0]
     warnings = "\n".join(result.warnings)
     assert "off.example.org:587 is disabled" in warnings
-    assert "{{ Name }} in the subject is empty for 1 recipient(s)" in warnings
+    assert "{{ Name }} in the subject is empty for 1 recipient " in warnings
     assert "u1@example.com, line 3" in warnings
 
     fixed = CampaignContent("Hi {{ Name }}", "news@example.com", html="<p>{{ Name }}</p>")
