@@ -303,16 +303,13 @@ def _duration(seconds: float) -> str:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         bar = None if args.no_progress else ProgressBar()
         runner = CampaignRunner(store, args.id, on_progress=bar)
         state = asyncio.run(_run(runner))
         if bar is not None:
             bar.end()
         _print_summary(runner, Ledger(store), args.id)
-    finally:
-        store.close()
     if state == CampaignState.FINISHED:
         return EXIT_OK
     return EXIT_NO_SERVER if runner.blocked is not None else EXIT_STOPPED
@@ -357,14 +354,11 @@ def _print_summary(runner: CampaignRunner, ledger: Ledger, campaign_id: int) -> 
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         ledger = Ledger(store)
         campaign = ledger.campaign(args.id)
         counts = ledger.counts(args.id)
         feedback = FeedbackBook(store).campaign_counts(args.id)  # from the mailbox (issue 12)
-    finally:
-        store.close()
     state, reason = str(campaign.state), campaign.pause_reason
     if campaign.interrupted:  # stored as running, but its process is gone (kill -9, crash)
         state = "interrupted"
@@ -393,12 +387,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         ledger = Ledger(store)
         rows = [(c, ledger.counts(c.id)) for c in ledger.list_campaigns()]
-    finally:
-        store.close()
     for campaign, counts in rows:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(campaign.created_at))
         print(
@@ -409,15 +400,12 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         ledger = Ledger(store)
         count = ledger.retry_failed(
             args.id, temporary_only=not args.all, include_unknown=args.include_unknown
         )
         running = ledger.runner_active(args.id)
-    finally:
-        store.close()
     if running:
         print(f"{count} recipients will be sent again by the run that is sending the campaign.")
     else:
@@ -426,11 +414,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         count = Ledger(store).export_csv(args.id, args.file)
-    finally:
-        store.close()
     print(f"{count} recipients written to {args.file}", file=sys.stderr)
     return EXIT_OK
 
@@ -440,8 +425,7 @@ def cmd_suppress(args: argparse.Namespace) -> int:
         return _list_suppressions(args)
     if not args.remove:
         _require_addresses(args.addresses)
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         suppressions = SuppressionList(store)
         if args.remove:
             count = suppressions.unsuppress(args.addresses)
@@ -449,8 +433,6 @@ def cmd_suppress(args: argparse.Namespace) -> int:
             count = suppressions.suppress(args.addresses, args.reason)
             if args.file:
                 count += suppressions.import_suppressions(args.file, args.reason)
-    finally:
-        store.close()
     print(f"{count} addresses {'removed' if args.remove else 'suppressed'}", file=sys.stderr)
     return EXIT_OK
 
@@ -459,11 +441,8 @@ def _list_suppressions(args: argparse.Namespace) -> int:
     """address, reason, when (and from which message), as text or JSON."""
     if args.addresses or args.file or args.remove:
         raise BadInputError("--list takes no addresses, --file or --remove.")
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         found = SuppressionList(store).suppressed()
-    finally:
-        store.close()
     if args.json:
         print(json.dumps([dataclasses.asdict(s) for s in found], indent=2))
         return EXIT_OK

@@ -131,13 +131,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if not changed:
         print("error: nothing to change: give at least one option (see --help)", file=sys.stderr)
         return 2  # bad input, like every other (issue 9)
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         campaign = actions.edit_campaign(
             Ledger(store), args.id, name=args.name, content=content, **schedule, **delivery
         )
-    finally:
-        store.close()
     print(f"campaign {campaign.id} ({campaign.state}) updated: {', '.join(sorted(changed))}")
     return EXIT_OK
 
@@ -145,8 +142,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 def cmd_duplicate(args: argparse.Namespace) -> int:
     from smtpdesk.commands.campaign import _print_import
 
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         copy = actions.duplicate_campaign(
             Ledger(store),
             args.id,
@@ -154,8 +150,6 @@ def cmd_duplicate(args: argparse.Namespace) -> int:
             recipients_file=args.recipients,
             address_column=args.address_column,
         )
-    finally:
-        store.close()
     if copy.report is not None:
         _print_import(copy.report)
     else:
@@ -166,16 +160,13 @@ def cmd_duplicate(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
 
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         ledger = Ledger(store)
         status = actions.campaign_status(ledger, args.id)
         actions.require(status, actions.Action.DELETE)  # refuse before asking
         if not args.yes and not _confirmed(status):
             return EXIT_DECLINED
         actions.delete_campaign(ledger, args.id)
-    finally:
-        store.close()
     print(f"campaign {args.id} deleted with its {status.counts.total} recipients", file=sys.stderr)
     return EXIT_OK
 

@@ -52,8 +52,7 @@ def _read_keys(paths: list[str]) -> list[tuple[str, bytes]]:
 
 
 def run_dkim(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         store.require_writable()
         if args.disable:
             if args.domain or args.selector or args.algorithm:
@@ -70,8 +69,6 @@ def run_dkim(args: argparse.Namespace) -> int:
             generate=args.generate,
             key_files=_read_keys(args.key_file),
         )
-    finally:
-        store.close()
     print(
         f"DKIM signing is on for {settings.label} (d={settings.dkim_domain}, "
         f"{settings.dkim_algorithm}). Publish:",

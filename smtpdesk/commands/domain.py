@@ -37,16 +37,13 @@ def register(sub: Any) -> None:
 
 
 def _servers(args: argparse.Namespace) -> tuple[list[ServerSettings], str]:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         setting = store.app_settings().dns_server
         if not args.server:
             return [], setting
         if args.server == POOL_NAME:
             return list(resolve_messenger(store.servers(), POOL_NAME).servers), setting
         return [store.server(args.server)], setting
-    finally:
-        store.close()
 
 
 def run_check(args: argparse.Namespace) -> int:

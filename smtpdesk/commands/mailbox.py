@@ -108,8 +108,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     if args.skip_verify:
         data["tls_skip_verify"] = True
     data["enabled"] = not args.disable
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         store.require_writable()
         book = FeedbackBook(store)
         base = book.mailbox()
@@ -133,21 +132,16 @@ def cmd_set(args: argparse.Namespace) -> int:
         if password is not None:
             scanning.set_password(password)
         book.put_mailbox(settings)
-    finally:
-        store.close()
     print_warnings(report.warnings)
     print(f"mailbox saved: {settings.protocol} {settings.username}@{settings.host}:{settings.port}")
     return EXIT_OK
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         book = FeedbackBook(store)
         settings = book.mailbox()
         last = book.last_scan()
-    finally:
-        store.close()
     data = settings.to_dict()
     data["password"] = (
         "oauth" if settings.oauth_server else "stored" if scanning.has_password() else "none"
@@ -179,14 +173,11 @@ def _print_step(step: Step) -> None:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         settings = FeedbackBook(store).mailbox()
         report: MailboxCheck = asyncio.run(
             scanning.check_mailbox(store, settings, on_step=None if args.json else _print_step)
         )
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     elif report.diagnosis is not None:
@@ -201,13 +192,10 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         store.require_writable()
         settings = FeedbackBook(store).mailbox()
         result = asyncio.run(scanning.scan(store, settings))
-    finally:
-        store.close()
     data = result.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))

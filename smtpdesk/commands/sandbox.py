@@ -26,11 +26,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         return asyncio.run(_serve(store.folder, args.port, store))
-    finally:
-        store.close()
 
 
 async def _serve(folder: Path, port: int, store: Store) -> int:

@@ -72,11 +72,8 @@ def sign_in_state(settings: ServerSettings) -> str:
 
 
 def login_server(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         settings = store.server(args.server)
-    finally:
-        store.close()
 
     def show(url: str) -> None:
         if not args.no_browser:
@@ -99,11 +96,8 @@ def _browser(url: str) -> bool:
 
 
 def logout_server(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         settings = store.server(args.server)
-    finally:
-        store.close()
     oauth.sign_out(settings.uuid)
     print(f"signed out {settings.label}")
     return EXIT_OK

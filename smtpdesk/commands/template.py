@@ -48,11 +48,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         found = Layouts(store).all()
-    finally:
-        store.close()
     if args.json:
         rows = [
             {
@@ -76,11 +73,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _html(args: argparse.Namespace) -> str:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         return Layouts(store).get(args.name).html
-    finally:
-        store.close()
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -92,23 +86,17 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_save(args: argparse.Namespace) -> int:
     """``add`` and ``edit``: ``args.save`` is :meth:`Layouts.add` or :meth:`Layouts.edit`."""
     html = read_text(args.html_file)
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         store.require_writable()
         args.save(Layouts(store), args.name, html)
-    finally:
-        store.close()
     print(f"saved layout {args.name}")
     return 0
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         store.require_writable()
         Layouts(store).remove(args.name)
-    finally:
-        store.close()
     print(f"removed layout {args.name}")
     return 0
 

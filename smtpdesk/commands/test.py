@@ -64,20 +64,14 @@ def print_report_end(report: TestReport, out: TextIO) -> None:
 
 def _mailbox(args: argparse.Namespace) -> tuple[MailboxSettings, Credentials]:
     """The feedback mailbox and how to log in to it (KnownError when there is none)."""
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         mailbox = FeedbackBook(store).mailbox()
         return mailbox, asyncio.run(credentials(store, mailbox))
-    finally:
-        store.close()
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    store = store_from(args)
-    try:
+    with store_from(args) as store:
         settings = store.server(args.server)
-    finally:
-        store.close()
     password = None
     if settings.auth_protocol != AuthProtocol.NONE:
         password = secrets.get_password(settings.uuid)
