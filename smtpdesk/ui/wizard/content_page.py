@@ -547,7 +547,9 @@ class ContentPage(QWizardPage):
                 self._show_error(f"No preview until these are correct: {fields}.")
             else:  # nothing typed there yet: a hint, not an error
                 self.error.setStyleSheet(f"color: {tone('muted')};")
-                self.error.setText(f"Fill in {fields} to see the preview.")
+                names = sorted({_FIELD_NAMES.get(p.field, p.field) for p in errors})
+                listed = " and ".join([", ".join(names[:-1]), names[-1]] if names[1:] else names)
+                self.error.setText(f"Fill in {listed} to see the preview.")
             return
         chosen = self.state.sample[index]
         generation = self._generation
