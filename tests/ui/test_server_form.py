@@ -63,6 +63,7 @@ async def test_invalid_port_is_shown_and_save_refused(
     await window.bridge.drain()
     assert store.servers() == []
     assert page.form.status.full_text == "Not saved: 1 field needs correcting."
+    assert page.form.status.toolTip() == page.form.status.full_text  # when elided
     fields.lines["port"].clear()
     qtbot.keyClicks(fields.lines["port"], "2525")
     assert page.form.status.full_text == ""  # the stale refusal goes once the field is fixed
