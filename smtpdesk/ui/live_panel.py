@@ -91,8 +91,25 @@ class ThroughputChart(pg.PlotWidget):  # type: ignore[misc]
             '<span style="color:#e53935">━ failed</span>',
             size="9pt",
         )
-        self.sent_curve = self.plot([], [], pen=pg.mkPen("#43a047", width=2))
-        self.failed_curve = self.plot([], [], pen=pg.mkPen("#e53935", width=2))
+        # Dots as well as lines: the first whole second is one point, which no line shows.
+        self.sent_curve = self.plot(
+            [],
+            [],
+            pen=pg.mkPen("#43a047", width=2),
+            symbol="o",
+            symbolSize=5,
+            symbolBrush="#43a047",
+            symbolPen=None,
+        )
+        self.failed_curve = self.plot(
+            [],
+            [],
+            pen=pg.mkPen("#e53935", width=2),
+            symbol="o",
+            symbolSize=5,
+            symbolBrush="#e53935",
+            symbolPen=None,
+        )
         self.setMinimumHeight(120)  # room for the servers and errors on a 600 px screen
         self._bins: dict[int, list[int]] = {}
         self._last: tuple[float, int, int] | None = None

@@ -139,6 +139,7 @@ async def test_chart_draws_whole_seconds_over_a_sensible_axis(
     xs, ys = chart.sent_curve.getData()
     # Second 0 (10 sent) is complete; second 1 (2 so far) is still filling up: not drawn.
     assert list(xs) == [0] and list(ys) == [10]
+    assert chart.sent_curve.opts["symbol"] == "o"  # one point shows as a dot
     left, right = chart.getViewBox().viewRange()[0]
     assert right - left >= MIN_SECONDS
     panel.close()
