@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -41,6 +48,7 @@ ERROR, REPLY = 4, 5
 # 6: a time, in the locale's way
 LONGEST = {0: "99999999", 2: "sent, bounced (hard)", 3: "Attempts", 6: ""}
 WIDEST_ERROR = 420  # an Error column grows to its content up to this, then elides
+NARROWEST_REPLY = 200  # on a narrow window the table scrolls sideways rather than hide the reply
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -204,8 +212,8 @@ class RecipientReport(QWidget):
             text = longest or format_when(1_798_758_000, seconds=True)  # 2026-12-31 23:00
             wide = max(metrics.horizontalAdvance(text), metrics.horizontalAdvance(COLUMNS[column]))
             self.table.setColumnWidth(column, wide + 24)
-        header.setSectionResizeMode(REPLY, QHeaderView.ResizeMode.Stretch)
         self.table.setColumnWidth(1, 240)
+        self.table.viewport().installEventFilter(self)  # the reply takes what is left
         self._error_fitted = False
         self._fit_error_column()
         self.model.modelReset.connect(self._refit)
@@ -250,6 +258,18 @@ class RecipientReport(QWidget):
     def _refit(self) -> None:
         self._error_fitted = False
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
+            self._fit_reply_column()
+        return super().eventFilter(watched, event)
+
+    def _fit_reply_column(self) -> None:
+        """The server's reply gets the room the other columns leave, and never less than
+        NARROWEST_REPLY (a Stretch column would be squeezed to "…" at 800 pixels)."""
+        others = sum(self.table.columnWidth(c) for c in range(len(COLUMNS)) if c != REPLY)
+        room = self.table.viewport().width() - others
+        self.table.setColumnWidth(REPLY, max(NARROWEST_REPLY, room))
+
     def _fit_error_column(self) -> None:
         """Once per filter, with the first rows: as wide as their errors, at most WIDEST_ERROR.
 
@@ -261,6 +281,7 @@ class RecipientReport(QWidget):
         header = self.table.horizontalHeader()
         wanted = max(header.sectionSizeHint(ERROR), self.table.sizeHintForColumn(ERROR))
         self.table.setColumnWidth(ERROR, min(wanted, WIDEST_ERROR))
+        self._fit_reply_column()
 
     def _close(self) -> None:
         self.close()  # (a slot that returns nothing: Qt's close() returns a bool)

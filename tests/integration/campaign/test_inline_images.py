@@ -81,7 +81,7 @@ def test_without_being_asked_a_local_image_is_refused_with_the_way_out(logo: Pat
     shown = Renderer(content_with(str(logo), inline_images=False)).render_parts(FIELDS)[1]
     assert shown is not None and str(logo) in shown
     (error,) = check_html(shown).errors
-    assert "come from files on this computer" in error and "--inline-images" in error
+    assert "from files on this computer" in error and "--inline-images" in error
 
 
 def test_a_relative_path_cannot_go_inline_and_is_still_refused() -> None:
@@ -119,10 +119,10 @@ def test_campaign_create_inline_images_flag(
     ]
     assert main(argv) == 0
     refused = capsys.readouterr().err
-    assert "come from files on this computer" in refused
+    assert "from files on this computer" in refused
     assert main([*argv, "--inline-images"]) == 0
     out, err = capsys.readouterr()
-    assert "come from files on this computer" not in err
+    assert "from files on this computer" not in err
     store = open_store(data_dir)
     try:
         assert Ledger(store).campaign(int(out.split()[-1])).content.inline_images
