@@ -24,7 +24,8 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"
 
 log = logging.getLogger(__name__)
 
-_lock = threading.Lock()
+# Re-entrant: a garbage collection inside redact() may run a __del__ that logs (redact again).
+_lock = threading.RLock()
 _secrets: set[str] = set()  # each password and its AUTH encodings
 _passwords: set[bytes] = set()
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{12,}={0,2}")
@@ -106,17 +107,20 @@ def install_file_log(folder: Path, level: int = logging.DEBUG) -> Path:
     if not os.access(folder, os.W_OK):  # a read-only folder: no log rather than an error
         return path
     with _lock:
-        if _handler is not None and Path(_handler.baseFilename) == path.absolute():
+        previous = _handler
+        if previous is not None and Path(previous.baseFilename) == path.absolute():
             return path
-        if _handler is not None:
-            root.removeHandler(_handler)
-            _handler.close()
         handler = _PrivateRotatingHandler(
             path, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
         )
         handler.setLevel(level)
         handler.setFormatter(RedactingFormatter(FORMAT))
         _handler = handler
+    # Outside _lock: closing takes the handler's own lock, which a thread logging holds
+    # while its formatter waits for _lock in redact() (the opposite order: a deadlock).
+    if previous is not None:
+        root.removeHandler(previous)
+        previous.close()
     root.addHandler(handler)  # the root's level (-v or not) still decides what is logged
     return path
 

@@ -48,8 +48,9 @@ def pytest_asyncio_loop_factories(
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if "tests/ui/" in item.nodeid:
-            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+        if "tests/ui/" in item.nodeid:  # pytest-qt reads only the closest mark: keep a module's
+            own = [arg for mark in item.iter_markers("qt_log_ignore") for arg in mark.args]
+            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE, *own))
 
 
 async def until(
