@@ -31,9 +31,10 @@ def _recipients(tmp_path: Path, count: int) -> Path:
     return path
 
 
-def _add_server(store: Store, server: SmtpdServer) -> None:
+def _add_server(store: Store, server: SmtpdServer, name: str = "") -> None:
     data = settings_for(server).to_dict()
     data.pop("uuid")
+    data["name"] = name
     assert save_server(store, data).settings is not None
 
 

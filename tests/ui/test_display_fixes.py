@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import QAbstractButton, QApplication
 from sqlalchemy import select
 
@@ -21,22 +21,16 @@ from smtpdesk.ui.prompts import ScriptedPrompts
 from smtpdesk.ui.recipient_report import RecipientReport
 from smtpdesk.ui.widgets import tone
 from smtpdesk.ui.window_state import available_area
-from smtpdesk.ui.wizard.wizard import CampaignWizard
 from tests.helpers.smtpd import SmtpdFactory, settings_for
 from tests.ui.conftest import until
 from tests.ui.test_campaign_flow import _recipients
-from tests.ui.test_wizard import _write_content
+from tests.ui.test_wizard import _open, _write_content
 
 CONTENT = CampaignContent("Hello {{ name }}", "news@example.com", text="Hi {{ name }}")
 
 
 async def _content_page(qtbot: Any, window: MainWindow, prompts: ScriptedPrompts, csv: Path) -> Any:
-    window.campaign_action.trigger()
-    wizard = window.windows["wizard"]
-    assert isinstance(wizard, CampaignWizard)
-    prompts.answers = [str(csv)]
-    qtbot.mouseClick(wizard.recipients.choose, Qt.MouseButton.LeftButton)
-    await until(wizard.recipients.isComplete, what="the import")
+    wizard = await _open(qtbot, window, prompts, csv)
     wizard.next()
     return wizard
 

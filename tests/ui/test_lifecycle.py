@@ -18,7 +18,6 @@ from sqlalchemy import select, update
 
 from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger, Outcome, RecipientState
-from smtpdesk.core.servers import save_server
 from smtpdesk.core.store import Store
 from smtpdesk.core.store.schema import campaigns, recipients
 from smtpdesk.ui.app import build_main_window
@@ -27,8 +26,9 @@ from smtpdesk.ui.live_panel import LivePanel
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
 from smtpdesk.ui.wizard.wizard import CampaignWizard
-from tests.helpers.smtpd import Faults, SmtpdFactory, SmtpdServer, settings_for
+from tests.helpers.smtpd import Faults, SmtpdFactory, settings_for
 from tests.ui.conftest import until
+from tests.ui.test_campaign_flow import _add_server
 
 CONTENT = CampaignContent("Hello {{ name }}", "news@example.com", text="Hi {{ name }}")
 
@@ -51,12 +51,6 @@ async def running_app(store: Store, prompts: ScriptedPrompts) -> AsyncIterator[M
         win.bridge.shutdown()
         QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         gc.collect()
-
-
-def _add_server(store: Store, server: SmtpdServer) -> None:
-    data = settings_for(server).to_dict()
-    data.pop("uuid")
-    assert save_server(store, data).settings is not None
 
 
 def _campaign(store: Store, count: int, **settings: Any) -> int:

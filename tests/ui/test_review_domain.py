@@ -15,7 +15,7 @@ from tests.helpers.dns import dns_server, silent_dns
 from tests.helpers.smtpd import SmtpdFactory
 from tests.ui.conftest import until
 from tests.ui.test_campaign_flow import _recipients
-from tests.ui.test_wizard import _add_server, _open, _write_content
+from tests.ui.test_wizard import _add_server, _open, _to_review, _write_content
 
 ZONE = """
 example.com. 300 IN MX 10 mx.example.com.
@@ -27,11 +27,7 @@ async def _review(qtbot: Any, window: MainWindow, prompts: ScriptedPrompts, tmp_
     wizard = await _open(qtbot, window, prompts, _recipients(tmp_path, 5))
     wizard.next()
     _write_content(qtbot, wizard, "Hello {{ name }}")
-    wizard.next()
-    await until(wizard.delivery.isComplete, what="the messengers")
-    wizard.next()
-    wizard.next()
-    assert wizard.currentPage() is wizard.review
+    await _to_review(wizard)
     return wizard
 
 

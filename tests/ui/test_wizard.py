@@ -31,17 +31,10 @@ from smtpdesk.ui.prompts import ScriptedPrompts
 from smtpdesk.ui.widgets import WheelGuard
 from smtpdesk.ui.window_state import available_area
 from smtpdesk.ui.wizard.wizard import CampaignWizard
-from tests.helpers.smtpd import SmtpdFactory, SmtpdServer, settings_for
+from tests.helpers.smtpd import SmtpdFactory
 from tests.ui.conftest import until
-from tests.ui.test_campaign_flow import _recipients
+from tests.ui.test_campaign_flow import _add_server, _recipients
 from tests.ui.test_server_form_behaviour import _wheel
-
-
-def _add_server(store: Store, server: SmtpdServer, name: str = "") -> None:
-    data = settings_for(server).to_dict()
-    data.pop("uuid")
-    data["name"] = name
-    assert save_server(store, data).settings is not None
 
 
 async def _open(qtbot: Any, window: MainWindow, prompts: ScriptedPrompts, csv: Path) -> Any:
