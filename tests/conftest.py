@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,19 @@ def local_dns() -> Iterator[str]:
             os.environ.pop("SMTPDESK_DNS_SERVER", None)
         else:
             os.environ["SMTPDESK_DNS_SERVER"] = previous
+
+
+@pytest.fixture(autouse=True)
+def collect_between_tests() -> Iterator[None]:
+    """Python's automatic collector can fire inside a Qt object's destructor (shiboken calls
+    back into Python there) and free another Qt object, whose destructor then waits for a
+    mutex the first one holds: the worker hung for good in a fixture's teardown (seen twice
+    under xdist, with the native stack). As the app does (smtpdesk/ui/gc_guard.py), the
+    automatic collector stays off; garbage is collected here, between tests, outside any
+    destructor."""
+    gc.disable()
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

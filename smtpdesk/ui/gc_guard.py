@@ -23,14 +23,18 @@ class GuiThreadCollector(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(INTERVAL_MS)
         self._timer.timeout.connect(self.collect)
+        self._was_enabled = gc.isenabled()
 
     def start(self) -> None:
+        self._was_enabled = gc.isenabled()
         gc.disable()
         self._timer.start()
 
     def stop(self) -> None:
+        """Stop collecting and give the automatic collector back as it was before start()."""
         self._timer.stop()
-        gc.enable()
+        if self._was_enabled:
+            gc.enable()
 
     def collect(self) -> None:
         """Collect the generations whose counts passed their thresholds, oldest first."""

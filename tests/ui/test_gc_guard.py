@@ -43,7 +43,11 @@ async def test_cycles_are_freed_on_the_gui_thread_not_by_a_worker(qtbot: Any) ->
 
 def test_stop_gives_the_automatic_collector_back() -> None:
     collector = GuiThreadCollector()
-    collector.start()
-    assert not gc.isenabled()
-    collector.stop()
-    assert gc.isenabled()
+    gc.enable()  # as in the app before start(); the test session keeps it off otherwise
+    try:
+        collector.start()
+        assert not gc.isenabled()
+        collector.stop()
+        assert gc.isenabled()
+    finally:
+        gc.disable()
