@@ -20,6 +20,7 @@ from smtpdesk.core.errors import BadInputError, InvalidSettingsError, KnownError
 from smtpdesk.core.feedback import scan as scanning
 from smtpdesk.core.feedback.mailbox import MailboxCheck, Step
 from smtpdesk.core.feedback.records import FeedbackBook
+from smtpdesk.core.secrets import KeyringUnavailableError
 from smtpdesk.core.settings import parse_mailbox
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -143,9 +144,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         settings = book.mailbox()
         last = book.last_scan()
     data = settings.to_dict()
-    data["password"] = (
-        "oauth" if settings.oauth_server else "stored" if scanning.has_password() else "none"
-    )
+    data["password"] = "oauth" if settings.oauth_server else _password_state()
     data["last_scan"] = None if last is None else last[1]
     if args.json:
         print(json.dumps(data, indent=2))
@@ -158,6 +157,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last[0]))
         print(f"last scan: {when}: {_summary(last[1])}")
     return EXIT_OK
+
+
+def _password_state() -> str:
+    """Whether a password is stored; showing the settings must not need the keyring."""
+    try:
+        return "stored" if scanning.has_password() else "none"
+    except KeyringUnavailableError:
+        return "unknown (no keyring available)"
 
 
 def _summary(result: dict[str, Any]) -> str:

@@ -8,8 +8,10 @@ import json
 import ssl
 from pathlib import Path
 
+import keyring
 import pytest
 import trustme
+from keyring.backends import fail
 
 from smtpdesk.cli import main
 from smtpdesk.core.feedback import scan as scanning
@@ -59,6 +61,20 @@ def test_bad_input_exits_2_and_saves_nothing(
     shown = _show(capsys)
     assert shown["host"] == "" and shown["enabled"] is False and shown["password"] == "none"
     assert not scanning.has_password()
+
+
+def test_show_works_without_a_keyring(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Showing the settings reads only SQLite; a missing keyring makes the password unknown."""
+    assert (
+        _set(monkeypatch, "--host", "127.0.0.1", "--username", "u@example.test", password="pw") == 0
+    )
+    keyring.set_keyring(fail.Keyring())  # the autouse fixture puts its own back afterwards
+    shown = _show(capsys)
+    assert shown["host"] == "127.0.0.1" and shown["password"] == "unknown (no keyring available)"
+    assert main(["mailbox", "show"]) == 0
+    assert "host: 127.0.0.1" in capsys.readouterr().out
 
 
 def test_a_password_is_required_and_may_not_be_empty(
