@@ -219,7 +219,8 @@ def cmd_create(args: argparse.Namespace) -> int:
     _print_import(report)
     _print_review(findings)
     print(campaign_id)
-    return EXIT_OK
+    # The draft exists (its id is printed), but a script must see that it cannot be sent yet.
+    return EXIT_STOPPED if findings.errors else EXIT_OK
 
 
 def _review(store: Store, campaign_id: int) -> review.Review:

@@ -47,7 +47,7 @@ def test_create_prints_the_reviews_errors_and_warnings(
     store = open_store(data_dir)
     save_server(store, {"host": "on.example.org"})
     store.close()
-    assert _create(tmp_path, "Hi {{ name }}") == 0
+    assert _create(tmp_path, "Hi {{ name }}") == 1  # created, but not ready to send
     out, err = capsys.readouterr()
     assert "error: {{ name }} in the subject is not a column of the recipient file. " in err
     assert "Did you mean {{ Name }}? The fields are: email, Name, city." in err

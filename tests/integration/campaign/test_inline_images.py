@@ -14,6 +14,7 @@ from smtpdesk.core.campaign.checks import check_html
 from smtpdesk.core.campaign.content import CampaignContent, Renderer
 from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.errors import KnownError
+from smtpdesk.core.servers import save_server
 from smtpdesk.core.store import open_store
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -99,6 +100,9 @@ def test_a_missing_image_file_is_named(tmp_path: Path) -> None:
 def test_campaign_create_inline_images_flag(
     data_dir: Path, tmp_path: Path, logo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    store = open_store(data_dir)
+    save_server(store, {"host": "smtp.example.com", "auth_protocol": "none"})
+    store.close()
     people = tmp_path / "people.csv"
     people.write_text("email,name\nann@example.com,Ann\n", encoding="utf-8")
     body = tmp_path / "body.html"
@@ -117,7 +121,7 @@ def test_campaign_create_inline_images_flag(
         "--html-file",
         str(body),
     ]
-    assert main(argv) == 0
+    assert main(argv) == 1  # created as a draft that cannot be sent
     refused = capsys.readouterr().err
     assert "from files on this computer" in refused
     assert main([*argv, "--inline-images"]) == 0

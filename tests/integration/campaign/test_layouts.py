@@ -11,6 +11,7 @@ from smtpdesk.cli import main
 from smtpdesk.core.campaign.layouts import DEFAULT_LAYOUT, Layouts, default_layout_html
 from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.errors import InvalidSettingsError, NotFoundError
+from smtpdesk.core.servers import save_server
 from smtpdesk.core.store import Store, open_store
 
 LAYOUT = "<html><head><style>p { color: #333; }</style></head><body>{{ content }}</body></html>"
@@ -138,6 +139,9 @@ def create_args(tmp_path: Path, *extra: str) -> list[str]:
 def test_campaign_create_with_markdown_gets_the_default_layout_or_the_one_named(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    store = open_store(data_dir)
+    save_server(store, {"host": "smtp.example.com", "auth_protocol": "none"})
+    store.close()
     code, out, _ = run(capsys, *create_args(tmp_path))
     assert code == 0
     source = tmp_path / "news.html"
