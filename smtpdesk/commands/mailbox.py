@@ -22,6 +22,7 @@ from smtpdesk.core.feedback.mailbox import MailboxCheck, Step
 from smtpdesk.core.feedback.records import FeedbackBook
 from smtpdesk.core.secrets import KeyringUnavailableError
 from smtpdesk.core.settings import parse_mailbox
+from smtpdesk.core.smtp.certificate import format_fingerprint
 
 EXIT_OK, EXIT_FAILED = 0, 1
 # option -> settings field
@@ -193,6 +194,9 @@ def cmd_test(args: argparse.Namespace) -> int:
             print(f"  hint: {hint}")
         if report.diagnosis.raw:
             print(f"  server said: {report.diagnosis.raw}")
+        if (cert := report.trustable()) is not None:
+            print(f"  certificate SHA-256 {format_fingerprint(cert.sha256)}: {cert.summary()}")
+            print(f"  to trust it: smtpdesk mailbox set --pin {cert.sha256}")
     else:
         print("all steps passed")
     return EXIT_OK if report.ok else EXIT_FAILED

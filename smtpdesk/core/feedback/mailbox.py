@@ -17,7 +17,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from smtpdesk.core.errors import KnownError
@@ -36,6 +36,9 @@ class MailboxError(KnownError):
         super().__init__(diagnosis.message, " ".join(diagnosis.hints))
         self.diagnosis = diagnosis
         self.stage = stage
+
+
+TRUSTABLE_CAUSES = ("certificate_invalid", "certificate_changed")
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,13 @@ class MailboxCheck:
                 "hints": list(self.diagnosis.hints),
                 "raw": self.diagnosis.raw,
             },
+            "certificate_sha256": self.certificate.sha256 if self.certificate else None,
         }
+
+    def trustable(self) -> CertificateInfo | None:
+        """The certificate the user may pin: the server's, refused or changed since trusted."""
+        cause = self.diagnosis.cause if self.diagnosis else ""
+        return self.certificate if cause in TRUSTABLE_CAUSES else None
 
 
 StepHook = Callable[[Step], None]
@@ -452,8 +461,44 @@ def check(
         session = open_session(s, credentials, record)
     except MailboxError as exc:
         report.diagnosis = exc.diagnosis
+        if exc.diagnosis.cause in TRUSTABLE_CAUSES:  # shown, so that it can be trusted
+            report.certificate = fetch_certificate(s)
         return report
     report.count, report.certificate = session.count, session.certificate
     record(Step("count", True, 0.0, f"{counted(session.count, 'message')} in {s.folder}"))
     session.close()
     return report
+
+
+def fetch_certificate(s: MailboxSettings) -> CertificateInfo | None:
+    """Blocking: the certificate the server presents, accepted without any check, or None.
+
+    Only the connection and the TLS handshake, no login: for showing a refused certificate
+    with its fingerprint, which the user may then trust (the pin).
+    """
+    if s.tls_type == TlsType.NONE:
+        return None
+    context = _context(replace(s, tls_skip_verify=True, tls_pin_sha256=""))
+    client: imaplib.IMAP4 | poplib.POP3 | None = None
+    try:
+        if s.protocol == MailProtocol.POP3:
+            if s.tls_type == TlsType.TLS:
+                client = poplib.POP3_SSL(s.host, s.port, context=context, timeout=TIMEOUT)
+            else:
+                client = poplib.POP3(s.host, s.port, timeout=TIMEOUT)
+                client.stls(context)
+        elif s.tls_type == TlsType.TLS:
+            client = imaplib.IMAP4_SSL(s.host, s.port, ssl_context=context, timeout=TIMEOUT)
+        else:
+            client = imaplib.IMAP4(s.host, s.port, timeout=TIMEOUT)
+            client.starttls(context)
+        sock = client.sock
+        return from_ssl_object(sock if isinstance(sock, ssl.SSLSocket) else None)
+    except (OSError, EOFError, imaplib.IMAP4.error, poplib.error_proto):
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            if isinstance(client, imaplib.IMAP4):
+                client.logout()
+            elif client is not None:
+                client.quit()

@@ -133,6 +133,7 @@ def test_test_passes_and_a_wrong_password_is_diagnosed(
 def test_pop3_over_starttls_and_an_unknown_authority_refused(
     data_dir: Path,
     dovecot: Dovecot,
+    server_cert: trustme.LeafCert,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -145,8 +146,18 @@ def test_pop3_over_starttls_and_an_unknown_authority_refused(
     assert main(["mailbox", "test", "--json"]) == 1  # the test CA is not trusted here
     report = json.loads(capsys.readouterr().out)
     assert report["diagnosis"]["cause"] == "certificate_invalid"
+    der = ssl.PEM_cert_to_DER_cert(server_cert.cert_chain_pems[0].bytes().decode())
+    presented = hashlib.sha256(der).hexdigest()
+    assert report["certificate_sha256"] == presented  # fetched after STLS, without a login
 
-    assert _set(monkeypatch, "--skip-verify") == 0
+    assert main(["mailbox", "test"]) == 1
+    said = capsys.readouterr().out
+    assert f"to trust it: smtpdesk mailbox set --pin {presented}" in said
+    assert _set(monkeypatch, "--pin", presented) == 0  # what the hint says to run
+    assert main(["mailbox", "test"]) == 0
+    assert "0 messages in INBOX" in capsys.readouterr().out
+
+    assert _set(monkeypatch, "--pin", "", "--skip-verify") == 0
     assert "certificates are not checked" in capsys.readouterr().err
     assert main(["mailbox", "test"]) == 0
     assert "0 messages in INBOX" in capsys.readouterr().out
@@ -171,4 +182,5 @@ def test_a_pinned_certificate_is_trusted_and_another_refused(
     assert main(["mailbox", "test", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["diagnosis"]["cause"] == "certificate_changed"
+    assert report["certificate_sha256"] == pin  # the one presented, to trust again
     assert [s["name"] for s in report["steps"]] == ["connect", "TLS"]  # no login was tried
