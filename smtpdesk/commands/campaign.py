@@ -80,9 +80,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--list", action="store_true", help="list the suppression list and why")
     p.add_argument("--json", action="store_true", help="with --list: print JSON")
     p.set_defaults(func=cmd_suppress)
-    from smtpdesk.commands import campaign_actions  # edit, duplicate, delete
+    from smtpdesk.commands import campaign_actions, campaign_service  # the other actions
 
     campaign_actions.register(sub)
+    campaign_service.register(sub)
 
 
 def _register_create(sub: Any) -> None:

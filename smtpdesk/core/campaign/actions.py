@@ -60,6 +60,8 @@ class CampaignStatus:
     campaign: Campaign
     counts: Counts
     sender: Sender
+    # Sent by another process whose channel (core/service) answers: Pause and Cancel go there.
+    reachable: bool = False
 
     @property
     def id(self) -> int:
@@ -75,7 +77,13 @@ class CampaignStatus:
         counts = self.counts
         retryable = counts.failed + counts.unknown
         untouched = not (counts.sent or counts.sending or retryable)
-        return allowed_actions(self.state, sender=sender, failed=retryable, untouched=untouched)
+        return allowed_actions(
+            self.state,
+            sender=sender,
+            failed=retryable,
+            untouched=untouched,
+            reachable=self.reachable,
+        )
 
 
 def effective_state(campaign: Campaign) -> str:
@@ -92,15 +100,24 @@ def sender_of(campaign: Campaign, pid: int | None = None) -> Sender:
 
 
 def allowed_actions(
-    state: str, *, sender: Sender = Sender.NONE, failed: int = 0, untouched: bool = False
+    state: str,
+    *,
+    sender: Sender = Sender.NONE,
+    failed: int = 0,
+    untouched: bool = False,
+    reachable: bool = False,
 ) -> frozenset[Action]:
     """The actions a campaign in ``state`` offers; ``sender`` says who is sending it now.
 
     ``untouched``: no message of it has gone out yet. A campaign paused so (quitting the
     app while it waited for its time, say) can still be edited like a scheduled one.
+    ``reachable``: another process sends it and its channel answers (``campaign serve``):
+    it can be paused and cancelled from here, through that channel.
     """
     if state == CampaignState.IMPORTING:
         return frozenset()  # being created: nothing until its import ends
+    if sender == Sender.ELSEWHERE and reachable:
+        return frozenset({Action.PAUSE, Action.CANCEL, Action.DUPLICATE})
     if sender == Sender.ELSEWHERE:
         return frozenset({Action.DUPLICATE})
     if sender == Sender.HERE:
@@ -131,16 +148,26 @@ _REFUSED = {
 
 
 def campaign_status(ledger: Ledger, campaign_id: int) -> CampaignStatus:
-    campaign = ledger.campaign(campaign_id)
-    return CampaignStatus(campaign, ledger.counts(campaign_id), sender_of(campaign))
+    return _status(ledger, ledger.campaign(campaign_id))
 
 
 def list_statuses(ledger: Ledger) -> list[CampaignStatus]:
     """Every campaign, newest first."""
-    return [
-        CampaignStatus(c, ledger.counts(c.id), sender_of(c))
-        for c in reversed(ledger.list_campaigns())
-    ]
+    return [_status(ledger, c) for c in reversed(ledger.list_campaigns())]
+
+
+def _status(ledger: Ledger, campaign: Campaign) -> CampaignStatus:
+    sender = sender_of(campaign)
+    reachable = sender == Sender.ELSEWHERE and _reachable(ledger, campaign)
+    return CampaignStatus(campaign, ledger.counts(campaign.id), sender, reachable)
+
+
+def _reachable(ledger: Ledger, campaign: Campaign) -> bool:
+    """Whether the process holding the campaign's lease has a channel (``campaign serve``)."""
+    from smtpdesk.core.service.follower import sender_channel
+
+    info = sender_channel(campaign.id, folder=ledger.store.folder)
+    return info is not None and info.pid == campaign.runner_pid
 
 
 def unfinished(ledger: Ledger) -> list[CampaignStatus]:
@@ -181,8 +208,15 @@ def cancel_consequence(counts: Counts) -> str:
 
 
 def cancel_campaign(ledger: Ledger, campaign_id: int) -> None:
-    """Cancel a campaign nobody is sending (a running one is cancelled through its runner)."""
-    require(campaign_status(ledger, campaign_id), Action.CANCEL)
+    """Cancel a campaign nobody is sending (a running one is cancelled through its runner,
+    or its sending process's channel: ``core.service.follower.request``)."""
+    status = campaign_status(ledger, campaign_id)
+    require(status, Action.CANCEL)
+    if status.sender != Sender.NONE:
+        raise KnownError(
+            f"Campaign {campaign_id} is being sent: it is cancelled by the process sending it.",
+            f"Run 'smtpdesk campaign cancel {campaign_id}'.",
+        )
     ledger.set_state(campaign_id, CampaignState.CANCELLED, "cancelled by the user")
 
 

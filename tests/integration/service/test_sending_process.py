@@ -1,0 +1,286 @@
+"""A campaign sent by ``campaign serve`` in a process of its own, followed over its channel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from smtpdesk.cli import main
+from smtpdesk.core import secrets
+from smtpdesk.core.campaign.actions import Action, Sender, campaign_status, cancel_campaign
+from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger
+from smtpdesk.core.errors import KnownError
+from smtpdesk.core.service.channel import channel_file
+from smtpdesk.core.service.follower import (
+    EndedEvent,
+    ProgressEvent,
+    follow,
+    sender_channel,
+    start_sender,
+)
+from smtpdesk.core.store import Store
+from tests.helpers.file_keyring import FileKeyring
+from tests.helpers.smtpd import PASSWORD, USER, SmtpdFactory
+from tests.integration.campaign.helpers import (
+    CONTENT,
+    add_server,
+    addresses,
+    make_campaign,
+    received,
+)
+from tests.integration.service.helpers import cli, start, wait_gone
+
+
+async def test_serve_and_follow_end_to_end_with_the_password_from_the_keyring(
+    store: Store, smtpd_factory: SmtpdFactory, data_dir: Path, file_keyring: FileKeyring
+) -> None:
+    server = await smtpd_factory("plain", auth=("PLAIN",), auth_require_tls=False)
+    settings = add_server(store, server)
+    secrets.set_password(settings.uuid, PASSWORD)  # into the file the child reads
+    emails = addresses(200)
+    campaign = make_campaign(store, emails, message_rate=100, concurrency=4)
+
+    pid = await start(campaign)
+    assert pid != os.getpid()
+    follower = await follow(campaign)
+    assert follower is not None and follower.pid == pid
+    events = [event async for event in follower.events()]
+    await follower.close()
+
+    progress = [e.progress for e in events if isinstance(e, ProgressEvent)]
+    assert progress and {p.campaign_id for p in progress} == {campaign}
+    assert progress[-1].counts.sent > 0
+    assert events[-1] == EndedEvent("finished", "", None)
+    assert await wait_gone(pid) == 0
+    assert Counter(received(server)) == dict.fromkeys(emails, 1)  # everyone, once
+    assert {m.login for m in server.messages} == {USER}
+    assert Ledger(store).counts(campaign) == Counts(sent=200)
+    assert not channel_file(data_dir, campaign).exists()  # removed on exit
+    assert await follow(campaign) is None  # nobody sends it now
+
+
+async def _progress_until(events: object, sent: int) -> None:
+    async for event in events:  # type: ignore[attr-defined]
+        assert isinstance(event, ProgressEvent), event
+        if event.progress.counts.sent >= sent:
+            return
+    raise AssertionError("the channel closed first")
+
+
+async def test_pause_and_cancel_from_another_process(
+    store: Store, smtpd_factory: SmtpdFactory, file_keyring: FileKeyring
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server)
+    campaign = make_campaign(store, addresses(300), message_rate=20, concurrency=2)
+
+    pid = await start(campaign)
+    follower = await follow(campaign)
+    assert follower is not None
+    events = follower.events()
+    await _progress_until(events, 5)
+    status = campaign_status(Ledger(store), campaign)  # what the GUI offers for it
+    assert (status.sender, status.reachable) == (Sender.ELSEWHERE, True)
+    assert status.allowed() == {Action.PAUSE, Action.CANCEL, Action.DUPLICATE}
+    with pytest.raises(KnownError, match="cancelled by the process sending it"):
+        cancel_campaign(Ledger(store), campaign)  # not behind the sender's back
+    assert await cli("campaign", "pause", str(campaign)) == (
+        0,
+        "",
+        f"campaign {campaign}: pausing (the messages in flight finish first)\n",
+    )
+    rest = [event async for event in events]
+    assert rest[-1] == EndedEvent("paused", "paused by the user", None)
+    assert await wait_gone(pid) == 1  # like 'campaign send': paused
+    stored = Ledger(store).campaign(campaign)
+    assert (stored.state, stored.pause_reason) == (CampaignState.PAUSED, "paused by the user")
+    counts = Ledger(store).counts(campaign)
+    assert counts.sending == 0 and 0 < counts.sent < 300
+
+    status = campaign_status(Ledger(store), campaign)
+    assert (status.sender, status.reachable) == (Sender.NONE, False)
+    code, _, err = await cli("campaign", "pause", str(campaign))  # nobody sends it now
+    assert (code, err) == (1, f"error: Campaign {campaign} is not being sent (it is paused).\n")
+
+    pid = await start(campaign)  # resumes it
+    follower = await follow(campaign)
+    assert follower is not None
+    events = follower.events()
+    await _progress_until(events, counts.sent + 3)
+    code, _, err = await cli("campaign", "cancel", str(campaign))
+    assert code == 0, err
+    rest = [event async for event in events]
+    assert rest[-1] == EndedEvent("cancelled", "cancelled by the user", None)
+    assert await wait_gone(pid) == 1
+    assert Ledger(store).campaign(campaign).state == CampaignState.CANCELLED
+    after = Ledger(store).counts(campaign)
+    assert after.sending == 0 and counts.sent < after.sent < 300
+    assert sorted(received(server)) == sorted(set(received(server)))  # nobody twice
+
+
+async def _intrude(port: int, payload: bytes) -> bytes:
+    """Connect, send ``payload``, and read until the sender hangs up: what it said."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    data = b""
+    try:
+        writer.write(payload)
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            async with asyncio.timeout(10):  # cut off well before the campaign ends
+                while chunk := await reader.read(65536):
+                    data += chunk
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    return data
+
+
+async def test_wrong_token_junk_and_a_huge_line_are_cut_off_and_the_run_goes_on(
+    store: Store, smtpd_factory: SmtpdFactory, file_keyring: FileKeyring
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server)
+    emails = addresses(150)
+    campaign = make_campaign(store, emails, message_rate=40, concurrency=2)
+    pid = await start(campaign)
+    follower = await follow(campaign)
+    info = sender_channel(campaign)
+    assert follower is not None and info is not None
+
+    wrong = json.dumps({"token": "0" * 64}).encode() + b"\n"
+    assert await _intrude(info.port, wrong) == b""  # not a word of progress
+    assert await _intrude(info.port, b"GET / HTTP/1.0\r\n\r\n") == b""
+    assert await _intrude(info.port, b'{"token": 5}\n') == b""
+    assert await _intrude(info.port, b'{"token": "' + b"a" * (2 << 20) + b'"}\n') == b""
+    # The right token, then a command that is none: what it got, then the end.
+    token = json.dumps({"token": info.token}).encode() + b"\n"
+    said = await _intrude(info.port, token + b'{"op": "explode"}\n')
+    assert all(json.loads(line)["event"] == "progress" for line in said.splitlines())
+
+    events = [event async for event in follower.events()]
+    assert events[-1] == EndedEvent("finished", "", None)
+    assert await wait_gone(pid) == 0
+    assert Counter(received(server)) == dict.fromkeys(emails, 1)
+
+
+async def test_kill_9_of_a_follower_leaves_the_campaign_sending(
+    store: Store, smtpd_factory: SmtpdFactory, file_keyring: FileKeyring
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server)
+    emails = addresses(300)
+    campaign = make_campaign(store, emails, message_rate=100, concurrency=4)
+    pid = await start(campaign)
+    watcher = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "smtpdesk", "campaign", "follow", str(campaign)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert watcher.stderr is not None
+    drawn = await asyncio.wait_for(watcher.stderr.read(2), 30)
+    assert drawn == b"\r["  # its progress bar: it follows
+    watcher.kill()
+    await watcher.wait()
+    assert watcher.returncode == -signal.SIGKILL
+
+    assert await wait_gone(pid) == 0
+    assert Counter(received(server)) == dict.fromkeys(emails, 1)
+    assert Ledger(store).campaign(campaign).state == CampaignState.FINISHED
+    assert Ledger(store).counts(campaign) == Counts(sent=300)
+
+
+async def test_kill_9_of_the_sending_process_then_start_again_sends_the_rest(
+    store: Store,
+    smtpd_factory: SmtpdFactory,
+    data_dir: Path,
+    file_keyring: FileKeyring,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    total = 3000
+    server = await smtpd_factory("plain")
+    add_server(store, server)
+    emails = addresses(total)
+    campaign = make_campaign(store, emails, message_rate=1000, concurrency=8)
+    pid = await start(campaign)
+    await server.wait_until(lambda: len(server.messages) >= 400, limit=60)
+    os.kill(pid, signal.SIGKILL)
+    assert await wait_gone(pid) == -signal.SIGKILL
+    assert channel_file(data_dir, campaign).exists()  # stale: nobody removed it
+
+    assert main(["campaign", "status", str(campaign), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "interrupted"
+    counts = Ledger(store).counts(campaign)
+    assert 0 < counts.sent < total and counts.pending > 0
+    in_flight = counts.sending
+    assert await follow(campaign) is None  # the file names a dead pid: removed
+
+    again = await start(campaign)
+    assert again != pid
+    assert await wait_gone(again) == 0
+    times = Counter(received(server))
+    assert set(times) == set(emails)  # everyone at least once
+    twice = [email for email, n in times.items() if n > 1]
+    assert len(twice) <= in_flight and max(times.values()) <= 2
+    assert Ledger(store).counts(campaign) == Counts(sent=total)  # nothing pending or sending
+
+
+@pytest.mark.parametrize(
+    ("servers", "content", "message"),
+    [
+        (False, CONTENT, "There is no enabled SMTP server to send with."),
+        (True, dataclasses.replace(CONTENT, subject="Hi {{ nick }}"), "nick"),
+    ],
+    ids=["no-server", "template-field"],
+)
+async def test_start_sender_raises_the_reason_the_run_cannot_start(
+    store: Store,
+    smtpd_factory: SmtpdFactory,
+    data_dir: Path,
+    file_keyring: FileKeyring,
+    servers: bool,
+    content: CampaignContent,
+    message: str,
+) -> None:
+    if servers:
+        add_server(store, await smtpd_factory("plain"))
+    campaign = make_campaign(store, addresses(3), content)
+    with pytest.raises(KnownError) as raised:
+        await start(campaign)
+    assert message in raised.value.message
+    assert "Traceback" not in str(raised.value)
+    assert not channel_file(data_dir, campaign).exists()
+    assert Ledger(store).counts(campaign) == Counts(pending=3)
+
+
+def test_start_sender_reports_the_child_s_error_line_when_it_ends_before_listening(
+    data_dir: Path, store: Store
+) -> None:
+    with pytest.raises(KnownError) as raised:
+        start_sender(424242)  # no such campaign: the child exits 2 before any channel
+    assert raised.value.message.startswith("There is no campaign 424242.")
+
+
+def test_bad_ids_exit_2_and_nobody_sending_exits_1(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in ("serve", "follow", "pause", "cancel"):
+        assert main(["campaign", command, "0"]) == 2, command
+        assert "There is no campaign 0." in capsys.readouterr().err
+    campaign = make_campaign(store, addresses(2))
+    assert main(["campaign", "follow", str(campaign)]) == 1
+    assert f"Campaign {campaign} is not being sent (it is draft)." in capsys.readouterr().err
+    Ledger(store).set_state(campaign, CampaignState.PAUSED, "paused by the user")
+    assert main(["campaign", "cancel", str(campaign)]) == 0  # nobody sends it: cancelled here
+    assert Ledger(store).campaign(campaign).state == CampaignState.CANCELLED
