@@ -22,7 +22,6 @@ from smtpdesk.core.logs import install_file_log
 from smtpdesk.core.store import Store, open_store
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.crash_dialog import CrashReporter
-from smtpdesk.ui.engine_thread import ENGINE
 from smtpdesk.ui.gc_guard import GuiThreadCollector
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import Prompts
@@ -87,17 +86,16 @@ def run_app(data_dir: str | None) -> int:
         probe = StartupProbe(window)
         window.installEventFilter(probe)
     window.show()
-    reporter.watch_loop(ENGINE.loop)  # the engine's own loop: its errors reach the dialog too
     window.sandbox.autostart()
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
     try:
         with loop:
             loop.run_until_complete(closed.wait())
+            # Paused, unless the user chose to keep them sending in their own processes.
             loop.run_until_complete(window.pause_campaigns())
             loop.run_until_complete(window.sandbox.stop())
             window.bridge.shutdown()
-            ENGINE.stop()
     finally:
         reporter.uninstall()
         collector.stop()

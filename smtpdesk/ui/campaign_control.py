@@ -1,24 +1,29 @@
-"""Runs one campaign's engine for the GUI and turns its progress into Qt signals.
+"""Runs one campaign through its own sending process and turns its progress into Qt signals.
 
-The engine runs on the engine thread's own asyncio loop (see ``engine_thread``);
-its ``on_progress`` calls, at most ten a second, cross to the GUI as a queued signal.
+A campaign sends in a separate process (``smtpdesk campaign serve``, started by
+``core.service.start_sender``), the same engine as the CLI, so the GUI thread shares no
+interpreter lock with sending and the campaign can go on after the window closes. This
+object follows that process over its local channel (``core.service.follow``): each
+progress (at most ten a second) becomes the ``progress`` signal, Pause and Cancel go back
+through the channel. A campaign another process is sending, whose channel this app can
+reach (another window, one kept sending after a quit), is followed the same way
+(:meth:`CampaignControl.attach`).
+
 What the controls offer follows the campaign's *stored* state (read from the ledger
 through ``core.campaign.actions``), so a campaign paused by an earlier run of the app,
-or interrupted by a crash, can be resumed here; only while this process sends it does
-the run's own state take over.
+or interrupted by a crash, can be resumed here; only while this object follows a run
+does the run's own state take over.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from concurrent.futures import Future
 
 from PySide6.QtCore import QObject, Signal
 
 from smtpdesk.core.campaign import actions
-from smtpdesk.core.campaign.actions import Action, CampaignStatus
-from smtpdesk.core.campaign.engine import CampaignRunner
+from smtpdesk.core.campaign.actions import Action, CampaignStatus, Sender
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.campaign.progress import (
     ErrorGroup,
@@ -28,10 +33,11 @@ from smtpdesk.core.campaign.progress import (
     stored_server_stats,
 )
 from smtpdesk.core.errors import KnownError
+from smtpdesk.core.service import follower as service
+from smtpdesk.core.service.follower import EndedEvent, FailedEvent, Follower, ProgressEvent
 from smtpdesk.core.smtp.types import Diagnosis, ServerStats
 from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
-from smtpdesk.ui.engine_thread import ENGINE
 
 USER_PAUSE = "paused by the user"
 QUIT_PAUSE = "paused when smtpdesk was closed"
@@ -42,7 +48,7 @@ class CampaignControl(QObject):
     state_changed = Signal(str)  # a CampaignState value, or "interrupted"
     running_changed = Signal(bool)
     status_changed = Signal(object)  # CampaignStatus, as stored
-    ended = Signal(int, str, str)  # campaign id, state, reason: a run of this process stopped
+    ended = Signal(int, str, str)  # campaign id, state, reason: a run followed here stopped
     stored_errors = Signal(object)  # tuple[ErrorGroup, ...] of the runs before this process
     stored_servers = Signal(object)  # tuple[ServerStats, ...]: their sent and failed
 
@@ -51,25 +57,25 @@ class CampaignControl(QObject):
         self.bridge = bridge
         self.campaign_id = campaign_id
         self.ledger = Ledger(bridge.store)
-        self.runner = CampaignRunner(bridge.store, campaign_id, on_progress=self._engine_progress)
+        self.folder = bridge.store.folder  # where the sending processes' channel files are
         # Each run has a new messenger and error tally; the figures go on across runs.
-        # Written only between runs, read by the engine thread during one.
         self.totals = RunTotals()
-        self.task: asyncio.Task[CampaignState] | None = None
+        # Starting the sending process, then following it: done when the run has ended
+        # (or the process is gone).
+        self.task: asyncio.Task[EndedEvent | None] | None = None
+        self.follower: Follower | None = None
+        self.attached = False  # the run followed now was started by another process
         self.state = ""
         self.status: CampaignStatus | None = None
         self.problem = ""  # why the last start failed, shown beside the state
         self.last: Progress | None = None
-        # Why the last run here paused when no server could send (the servers' own words).
+        self.run_last: Progress | None = None  # the followed run's own latest figures
+        # Why the last run paused when no server could send (the servers' own words).
         self.blocked: Diagnosis | None = None
+        self.pause_reason = ""  # the last followed run's, when it paused
+        # Pause or cancel asked while the sending process was starting: sent once it answers.
+        self._asked: tuple[str, str] | None = None
         self.progress.connect(self._remember)
-
-    def _engine_progress(self, progress: Progress) -> None:
-        # On the engine thread: Qt queues the signal to this object's (the GUI's) thread.
-        self.progress.emit(self._continued(progress))
-
-    def _continued(self, progress: Progress) -> Progress:
-        return self.totals.combined(progress)
 
     def _remember(self, progress: Progress) -> None:
         self.last = progress
@@ -81,7 +87,7 @@ class CampaignControl(QObject):
     def allowed(self) -> frozenset[Action]:
         """What the controls may offer now: from the stored state, or the run's while it runs."""
         if self.running:
-            return actions.allowed_actions(str(self.state), sender=actions.Sender.HERE)
+            return actions.allowed_actions(str(self.state), sender=Sender.HERE)
         if self.status is None:
             return frozenset()
         if self.state and self.state != self.status.state:  # a run just ended: not re-read yet
@@ -106,30 +112,142 @@ class CampaignControl(QObject):
             self.bridge.read(actions.campaign_status, self.ledger, self.campaign_id), done=stored
         )
 
+    # --- a run -------------------------------------------------------------------
+
     def run(self) -> None:
-        """Start, or resume after a pause or an interruption."""
+        """Start, or resume after a pause or an interruption, in a new sending process."""
         if self.running:
             return
-        self.problem = ""
-        self.blocked = None
-        self._set_state(CampaignState.RUNNING)
-        future = ENGINE.submit(self.runner.run())
-        self.task = self.bridge.start(_wait(future), done=self._ended, failed=self._failed)
+        self._begin(attached=False)
+        self.task = self.bridge.start(self._send(), done=self._finished, failed=self._failed)
         self.running_changed.emit(True)
 
-    def pause(self, reason: str = USER_PAUSE) -> None:
+    def attach(self) -> None:
+        """Follow the run another process is sending (its channel is reachable from here)."""
         if self.running:
-            ENGINE.call(self.runner.pause, reason)
+            return
+        self._begin(attached=True)
+        # That run counts its servers and errors from its own start; the stored ones
+        # already include what it has done so far, so they are not added again.
+        self.totals = RunTotals()
+        self.task = self.bridge.start(self._follow(), done=self._finished, failed=self._failed)
+        self.running_changed.emit(True)
+
+    def _begin(self, *, attached: bool) -> None:
+        self.problem = ""
+        self.blocked = None
+        self.pause_reason = ""
+        self.run_last = None
+        self.attached = attached
+        self._asked = None
+        self._set_state(CampaignState.RUNNING)
+
+    async def _send(self) -> EndedEvent | None:
+        # Spawning and waiting for the channel block (up to seconds): on a worker thread.
+        await self.bridge.read(service.start_sender, self.campaign_id, folder=self.folder)
+        return await self._follow()
+
+    async def _follow(self) -> EndedEvent | None:
+        """Each event of the sending process, until its run ends or its channel closes."""
+        follower = await service.follow(self.campaign_id, folder=self.folder)
+        if follower is None:  # it ended (or died) before we could connect
+            return None
+        self.follower = follower
+        try:
+            if self._asked is not None:
+                await self._tell(follower, *self._asked)
+            async for event in follower.events():
+                if isinstance(event, ProgressEvent):
+                    self.run_last = event.progress
+                    self.progress.emit(self.totals.combined(event.progress))
+                elif isinstance(event, EndedEvent):
+                    return event
+                elif isinstance(event, FailedEvent):
+                    raise KnownError(event.message, event.hint)
+            return None  # closed without an end: the sending process died
+        finally:
+            self.follower = None
+            await follower.close()
+
+    async def _tell(self, follower: Follower, op: str, reason: str) -> None:
+        if op == "cancel":
+            await follower.cancel()
+        else:
+            await follower.pause(reason)
+
+    def pause(self, reason: str = USER_PAUSE) -> None:
+        self._ask("pause", reason)
 
     def cancel(self) -> None:
-        """Cancel (the caller has asked the user): through the runner if it runs here."""
-        if self.running:
-            ENGINE.call(self.runner.cancel)
+        """Cancel (the caller has asked the user): through the sending process if there is one."""
+        if self.running or self.reachable:
+            self._ask("cancel", "")
             return
         self.bridge.start(
             self.bridge.write(actions.cancel_campaign, self.ledger, self.campaign_id),
             done=lambda _r: self.refresh(),
         )
+
+    def _ask(self, op: str, reason: str) -> None:
+        if self.follower is not None:
+            self.bridge.start(self._tell(self.follower, op, reason))
+        elif self.running:  # the process is starting: told as soon as it answers
+            if self._asked is None or op == "cancel":
+                self._asked = (op, reason)
+        elif self.reachable:  # sent by another process we do not follow (yet)
+            self.bridge.start(
+                service.request(self.campaign_id, op, reason, folder=self.folder),
+                done=lambda _ok: self.refresh(),
+            )
+
+    def can_attach(self, status: CampaignStatus) -> bool:
+        """Another process sends it and its channel answers: it can be followed from here."""
+        return not self.running and status.sender == Sender.ELSEWHERE and status.reachable
+
+    @property
+    def reachable(self) -> bool:
+        """Another process sends it (as last read) and its channel answers."""
+        return self.status is not None and self.status.reachable
+
+    def _finished(self, ended: EndedEvent | None) -> None:
+        if ended is None:
+            self._lost()
+        else:
+            self._ended(ended)
+
+    def _ended(self, ended: EndedEvent) -> None:
+        self.running_changed.emit(False)
+        self.blocked = ended.blocked
+        self.pause_reason = ended.reason
+        if self.run_last is not None:
+            self.totals.end_run(self.run_last)
+        self._set_state(ended.state)
+        self.ended.emit(self.campaign_id, ended.state, ended.reason)
+        self.refresh()
+
+    def _lost(self) -> None:
+        """The channel closed without an end (the process was killed, or the run ended
+        before we connected): the ledger says what became of the campaign."""
+        if self.run_last is not None:
+            self.totals.end_run(self.run_last)
+
+        def stored(status: CampaignStatus) -> None:
+            self.running_changed.emit(False)
+            reason = status.campaign.pause_reason
+            self.ended.emit(self.campaign_id, status.state, reason)
+
+        self.refresh(then=stored)
+
+    def _failed(self, exc: BaseException) -> None:
+        # The run could not start (a template error, no server...) or stopped on our bug:
+        # the stored state says which, the reason stays beside it.
+        self.running_changed.emit(False)
+        self.problem = exc.message if isinstance(exc, KnownError) else f"{exc!r}"
+        self.bridge.report(exc)
+        self.ended.emit(self.campaign_id, "", self.problem)
+        self.refresh()
+
+    # --- stored figures ------------------------------------------------------------
 
     def load_errors(self) -> None:
         """Before the first run here: the error groups of earlier runs, from the ledger."""
@@ -170,30 +288,6 @@ class CampaignControl(QObject):
     def latest(self) -> Progress | None:
         return self.last
 
-    def _ended(self, state: CampaignState) -> None:
-        self.running_changed.emit(False)
-        final = self.runner.progress()  # the engine has stopped: safe to read from here
-        self.blocked = self.runner.blocked
-        if final is not None:
-            self.progress.emit(self._continued(final))
-            self.totals.end_run(final)
-        self._set_state(state)
-        self.ended.emit(self.campaign_id, str(state), self.runner.pause_reason)
-        self.refresh()
-
-    def _failed(self, exc: BaseException) -> None:
-        # The run could not start (a template error, no server...) or stopped on our bug:
-        # the stored state says which, the reason stays beside it.
-        self.running_changed.emit(False)
-        self.problem = exc.message if isinstance(exc, KnownError) else f"{exc!r}"
-        self.bridge.report(exc)
-        self.ended.emit(self.campaign_id, "", self.problem)
-        self.refresh()
-
     def _set_state(self, state: CampaignState | str) -> None:
         self.state = str(state)
         self.state_changed.emit(self.state)
-
-
-async def _wait(future: Future[CampaignState]) -> CampaignState:
-    return await asyncio.wrap_future(future)

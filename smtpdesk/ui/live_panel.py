@@ -293,14 +293,17 @@ class LivePanel(QWidget):
     # data
 
     def start(self, autorun: bool = False) -> None:
-        """Show the stored state and figures; with ``autorun``, start sending too."""
+        """Show the stored state and figures; with ``autorun``, start sending too. A campaign
+        another process is sending, whose channel is reachable, is followed live."""
 
         def loaded(status: CampaignStatus) -> None:
             if not self.control.running:
                 self.show_counts(status.counts)
                 if self.control.latest() is None:  # nothing sent here yet: earlier runs' errors
                     self.control.load_errors()
-            if autorun and Action.START in self.control.allowed():
+            if self.control.can_attach(status):
+                self.control.attach()
+            elif autorun and Action.START in self.control.allowed():
                 self.control.run()
 
         self.control.refresh(then=loaded)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from smtpdesk import __version__
 from smtpdesk.core.campaign import actions
-from smtpdesk.core.campaign.ledger import Ledger
+from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.settings import ServerSettings
 from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self.sandbox = SandboxService(bridge, self)
         self.sandbox.changed.connect(self._sandbox_changed)
         self._closing_confirmed = False
+        self.keep_sending = False  # chosen when quitting: campaigns go on without the window
         self._make_actions()
         self.resize(1100, 760)
         self._restore_state()
@@ -287,11 +288,28 @@ class MainWindow(QMainWindow):
         self.resume_bar.drop(campaign_id)
 
     def load_unfinished(self) -> None:
-        """Offer to resume campaigns left paused or interrupted (by a quit, a crash...)."""
-        self.bridge.start(
-            self.bridge.read(actions.unfinished, Ledger(self.bridge.store)),
-            done=self.resume_bar.show_statuses,
-        )
+        """Offer to resume campaigns left paused or interrupted (by a quit, a crash...), and
+        open the panel of each campaign another process is sending through a channel this
+        app can reach (one kept sending when the app was closed): it follows it live."""
+
+        def read() -> tuple[list[actions.CampaignStatus], list[int]]:
+            statuses = actions.list_statuses(Ledger(self.bridge.store))
+            waiting = [
+                s
+                for s in statuses
+                if s.state in (CampaignState.PAUSED, actions.INTERRUPTED)
+                and s.sender == actions.Sender.NONE
+            ]
+            sending = [s.id for s in statuses if s.reachable]
+            return waiting, sending
+
+        def found(lists: tuple[list[actions.CampaignStatus], list[int]]) -> None:
+            waiting, sending = lists
+            self.resume_bar.show_statuses(waiting)
+            for campaign_id in sending:
+                self.open_live_panel(campaign_id)
+
+        self.bridge.start(self.bridge.read(read), done=found)
 
     def _run_ended(self, campaign_id: int, state: str, reason: str) -> None:
         """Tell the user through the desktop when they are looking elsewhere."""
@@ -355,9 +373,13 @@ class MainWindow(QMainWindow):
         return [c for c in found if isinstance(c, CampaignControl) and c.running]
 
     async def pause_campaigns(self, limit: float = 15.0) -> None:
-        """Pause every campaign this window is sending, so in-flight messages are recorded."""
+        """At the app's end: pause every campaign this window follows, so in-flight messages
+        are recorded, and wait for their sending processes to say so; unless the user chose
+        to keep them sending, when they go on without the window."""
         from smtpdesk.ui.campaign_control import QUIT_PAUSE
 
+        if self.keep_sending:
+            return
         controls = self.sending()
         for control in controls:
             control.pause(QUIT_PAUSE)
@@ -401,23 +423,51 @@ class MainWindow(QMainWindow):
         names = ", ".join(
             repr(c.status.campaign.name) if c.status else f"{c.campaign_id}" for c in sending
         )
+        one = len(sending) == 1
 
         def answered(choice: str) -> None:
-            if choice != "pause":
+            if choice == "stay":
                 return
             from smtpdesk.ui.campaign_control import QUIT_PAUSE
 
-            for control in self.sending():
-                control.pause(QUIT_PAUSE)
+            if choice == "keep":
+                self.keep_sending = True
+                self._tell_kept_sending(self.sending())
+            else:
+                for control in self.sending():
+                    control.pause(QUIT_PAUSE)
             self.servers.when_saved(close_now)
 
-        # A background sender that outlives the window does not exist yet: pause or stay.
         self.prompts.choose(
             self,
             "Campaigns are sending",
-            f"{counted(len(sending), 'campaign')} {'is' if len(sending) == 1 else 'are'} being "
-            f"sent: {names}. Quitting pauses {'it' if len(sending) == 1 else 'them'}: the "
-            "messages in flight finish and are recorded, and the next start offers to resume.",
-            [("pause", "Pause and quit"), ("stay", "Don't quit")],
+            f"{counted(len(sending), 'campaign')} {'is' if one else 'are'} being sent: {names}.\n\n"
+            f"Keep sending: {'it goes' if one else 'they go'} on in {'its' if one else 'their'} "
+            f"own process after smtpdesk closes. To stop {'it' if one else 'them'}, open "
+            f"smtpdesk again and press Pause, or run {_pause_commands(sending)}.\n\n"
+            f"Pause and quit: the messages in flight finish and are recorded, and the next "
+            "start offers to resume.",
+            [("keep", "Keep sending"), ("pause", "Pause and quit"), ("stay", "Don't quit")],
             answered,
+            default="keep",
         )
+
+    def _tell_kept_sending(self, controls: list[Any]) -> None:
+        """Before the window goes: a desktop notification that the campaigns go on, and how
+        to stop them (the dialog said so too)."""
+        names = ", ".join(
+            c.status.campaign.name if c.status else f"Campaign {c.campaign_id}" for c in controls
+        )
+        one = len(controls) == 1
+        text = (
+            f"{'It keeps' if one else 'They keep'} sending after smtpdesk closes. To stop "
+            f"{'it' if one else 'them'}, open smtpdesk again and press Pause, or run "
+            f"{_pause_commands(controls)}."
+        )
+        self.bridge.notifier.info(f"{names}: {text}")
+        self.desktop.notify(f"{names} {'keeps' if one else 'keep'} sending", text)
+
+
+def _pause_commands(controls: list[Any]) -> str:
+    """``smtpdesk campaign pause 3`` (and `` or ...`` for each further campaign)."""
+    return " and ".join(f"'smtpdesk campaign pause {c.campaign_id}'" for c in controls)

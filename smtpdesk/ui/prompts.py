@@ -41,14 +41,17 @@ class Prompts:
         text: str,
         choices: Sequence[tuple[str, str]],
         on_answer: Callable[[str], None],
+        *,
+        default: str = "",
     ) -> None:
-        """One of ``choices`` (key, button text); the last is the safe one: the default, and
-        the answer when the box is closed without a choice (Esc, its close button)."""
+        """One of ``choices`` (key, button text); the last is the safe one: the answer when
+        the box is closed without a choice (Esc, its close button), and the default button
+        unless ``default`` names another."""
         box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
         buttons = [
             (box.addButton(label, QMessageBox.ButtonRole.AcceptRole), key) for key, label in choices
         ]
-        box.setDefaultButton(buttons[-1][0])
+        box.setDefaultButton(next((b for b, key in buttons if key == default), buttons[-1][0]))
         box.setEscapeButton(buttons[-1][0])
 
         def answer(_result: int) -> None:
@@ -101,6 +104,7 @@ class ScriptedPrompts(Prompts):
     def __init__(self, answers: list[object] | None = None) -> None:
         self.answers = list(answers or [])
         self.asked: list[str] = []
+        self.defaults: list[str] = []  # each choose()'s default button, by key
 
     def _next(self, question: str) -> object:
         self.asked.append(question)
@@ -126,9 +130,13 @@ class ScriptedPrompts(Prompts):
         text: str,
         choices: Sequence[tuple[str, str]],
         on_answer: Callable[[str], None],
+        *,
+        default: str = "",
     ) -> None:
         answer = self._next(f"{title}: {text}")
         assert answer in [key for key, _ in choices], (answer, choices)
+        assert not default or default in [key for key, _ in choices], (default, choices)
+        self.defaults.append(default or choices[-1][0])
         on_answer(str(answer))
 
     def unsaved(self, parent: QWidget, what: str, on_answer: Callable[[Unsaved], None]) -> None:

@@ -7,13 +7,19 @@ loop running, as in the app. Waiting is by condition (``until``), never by time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import json
+import os
+import signal
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import keyring
 import pytest
 import qasync
 from PySide6.QtCore import QEvent
@@ -21,7 +27,6 @@ from PySide6.QtWidgets import QApplication
 
 from smtpdesk.core.store import Store
 from smtpdesk.ui.app import build_main_window, create_application
-from smtpdesk.ui.engine_thread import ENGINE
 from smtpdesk.ui.gc_guard import GuiThreadCollector
 from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
@@ -88,12 +93,9 @@ def _where(frame: FrameType) -> tuple[str, str]:
 
 
 def _gui_violation() -> str | None:
-    """Where in smtpdesk/ui a call on the GUI thread comes from (or, on the engine's
-    thread, from its loop: any code there); None if it is allowed."""
-    engine_loop = ENGINE._loop
-    if engine_loop is not None and asyncio._get_running_loop() is engine_loop:
-        ours = [f for f in frames() if SMTPDESK_FOLDER in f.f_code.co_filename]
-        return f"the engine's loop: {trail(ours)}"
+    """Where in smtpdesk/ui a call on the GUI thread comes from; None if it is allowed.
+    (Campaigns send in processes of their own: tests/integration/campaign/
+    test_loop_blocking.py watches the engine's loop there.)"""
     if threading.current_thread() is not threading.main_thread():
         return None
     ui = [f for f in frames() if UI_FOLDER in f.f_code.co_filename]
@@ -104,20 +106,80 @@ def _gui_violation() -> str | None:
     return trail(ui)
 
 
+@pytest.fixture
+def shared_keyring(
+    memory_keyring: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """The test-only file keyring (tests/helpers/file_keyring.py) for this process and the
+    sending processes it starts, so a password the GUI saves reaches them.
+
+    Imported here, after the in-memory keyring has set keyring up: keyring tries every
+    backend class it knows when it first looks for one, and this one cannot be made
+    without its file."""
+    from tests.helpers.file_keyring import FileKeyring, child_environment
+
+    path = tmp_path / "keyring.json"
+    for name, value in child_environment(path).items():
+        monkeypatch.setenv(name, value)
+    backend = FileKeyring(path)
+    keyring.set_keyring(backend)
+    yield backend  # tests/conftest.py's memory_keyring puts the previous backend back
+
+
 @pytest.fixture(autouse=True)
-def no_blocking_calls_on_gui_thread(memory_keyring: Any) -> Iterator[BlockingCallWatch]:
-    """Fail a test whose widgets call SQLite or the keyring on the GUI thread, or whose
-    campaign run calls them on the engine's loop (issue 9)."""
+def no_blocking_calls_on_gui_thread(shared_keyring: Any) -> Iterator[BlockingCallWatch]:
+    """Fail a test whose widgets call SQLite or the keyring on the GUI thread (issue 9).
+
+    The keyring is the test-only file one (tests/helpers/file_keyring.py), shared with
+    the sending processes the test starts: a password the GUI saves reaches them."""
     watch = BlockingCallWatch(_gui_violation)
     watch.start()
     yield watch
     watch.stop()
     if watch.violations:
         pytest.fail(
-            "SQLite or keyring calls on the GUI thread or the engine's loop (go through the "
-            "bridge or a worker thread):\n" + watch.report(),
+            "SQLite or keyring calls on the GUI thread (go through the bridge or a worker "
+            "thread):\n" + watch.report(),
             pytrace=False,
         )
+
+
+@pytest.fixture(autouse=True)
+def no_sender_left(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Campaigns send in processes of their own that outlive a window (and so a test):
+    after the test, each sending process still listed in its data folder is stopped
+    (SIGTERM pauses it cleanly; SIGKILL after 10 s)."""
+    if "data_dir" not in request.fixturenames:
+        yield
+        return
+    folder: Path = request.getfixturevalue("data_dir") / "senders"  # torn down after this
+    yield
+    pids = [_channel_pid(path) for path in folder.glob("*.json")] if folder.is_dir() else []
+    for pid in filter(None, pids):
+        stop_process(pid)
+
+
+def _channel_pid(path: Path) -> int | None:
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def stop_process(pid: int, limit: float = 10.0) -> None:
+    """SIGTERM ``pid`` (one of the test's sending processes), then SIGKILL if it stays."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError):  # ours: reap it, or it stays a zombie
+                os.waitpid(pid, os.WNOHANG)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
 
 @pytest.fixture

@@ -34,11 +34,15 @@ CONTENT = CampaignContent("Hello {{ name }}", "news@example.com", text="Hi {{ na
 
 
 @asynccontextmanager
-async def running_app(store: Store, prompts: ScriptedPrompts) -> AsyncIterator[MainWindow]:
-    """One start of the app on ``store``'s data folder; closing it is part of the test."""
+async def running_app(
+    store: Store, prompts: ScriptedPrompts, *, settle: bool = True
+) -> AsyncIterator[MainWindow]:
+    """One start of the app on ``store``'s data folder; closing it is part of the test.
+    ``settle``: wait for the first loads (not when it follows a campaign: that never ends)."""
     win = build_main_window(store, prompts)
     win.show()
-    await until(lambda: win.bridge.pending == 0, what="the first load")
+    if settle:
+        await until(lambda: win.bridge.pending == 0, what="the first load")
     try:
         yield win
     finally:

@@ -1,0 +1,228 @@
+"""The GUI follows campaigns that send in processes of their own (issue 13, section 3).
+
+Every campaign the GUI starts runs in ``smtpdesk campaign serve ID`` (a real child process,
+with the test's file keyring); the window follows it over its channel. These tests check
+that it is really another process, that Pause reaches it, that "Keep sending" lets it finish
+without any window, that a new window attaches to it, and that a kill -9 of the process
+playing the GUI loses and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from smtpdesk.core.campaign.ledger import CampaignState, Ledger
+from smtpdesk.core.service.channel import channel_file, read_channel
+from smtpdesk.core.service.follower import start_sender
+from smtpdesk.core.store import Store
+from smtpdesk.ui.prompts import ScriptedPrompts
+from tests.helpers.smtpd import Faults, SmtpdFactory, SmtpdServer
+from tests.ui.conftest import until
+from tests.ui.test_campaign_flow import _add_server
+from tests.ui.test_lifecycle import _buttons, _campaign, _panel, running_app
+
+
+def _addresses(count: int) -> list[str]:
+    return [f"u{i}@example.com" for i in range(count)]
+
+
+def _received(sink: SmtpdServer) -> Counter[str]:
+    return Counter(r for m in sink.messages for r in m.rcpt_tos)
+
+
+def _sender_pid(store: Store, campaign: int) -> int | None:
+    info = read_channel(channel_file(store.folder, campaign))
+    return info.pid if info is not None else None
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):  # a child of this process: reap it
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Recorder:
+    """Stands in for the desktop notifier: what would have been shown."""
+
+    def __init__(self) -> None:
+        self.shown: list[tuple[str, str]] = []
+
+    def notify(self, title: str, text: str) -> None:
+        self.shown.append((title, text))
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_campaign_sends_in_its_own_process_and_pause_in_the_panel_reaches_it(
+    qtbot: Any, store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.05}))
+    _add_server(store, sink)
+    campaign = _campaign(store, 40, concurrency=1)
+    async with running_app(store, ScriptedPrompts()) as window:
+        window.open_live_panel(campaign, autorun=True)
+        panel = _panel(window, campaign)
+        await until(lambda: _sender_pid(store, campaign) is not None, what="the sending process")
+        pid = _sender_pid(store, campaign)
+        assert pid is not None and pid != os.getpid()
+        await until(
+            lambda: panel.counters["sent"].text() not in ("–", "0"), what="progress in the panel"
+        )
+        assert Ledger(store).campaign(campaign).runner_pid == pid  # the child holds the lease
+        assert panel.pause_button.isEnabled() and panel.cancel_button.isEnabled()
+        qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+        await until(lambda: panel.control.state == "paused", what="the pause")
+        await until(lambda: not _alive(pid), what="the sending process to end")
+        assert not channel_file(store.folder, campaign).exists()
+        stored = Ledger(store).campaign(campaign)
+        assert stored.state == CampaignState.PAUSED
+        assert stored.pause_reason == "paused by the user"
+        sent = Ledger(store).counts(campaign).sent
+        assert 0 < sent < 40
+        assert len(sink.messages) == sent  # nothing goes out after the pause
+        assert _buttons(panel) == {"pause": False, "resume": True, "cancel": True, "retry": False}
+
+
+async def test_keep_sending_finishes_the_campaign_without_any_window(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.1}))
+    _add_server(store, sink)
+    campaign = _campaign(store, 30, concurrency=1)
+    prompts = ScriptedPrompts()
+    async with running_app(store, prompts) as window:
+        recorder = Recorder()
+        window.desktop = recorder  # type: ignore[assignment]
+        window.open_live_panel(campaign, autorun=True)
+        panel = _panel(window, campaign)
+        await until(lambda: len(sink.messages) >= 2, what="some messages")
+        pid = _sender_pid(store, campaign)
+        assert pid is not None
+        prompts.answers = ["keep"]
+        window.quit_action.trigger()
+        question = prompts.asked[-1]
+        assert prompts.defaults[-1] == "keep"  # the default button
+        assert "Keep sending" in question and "own process" in question
+        assert f"smtpdesk campaign pause {campaign}" in question
+        await until(lambda: not window.isVisible(), what="the window to close")
+        [(title, text)] = recorder.shown
+        assert title == "Spring news keeps sending"
+        assert "press Pause" in text and f"smtpdesk campaign pause {campaign}" in text
+        # What the app does at its end (ui/app.py run_app): nothing is paused, and the
+        # bridge's tasks, following the campaign among them, are cancelled.
+        await window.pause_campaigns()
+        assert panel.control.running
+        window.bridge.shutdown()
+        await until(lambda: not panel.control.running, what="the window to stop following")
+    # The window and its bridge are gone; the campaign goes on in its own process.
+    assert _alive(pid)
+    assert Ledger(store).campaign(campaign).state == CampaignState.RUNNING
+    await until(lambda: not _alive(pid), limit=60, what="the sending process to finish")
+    assert Ledger(store).campaign(campaign).state == CampaignState.FINISHED
+    assert _received(sink) == Counter(_addresses(30))  # every recipient exactly once
+
+
+async def test_a_new_window_attaches_to_a_campaign_still_sending(
+    qtbot: Any, store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.1}))
+    _add_server(store, sink)
+    campaign = _campaign(store, 200, concurrency=1)
+    # As after "Keep sending": a sending process that no window started.
+    pid = await asyncio.to_thread(start_sender, campaign)
+    await until(lambda: len(sink.messages) >= 2, what="some messages")
+    async with running_app(store, ScriptedPrompts(), settle=False) as window:
+        await until(lambda: f"live-{campaign}" in window.windows, what="the panel to open")
+        panel = _panel(window, campaign)
+        await until(lambda: panel.control.running, what="the panel to follow it")
+        assert panel.control.attached
+        assert campaign not in window.resume_bar.resume_buttons  # nothing to resume here
+        seen: list[int] = []
+        panel.control.progress.connect(lambda p: seen.append(p.counts.sent))
+        await until(lambda: len(set(seen)) >= 3, what="live progress")
+        assert seen == sorted(seen)
+        assert int(panel.counters["sent"].text()) >= seen[0]
+        assert "running" in panel.state_label.text()
+        assert _buttons(panel) == {"pause": True, "resume": False, "cancel": True, "retry": False}
+        qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+        await until(lambda: panel.control.state == "paused", what="the pause")
+        await until(lambda: not _alive(pid), what="the sending process to end")
+        assert panel.resume_button.isEnabled()
+    stored = Ledger(store).campaign(campaign)
+    assert stored.state == CampaignState.PAUSED and stored.pause_reason == "paused by the user"
+    assert _received(sink) == Counter(_addresses(200)[: len(sink.messages)])
+
+
+# The process that plays the GUI: a QApplication, the qasync loop, the bridge and the
+# CampaignControl the live panel uses; it prints "following" once progress arrives.
+GUI_STAND_IN = textwrap.dedent(
+    """
+    import asyncio, sys
+    import qasync
+    from PySide6.QtWidgets import QApplication
+    from smtpdesk.core.store import open_store
+    from smtpdesk.ui.bridge import Bridge
+    from smtpdesk.ui.campaign_control import CampaignControl
+
+    app = QApplication(["gui-stand-in"])
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    control = CampaignControl(Bridge(open_store(None)), int(sys.argv[1]))
+    control.progress.connect(lambda p: print("following", p.counts.sent, flush=True))
+    control.run()
+    with loop:
+        loop.run_forever()
+    """
+)
+
+
+async def test_kill_9_of_the_gui_loses_and_repeats_nothing(
+    store: Store, smtpd_factory: SmtpdFactory, tmp_path: Path
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.03}))
+    _add_server(store, sink)
+    campaign = _campaign(store, 40, concurrency=2)
+    out = tmp_path / "gui.out"
+    with out.open("wb") as stdout:
+        gui = await asyncio.to_thread(
+            subprocess.Popen,
+            [sys.executable, "-c", GUI_STAND_IN, str(campaign)],
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        )
+    try:
+        await until(
+            lambda: "following" in out.read_text() or gui.poll() is not None,
+            limit=30,
+            what="the stand-in GUI to follow the campaign",
+        )
+        assert gui.poll() is None, out.read_text()
+        assert len(sink.messages) < 40
+        gui.send_signal(signal.SIGKILL)
+        gui.wait()
+    finally:
+        if gui.poll() is None:
+            gui.kill()
+            gui.wait()
+    pid = _sender_pid(store, campaign)
+    assert pid is not None and pid != gui.pid
+    await until(lambda: not _alive(pid), limit=60, what="the sending process to finish")
+    assert Ledger(store).campaign(campaign).state == CampaignState.FINISHED
+    assert _received(sink) == Counter(_addresses(40))  # every recipient exactly once
