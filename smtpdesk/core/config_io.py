@@ -192,6 +192,8 @@ def export_config(store: Store) -> str:
     """The whole configuration as TOML, without any password."""
     app = store.app_settings().to_dict()
     app["sliding_window_duration"] = format_duration(app["sliding_window_duration"])
+    if app["worker_processes"] is None:  # TOML has no null; parse_app_settings reads "auto"
+        app["worker_processes"] = "auto"
     document = {"app": app, "servers": [server_to_toml(s) for s in store.servers()]}
     header = (
         f"# smtpdesk {__version__} configuration. Passwords are not exported: they stay\n"

@@ -160,13 +160,19 @@ class AppSettings:
     # Every domain check asks this DNS server ("HOST" or "HOST:PORT"); empty: the system's.
     # SMTPDESK_DNS_SERVER wins over it (core/domain/resolver.py).
     dns_server: str = ""
+    # Worker processes for campaigns at an unlimited rate (core/campaign/workers.py):
+    # None ("auto") one per core, 0 never, N at most N.
+    worker_processes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 # What a campaign copies from the app settings as its own (not the DNS server, say).
-CAMPAIGN_FIELDS = tuple(f.name for f in fields(AppSettings) if f.name != "dns_server")
+CAMPAIGN_FIELDS = tuple(
+    f.name for f in fields(AppSettings) if f.name not in ("dns_server", "worker_processes")
+)
+MAX_WORKER_PROCESSES = 64
 
 
 @dataclass
@@ -643,6 +649,7 @@ _APP_COERCE: dict[str, Callable[[object], Any]] = {
     "sliding_window_rate": _to_int,
     "sliding_window_duration": parse_duration,
     "dns_server": parse_dns_server,
+    "worker_processes": lambda v: None if str(v).strip() in ("None", "", "auto") else _to_int(v),
 }
 
 
@@ -665,6 +672,12 @@ def parse_app_settings(data: Mapping[str, object], base: AppSettings | None = No
         report.error(
             "sliding_window_duration",
             "the window duration must be more than zero and at most 30 days (720h)",
+        )
+    if s.worker_processes is not None and not 0 <= s.worker_processes <= MAX_WORKER_PROCESSES:
+        report.error(
+            "worker_processes",
+            f"worker_processes must be auto or between 0 and {MAX_WORKER_PROCESSES}",
+            "0 sends from one process only",
         )
     if not report.errors:
         report.settings = s

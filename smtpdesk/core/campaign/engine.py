@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
@@ -37,15 +37,16 @@ from smtpdesk.core.campaign.ledger import (
     Outcome,
     RecipientState,
 )
-from smtpdesk.core.campaign.limits import QuotaCounter, ServerGate, SlidingWindow, TokenBucket
+from smtpdesk.core.campaign.limits import MessageRate, QuotaCounter, ServerGate, SlidingWindow
 from smtpdesk.core.campaign.mime import PreparedMessage
 from smtpdesk.core.campaign.progress import Progress, Tally
 from smtpdesk.core.campaign.suppressions import SuppressionList
+from smtpdesk.core.campaign.workers import RenderFailure, WorkerPool
 from smtpdesk.core.campaign.writer import LedgerWriter
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.feedback.records import unsubscribe_links
 from smtpdesk.core.feedback.tokens import make_token, verp_address
-from smtpdesk.core.settings import ServerSettings
+from smtpdesk.core.settings import MAX_RATE, ServerSettings
 from smtpdesk.core.smtp.diagnosis import SERVER_CAUSES
 from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
 from smtpdesk.core.store import Store
@@ -60,9 +61,16 @@ RATE_LIMIT_TRIES = 5  # a message refused with 421 or a rate limit this often fa
 GREYLIST_DELAY = 300.0  # seconds before a greylisted message is sent again (servers want 5-15 min)
 GREYLIST_TRIES = 3  # greylisted this often, the recipient fails (temporary: retry-failed)
 # Causes for which the server never took the message: it goes back to the queue.
-_NOT_SENT = SERVER_CAUSES | {"no_server_available", "pool_wait_timeout", "pool_closed"}
+# A worker process that died had taken it (workers.py): it may be sent twice, never lost.
+_NOT_SENT = SERVER_CAUSES | {
+    "no_server_available",
+    "pool_wait_timeout",
+    "pool_closed",
+    "worker_lost",
+}
 Eligible = Callable[[ServerSettings], bool]
 _Item = tuple[int, str, dict[str, Any]]
+_Attempt = tuple[SendResult, str | None]  # the server's acceptance and the Message-ID
 _PARTS = {  # the task names of a run, in words for a pause reason
     "ledger-writer": "saving progress to the database",
     "producer": "claiming recipients from the database",
@@ -127,6 +135,7 @@ class CampaignRunner:
         self.token_key: bytes | None = None  # signs unsubscribe tokens (issue 12), if used
         self.verp_address = ""  # VERP: the return path is this address's local+TOKEN@domain
         self._tally: Tally | None = None
+        self.workers: WorkerPool | None = None  # the run's worker processes, if it has them
 
     # --- control -------------------------------------------------------------------
 
@@ -244,7 +253,9 @@ class CampaignRunner:
         servers = self._servers
         if servers is None:
             servers = await writer.call(self._messenger_servers, campaign)
-        sender = self._sender
+        sender: Sender | WorkerPool | None = self._sender
+        if sender is None:
+            sender = await self._start_workers(campaign, renderer, servers, writer)
         if sender is None:
             sender = await writer.call(self._make_sender, campaign)
         job = _Job(self, campaign, renderer, writer, sender, servers, suppressed)
@@ -275,6 +286,55 @@ class CampaignRunner:
             self._tally.counts = Tally.from_counts(counts).counts
         self._emit(force=True)
         return state
+
+    async def _start_workers(
+        self,
+        campaign: Campaign,
+        renderer: Renderer,
+        servers: list[ServerSettings],
+        writer: LedgerWriter,
+    ) -> WorkerPool | None:
+        """Worker processes for an unlimited rate on several cores (workers.py), or None."""
+        from smtpdesk.core.campaign import workers
+
+        setting = await writer.call(lambda: self.store.app_settings().worker_processes)
+        count = workers.worker_count(
+            setting,
+            message_rate=campaign.message_rate,
+            sliding_window=campaign.sliding_window,
+            servers=servers,
+            pool_options=self._pool_options,
+        )
+        if not count:
+            return None
+        messenger = await writer.call(self._messenger_name, campaign)
+        setups = [
+            workers.WorkerSetup(
+                content=campaign.content,
+                columns=self.columns,
+                unsubscribe_address=renderer.unsubscribe_address,
+                verp_address=self.verp_address,
+                messenger=messenger,
+                servers=workers.share(servers, count, index),
+                pool_options=self._pool_options,
+            )
+            for index in range(count)
+        ]
+        pool = workers.WorkerPool(setups, on_trouble=self.pause)
+        try:
+            await pool.start()
+        except BaseException:
+            await pool.close()
+            raise
+        log.info("campaign %s: sending from %d worker processes", self.campaign_id, count)
+        self.workers = pool
+        return pool
+
+    def _messenger_name(self, campaign: Campaign) -> str:
+        """Blocking: the messenger's name as resolved (run off the loop)."""
+        from smtpdesk.core.messengers import resolve_messenger
+
+        return resolve_messenger(self.store.servers(), campaign.messenger).name
 
     def _messenger_servers(self, campaign: Campaign) -> list[ServerSettings]:
         """Blocking: reads the servers (run off the loop)."""
@@ -337,7 +397,7 @@ class _Job:
         campaign: Campaign,
         renderer: Renderer,
         writer: LedgerWriter,
-        sender: Sender,
+        sender: Sender | WorkerPool,  # worker processes render and send; decisions stay here
         servers: list[ServerSettings],
         suppressed: set[str],
     ) -> None:
@@ -353,7 +413,9 @@ class _Job:
         assert runner._tally is not None
         self.tally: Tally = runner._tally
         self.queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=campaign.concurrency * 2)
-        self.bucket = TokenBucket(campaign.message_rate, burst=max(1.0, campaign.message_rate / 20))
+        # never above the rate in any 1 s, also by the replies (not needed when unlimited)
+        self.rate = MessageRate(campaign.message_rate, replies=campaign.message_rate < MAX_RATE)
+        self.replied: set[int] = set()  # sent by _deliver, for the limiter's latencies
         self.window = (
             SlidingWindow(campaign.sliding_window_rate, campaign.sliding_window_duration)
             if campaign.sliding_window
@@ -365,6 +427,8 @@ class _Job:
         self.from_address = campaign.content.from_address
         self.blanks = review.blank_fields(runner.columns)  # empty cells render empty
         runner._sender_stats = sender.stats
+        if isinstance(sender, WorkerPool):
+            sender.on_rendered = self._mark_rendered
 
     @property
     def stopping(self) -> bool:
@@ -460,23 +524,38 @@ class _Job:
             if self.stopping:
                 self._release(item)
                 continue
-            await self._limit()
+            await self._paced(item)
+
+    async def _paced(self, item: _Item, greylisted: int = 0, earlier: int = 0) -> None:
+        """Deliver within the campaign's rate; the limiter learns when it is done."""
+        started = await self._limit()
+        try:
             if self.stopping:
                 self._release(item)
-                continue
-            await self._deliver(item)
+            else:
+                await self._deliver(item, greylisted, earlier)
+        finally:
+            self.rate.finish(started, item[0] in self.replied)
+            self.replied.discard(item[0])
 
-    async def _limit(self) -> None:
-        wait = self.bucket.reserve()
+    async def _limit(self) -> float:
+        wait = self.rate.reserve()
         if wait > 0:
             await self._sleep(wait)
-        if self.window is None:
-            return
-        while (wait := self.window.wait_time()) > 0 and not self.stopping:
-            self.runner._waiting = "the sliding window's limit is reached"
+        window = self.window
+        while not self.stopping:
+            blocked = window.wait_time() if window is not None else 0.0
+            wait = max(self.rate.wait_time(), blocked)
+            if wait <= 0:
+                break
+            if blocked > 0:
+                self.runner._waiting = "the sliding window's limit is reached"
             await self._sleep(wait)
         self.runner._waiting = ""
-        self.window.record()  # no await since the check: workers cannot overtake each other
+        # no await since the checks: workers cannot overtake each other
+        if window is not None:
+            window.record()
+        return self.rate.record()
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once on pause or cancel."""
@@ -484,20 +563,21 @@ class _Job:
             await asyncio.wait_for(self.runner._wake.wait(), seconds)
 
     async def _deliver(self, item: _Item, greylisted: int = 0, earlier: int = 0) -> None:
-        """Render and send one message; ``earlier``: attempts before it was greylisted."""
-        recipient_id, email, fields = item
+        """Render and send one message; ``earlier``: attempts before it was greylisted.
+
+        In this process or in a worker process (workers.py): either way the attempt's
+        result or error comes back here and is decided on by the same code.
+        """
+        recipient_id, email, _ = item
         key = self.runner.token_key
         token = make_token(key, self.campaign.id, recipient_id) if key else ""
-        try:  # in a thread, under time and size limits: signals and Pause still work
-            message = await self.renderer.render_async(
-                review.template_fields(email, fields, self.blanks), token
-            )
+        try:
+            attempt = await self._prepare(item, token)
         except (TemplateError, KnownError) as exc:
             self._render_failed(item, exc)
             return
-        self.rendered = True
         try:
-            result = await self._send(message, email, token)
+            result, message_id = await self._send(attempt)
         except SendError as exc:
             diagnosis = exc.diagnosis
             attempts = earlier + exc.attempts
@@ -505,6 +585,9 @@ class _Job:
                 self._send_later(item, greylisted + 1, attempts)
                 return
             self._fail(item, diagnosis, attempts=attempts, server=exc.server_uuid)
+            return
+        except RenderFailure as exc:  # a worker process's render
+            self._render_failed(item, exc)
             return
         refused = result.refused.get(email)
         if refused:
@@ -524,32 +607,44 @@ class _Job:
                 server_uuid=result.server_uuid,
                 sent_at=time.time(),
                 reply=result.reply,
-                message_id=str(message.get("Message-ID", "")).strip().lower() or None,
+                message_id=message_id,
                 token=token or None,
             ),
         )
 
-    async def _send(self, message: EmailMessage, email: str, token: str = "") -> SendResult:
-        """Send through a server within its limits, waiting while every server is at one.
-
-        A message from the fast MIME path goes as its ready bytes, with the campaign's
-        address as the envelope sender; a server's Return-Path still wins in both cases.
-        """
-        payload: EmailMessage | bytes = message
-        sender = None  # the From header, which is the campaign's address
-        if isinstance(message, PreparedMessage) and message.wire:
-            payload, sender = message.wire, self.from_address
+    async def _prepare(self, item: _Item, token: str) -> Callable[[], Awaitable[_Attempt]]:
+        """One attempt to send ``item``: rendered here once, or rendered by a worker each time."""
+        sender = self.sender
+        if isinstance(sender, WorkerPool):
+            return lambda: sender.attempt(item, token)
+        _, email, fields = item
+        # in a thread, under time and size limits: signals and Pause still work
+        message = await self.renderer.render_async(
+            review.template_fields(email, fields, self.blanks), token
+        )
+        self.rendered = True
+        payload, envelope_from = envelope(message, self.from_address)
         if self.runner.verp_address and token:  # bounces then name their recipient
-            sender = verp_address(self.runner.verp_address, token)
+            envelope_from = verp_address(self.runner.verp_address, token)
+        message_id = message_id_of(message)
+
+        async def attempt() -> _Attempt:
+            result = await sender.send(
+                payload, sender=envelope_from, recipients=[email], eligible=self.gate.try_take
+            )
+            return result, message_id
+
+        return attempt
+
+    def _mark_rendered(self) -> None:
+        self.rendered = True
+
+    async def _send(self, attempt: Callable[[], Awaitable[_Attempt]]) -> _Attempt:
+        """Make the attempt within the servers' limits, waiting while every server is at one."""
         rate_limited = 0
         while True:
             try:
-                return await self.sender.send(
-                    payload,
-                    sender=sender,
-                    recipients=[email],
-                    eligible=self.gate.try_take,
-                )
+                return await attempt()
             except SendError as exc:
                 cause = exc.diagnosis.cause
                 if exc.diagnosis.unconfirmed:
@@ -572,6 +667,9 @@ class _Job:
 
     async def _wait_for_server(self, diagnosis: Diagnosis) -> None:
         """Wait for a server to take messages again; pause if none will without help."""
+        if diagnosis.cause == "worker_lost":  # the pool starts another or pauses the run
+            await self._sleep(0.01)
+            return
         stats = self.sender.stats()
         if not stats or not any(s.healthy for s in stats):
             down = [s.last_error for s in stats if s.last_error is not None]
@@ -613,8 +711,7 @@ class _Job:
         if self.stopping:
             self._release(item)
             return
-        await self._limit()
-        await self._deliver(item, greylisted, attempts)
+        await self._paced(item, greylisted, attempts)
 
     rendered = False  # some message of this run was rendered
     render_failures = 0
@@ -657,6 +754,8 @@ class _Job:
             )
 
     def _record(self, item: _Item, outcome: Outcome) -> None:
+        if outcome.state is RecipientState.SENT:
+            self.replied.add(item[0])
         self.tally.move(RecipientState.SENDING, outcome.state)
         self.writer.record(outcome)
 
@@ -693,6 +792,18 @@ class _Job:
     async def close(self) -> None:
         for server_uuid, lease in self.gate.detach_all():
             await self.writer.call(self.counter.give_back, server_uuid, lease)
+
+
+def envelope(message: EmailMessage, from_address: str) -> tuple[EmailMessage | bytes, str | None]:
+    """What goes to the sender: a message from the fast MIME path as its ready bytes, with
+    the campaign's address as the envelope sender; a server's Return-Path still wins."""
+    if isinstance(message, PreparedMessage) and message.wire:
+        return message.wire, from_address
+    return message, None  # the envelope sender: the From header, the campaign's address
+
+
+def message_id_of(message: EmailMessage) -> str | None:
+    return str(message.get("Message-ID", "")).strip().lower() or None
 
 
 def _error_text(diagnosis: Diagnosis) -> str:

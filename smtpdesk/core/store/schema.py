@@ -83,6 +83,7 @@ app_settings = Table(
     Column("sliding_window_rate", Integer, nullable=False),
     Column("sliding_window_duration", Float, nullable=False),
     Column("dns_server", String, nullable=False, server_default=""),  # issue 14
+    Column("worker_processes", Integer, nullable=True),  # issue 13: None is "auto"
 )
 
 # --- campaigns (issue 4): the delivery ledger -----------------------------------------

@@ -1,0 +1,533 @@
+"""Worker processes for campaigns at an unlimited rate: the CPU of sending on every core.
+
+The parent (:class:`~smtpdesk.core.campaign.engine.CampaignRunner`) keeps every decision:
+claims, suppression, greylisting, back-off and blocking, the outcomes and the one
+ledger writer. A worker process only does the CPU-bound part of one attempt (render,
+MIME, DKIM, the SMTP transaction) through its own loop and its own
+:class:`~smtpdesk.core.smtp.messenger.MessengerSender`, which holds its share of each
+server's connections; the attempt's result goes back to the parent and through the same
+code as an attempt made in the parent.
+
+The channel is the worker's stdin and a copy of its stdout (stdout itself then points
+at stderr, so a stray print cannot corrupt it): frames of a 4-byte length and a pickle.
+Items and results travel in batches, one per turn of either loop (tens of items).
+
+Crashes: a worker that dies (kill -9) ends its pipe; the parent fails the attempts it
+had in flight with ``worker_lost``, which the engine sends again through the others
+(the only possible duplicates), and starts a replacement, up to ``MAX_DEATHS`` deaths a
+run, then asks the run to pause. A parent that dies ends the workers' stdin: they stop
+at once (on Linux the kernel also kills them, ``PR_SET_PDEATHSIG``), and the next run's
+``Ledger.recover`` puts the recipients left ``sending`` back to ``pending``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import pickle
+import signal
+import struct
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from smtpdesk.core.campaign.content import CampaignContent
+from smtpdesk.core.errors import KnownError
+from smtpdesk.core.settings import MAX_RATE, AuthProtocol, ServerSettings
+from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
+
+log = logging.getLogger(__name__)
+WORKER_FLAG = "--smtpdesk-campaign-worker"  # argv[1] of a frozen executable run as a worker
+MAX_DEATHS = 3  # workers dying this often in one run: pause, something is wrong
+START_SECONDS = 60.0  # a worker that is not ready by then is given up
+CLOSE_SECONDS = 10.0  # a worker that has not exited by then after "close" is killed
+STATS_SECONDS = 0.25  # an idle worker reports its servers' figures this often
+_HEADER = struct.Struct(">I")
+Item = tuple[int, str, dict[str, Any]]  # the engine's (recipient id, email, fields)
+Attempt = tuple[SendResult, str | None]  # the server's acceptance and the Message-ID
+
+
+class RenderFailure(KnownError):
+    """A worker could not render a recipient's message (the template or a header)."""
+
+    def __init__(self, cause: str, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.cause = cause
+
+
+def lost_diagnosis(detail: str) -> Diagnosis:
+    return Diagnosis(
+        "worker_lost",
+        f"A sending process stopped unexpectedly ({detail}).",
+        ("Its messages in flight are sent again through the other sending processes.",),
+        temporary=True,
+    )
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a worker needs to render and send (picklable; no secret: it reads the keyring)."""
+
+    content: CampaignContent
+    columns: tuple[str, ...]
+    unsubscribe_address: str
+    verp_address: str
+    messenger: str
+    servers: tuple[ServerSettings, ...]  # with this worker's share of max_conns
+    pool_options: dict[str, Any]
+
+
+# --- when, and how many ----------------------------------------------------------------
+
+
+def worker_count(
+    setting: int | None,
+    *,
+    message_rate: float,
+    sliding_window: bool,
+    servers: Sequence[ServerSettings],
+    pool_options: dict[str, Any],
+    cpus: int | None = None,
+) -> int:
+    """How many worker processes a run uses; 0: send in this process, as always.
+
+    Only at an unlimited rate (the token bucket, the window and the servers' own limits
+    live in the parent's loop), with more than one core, and at most one worker per
+    connection of the smallest server, so that each worker holds some of every server's.
+    ``setting``: the app's ``worker_processes`` (None: one per core if there are several;
+    0: never; N: N, even on one core).
+    """
+    cpus = (os.cpu_count() or 1) if cpus is None else cpus
+    if setting == 0 or (setting is None and cpus < 2) or not servers:
+        return 0  # one core: the parent's work would only compete with the workers
+    if message_rate < MAX_RATE or sliding_window or "tls_context" in pool_options:
+        return 0
+    for server in servers:
+        if server.max_per_second or server.max_per_hour or server.max_per_day:
+            return 0
+        if server.auth_protocol == AuthProtocol.XOAUTH2:
+            return 0  # one sign-in's tokens, refreshed by one process
+    wanted = cpus if setting is None else setting
+    return max(0, min(wanted, min(s.max_conns for s in servers)))
+
+
+def share(servers: Sequence[ServerSettings], count: int, index: int) -> tuple[ServerSettings, ...]:
+    """Worker ``index``'s servers: each one's max_conns split evenly, the extra to the first."""
+    return tuple(
+        dataclasses.replace(
+            s, max_conns=s.max_conns // count + (1 if index < s.max_conns % count else 0)
+        )
+        for s in servers
+    )
+
+
+def merge_stats(
+    per_worker: Sequence[Sequence[ServerStats]], retired: Sequence[ServerStats] = ()
+) -> list[ServerStats]:
+    """One figure per server across the live workers: healthy if any worker's pool is.
+
+    ``retired``: the last figures of workers that died, whose counts still add up.
+    """
+    merged: dict[str, list[ServerStats]] = {}
+    for stats in per_worker:
+        for s in stats:
+            merged.setdefault(s.server_uuid, []).append(s)
+    result = {uuid: _merge(parts) for uuid, parts in merged.items()}
+    for old in retired:
+        now = result.get(old.server_uuid)
+        if now is not None:
+            result[old.server_uuid] = dataclasses.replace(
+                now,
+                sent=now.sent + old.sent,
+                failed=now.failed + old.failed,
+                retried=now.retried + old.retried,
+                wait_seconds=now.wait_seconds + old.wait_seconds,
+            )
+    return list(result.values())
+
+
+def _merge(parts: list[ServerStats]) -> ServerStats:
+    sent = sum(p.sent for p in parts)
+    healthy = any(p.healthy for p in parts)
+    errors = [p.last_error for p in parts if p.last_error is not None]
+    ill = [p for p in parts if not p.healthy]
+    return ServerStats(
+        server_uuid=parts[0].server_uuid,
+        label=parts[0].label,
+        connections_open=sum(p.connections_open for p in parts),
+        connections_busy=sum(p.connections_busy for p in parts),
+        sent=sent,
+        failed=sum(p.failed for p in parts),
+        retried=sum(p.retried for p in parts),
+        mean_send_seconds=(
+            sum(p.mean_send_seconds * p.sent for p in parts) / sent if sent else 0.0
+        ),
+        wait_seconds=sum(p.wait_seconds for p in parts),
+        last_error=(ill[0].last_error if ill and ill[0].last_error else None)
+        or (errors[-1] if errors else None),
+        healthy=healthy,
+        backoff=0.0 if healthy else min(p.backoff for p in ill),
+    )
+
+
+def _frame(message: object) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+async def _read(reader: asyncio.StreamReader) -> Any:
+    (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+    return pickle.loads(await reader.readexactly(size))  # our own child's or parent's
+
+
+def worker_command() -> list[str]:
+    """How to start a worker: this module, or the frozen executable with the worker flag."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, WORKER_FLAG]
+    return [sys.executable, "-m", "smtpdesk.core.campaign.workers"]
+
+
+# --- the parent's side -----------------------------------------------------------------
+
+
+class _Worker:
+    """One worker process as the parent sees it: its pipe, its attempts in flight."""
+
+    def __init__(self, index: int, process: asyncio.subprocess.Process) -> None:
+        self.index = index
+        self.process = process
+        self.pending: dict[int, tuple[asyncio.Future[Attempt], Item]] = {}
+        self.outbox: list[tuple[int, Item, str]] = []
+        self.stats: list[ServerStats] = []
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.reader: asyncio.Task[None] | None = None
+        self.alive = True
+        self.crashed = False  # ended before the pool closed it
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+class WorkerPool:
+    """The parent's handle on its worker processes; quacks like the engine's ``Sender``
+    for :meth:`stats` and :meth:`close`, and :meth:`attempt` replaces render + send."""
+
+    def __init__(
+        self,
+        setups: Sequence[WorkerSetup],
+        *,
+        on_rendered: Callable[[], None] = lambda: None,
+        on_trouble: Callable[[str], None] = lambda reason: None,
+    ) -> None:
+        self.setups = list(setups)
+        self.workers: list[_Worker] = []
+        self.deaths = 0
+        self.on_rendered = on_rendered
+        self._on_trouble = on_trouble
+        self._seq = 0
+        self._retired: list[ServerStats] = []  # the figures of workers that died
+        self._closing = False
+        self._spawning: set[asyncio.Task[None]] = set()
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.pid for w in self.workers if w.alive]
+
+    async def start(self) -> None:
+        """Start every worker and wait until each is ready; a setup error is raised."""
+        workers = await asyncio.gather(*(self._spawn(i) for i in range(len(self.setups))))
+        await asyncio.gather(*(w.ready for w in workers))
+
+    async def _spawn(self, index: int) -> _Worker:
+        process = await asyncio.create_subprocess_exec(
+            *worker_command(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=2**26,
+        )
+        worker = _Worker(index, process)
+        self.workers.append(worker)
+        assert process.stdin is not None
+        process.stdin.write(_frame(self.setups[index]))
+        worker.reader = asyncio.create_task(self._listen(worker), name=f"worker-{index}")
+        return worker
+
+    async def attempt(self, item: Item, token: str) -> Attempt:
+        """Render and send ``item`` once in the least busy worker; raise as ``_send`` would."""
+        worker = await self._pick()
+        self._seq += 1
+        future: asyncio.Future[Attempt] = asyncio.get_running_loop().create_future()
+        worker.pending[self._seq] = (future, item)
+        if not worker.outbox:
+            asyncio.get_running_loop().call_soon(self._flush, worker)
+        worker.outbox.append((self._seq, item, token))
+        return await future
+
+    async def _pick(self) -> _Worker:
+        while True:
+            ready = [w for w in self.workers if w.alive and w.ready.done()]
+            if ready:
+                return min(ready, key=lambda w: len(w.pending))
+            starting = [w.ready for w in self.workers if w.alive and not w.ready.done()]
+            if not starting:
+                raise SendError(lost_diagnosis("no sending process is left"))
+            await asyncio.wait(starting, return_when=asyncio.FIRST_COMPLETED)
+
+    def _flush(self, worker: _Worker) -> None:
+        batch, worker.outbox = worker.outbox, []
+        if not batch or not worker.alive:
+            return
+        stdin = worker.process.stdin
+        assert stdin is not None
+        with contextlib.suppress(ConnectionError, RuntimeError):  # it died: its reader sees it
+            stdin.write(_frame(("send", batch)))
+
+    async def _listen(self, worker: _Worker) -> None:
+        stdout = worker.process.stdout
+        assert stdout is not None
+        detail = "its pipe closed"
+        try:
+            while True:
+                message = await _read(stdout)
+                if message[0] == "results":
+                    self._results(worker, *message[1:])
+                elif message[0] == "ready":
+                    worker.ready.set_result(None)
+                elif message[0] == "error":  # its setup failed: e.g. the keyring is locked
+                    error = KnownError(message[1], message[2])
+                    if not worker.ready.done():
+                        worker.ready.set_exception(error)
+                    detail = message[1]
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        await self._ended(worker, detail)
+
+    def _results(
+        self, worker: _Worker, stats: list[ServerStats], rendered: bool, results: list[Any]
+    ) -> None:
+        worker.stats = stats
+        if rendered:
+            self.on_rendered()
+        for seq, kind, value in results:
+            future, _ = worker.pending.pop(seq)
+            if future.done():
+                continue
+            if kind == "sent":
+                future.set_result(value)
+            elif kind == "send_error":
+                future.set_exception(SendError(*value))
+            else:
+                future.set_exception(RenderFailure(*value))
+
+    async def _ended(self, worker: _Worker, detail: str) -> None:
+        worker.alive = False
+        if not self._closing:  # closing: it ends its pipe, then exits (close() waits)
+            with contextlib.suppress(ProcessLookupError):
+                worker.process.kill()  # a worker whose pipe broke but still runs
+        code = await worker.process.wait()
+        if self._closing and not worker.pending:
+            return  # its last figures still count, as a live worker's
+        worker.crashed = True
+        self._retired.extend(worker.stats)
+        self.deaths += 1
+        reason = f"exit code {code}" if code else detail
+        log.warning("sending process %s (pid %s) ended: %s", worker.index, worker.pid, reason)
+        for future, _ in worker.pending.values():
+            if not future.done():
+                future.set_exception(SendError(lost_diagnosis(reason)))
+        worker.pending.clear()
+        if not worker.ready.done():
+            worker.ready.set_exception(KnownError(lost_diagnosis(reason).message))
+            worker.ready.exception()  # retrieved: start() or _pick() report it
+        if self._closing:
+            return
+        if self.deaths >= MAX_DEATHS:
+            self._on_trouble(
+                f"the sending processes stopped unexpectedly {self.deaths} times; "
+                f"the last: {reason}"
+            )
+            return
+        task = asyncio.create_task(self._respawn(worker.index))
+        self._spawning.add(task)
+        task.add_done_callback(self._spawning.discard)
+
+    async def _respawn(self, index: int) -> None:
+        try:
+            await self._spawn(index)
+        except OSError as exc:
+            self._on_trouble(f"a sending process could not be started again: {exc}")
+
+    def stats(self) -> list[ServerStats]:
+        return merge_stats([w.stats for w in self.workers if not w.crashed], self._retired)
+
+    async def close(self) -> None:
+        """Ask each worker to finish and exit; kill one that does not within CLOSE_SECONDS."""
+        self._closing = True
+        for task in list(self._spawning):
+            task.cancel()
+        for worker in self.workers:
+            stdin = worker.process.stdin
+            if worker.alive and stdin is not None:
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    stdin.write(_frame(("close",)))
+                    stdin.close()
+        for worker in self.workers:
+            try:
+                await asyncio.wait_for(worker.process.wait(), CLOSE_SECONDS)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.kill()
+                await worker.process.wait()
+        readers = [w.reader for w in self.workers if w.reader is not None]
+        await asyncio.gather(*readers, return_exceptions=True)
+
+
+# --- the worker's side -----------------------------------------------------------------
+
+
+class _WorkerLoop:
+    """In the worker process: render and send each item once, report in batches."""
+
+    def __init__(self, setup: WorkerSetup, out: asyncio.StreamWriter | Any) -> None:
+        from smtpdesk.core.campaign import review
+        from smtpdesk.core.campaign.content import Renderer
+        from smtpdesk.core.feedback.tokens import verp_address
+        from smtpdesk.core.messengers import Messenger
+        from smtpdesk.core.smtp.messenger import MessengerSender
+
+        self.setup = setup
+        self.renderer = Renderer(setup.content)
+        self.renderer.unsubscribe_address = setup.unsubscribe_address
+        self.blanks = review.blank_fields(setup.columns)
+        self.fields = review.template_fields
+        self.verp = verp_address
+        self.sender = MessengerSender(
+            Messenger(setup.messenger, setup.servers), **setup.pool_options
+        )
+        self.out = out
+        self.results: list[tuple[int, str, Any]] = []
+        self.rendered = False
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.last_report = 0.0
+
+    def take(self, batch: list[tuple[int, Item, str]]) -> None:
+        for seq, item, token in batch:
+            task = asyncio.create_task(self._one(seq, item, token))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _one(self, seq: int, item: Item, token: str) -> None:
+        from smtpdesk.core.campaign.engine import envelope, message_id_of
+
+        _, email, fields = item
+        try:
+            message = await self.renderer.render_async(
+                self.fields(email, fields, self.blanks), token
+            )
+        except KnownError as exc:
+            self._report(
+                seq,
+                "render_error",
+                (getattr(exc, "cause", "template_error"), exc.message, exc.hint),
+            )
+            return
+        self.rendered = True
+        payload, sender = envelope(message, self.setup.content.from_address)
+        if self.setup.verp_address and token:
+            sender = self.verp(self.setup.verp_address, token)
+        try:
+            result = await self.sender.send(payload, sender=sender, recipients=[email])
+        except SendError as exc:
+            self._report(seq, "send_error", (exc.diagnosis, exc.server_uuid, exc.attempts))
+            return
+        self._report(seq, "sent", (result, message_id_of(message)))
+
+    def _report(self, seq: int, kind: str, value: Any) -> None:
+        if not self.results:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.results.append((seq, kind, value))
+
+    def flush(self) -> None:
+        results, self.results = self.results, []
+        self.last_report = time.monotonic()
+        self.out.write(_frame(("results", self.sender.stats(), self.rendered, results)))
+
+    async def report_stats(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_SECONDS)
+            if time.monotonic() - self.last_report >= STATS_SECONDS:
+                self.flush()
+
+    async def close(self) -> None:
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.results:
+            self.flush()
+        await self.sender.close()
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when its parent dies (no orphan sends on)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the line above
+        os._exit(1)
+
+
+async def _serve(channel_in: int, channel_out: int) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**26, loop=loop)
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(channel_in, "rb", 0)
+    )
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(channel_out, "wb", 0)
+    )
+    out = asyncio.StreamWriter(transport, protocol, None, loop)
+    setup = await _read(reader)
+    try:
+        worker = _WorkerLoop(setup, out)
+    except KnownError as exc:
+        out.write(_frame(("error", exc.message, exc.hint)))
+        await out.drain()
+        return
+    out.write(_frame(("ready",)))
+    stats = asyncio.create_task(worker.report_stats())
+    try:
+        while True:
+            try:
+                message = await _read(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                os._exit(0)  # the parent is gone: nobody would record what is sent now
+            if message[0] == "close":
+                break
+            worker.take(message[1])
+        await worker.close()
+        await out.drain()
+    finally:
+        stats.cancel()
+
+
+def main() -> int:
+    """A worker process: its stdin and stdout are the channel to the parent."""
+    _die_with_parent()
+    channel_out = os.dup(1)
+    os.dup2(2, 1)  # a stray print goes to stderr, not into the channel
+    logging.basicConfig(level=logging.WARNING, format="smtpdesk worker: %(message)s")
+    asyncio.run(_serve(0, channel_out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

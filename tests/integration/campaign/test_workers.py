@@ -1,0 +1,307 @@
+"""Worker processes at an unlimited rate: real processes, aiosmtpd on 127.0.0.1, real SQLite.
+
+The campaign's parent keeps every decision and the ledger; the workers render and send.
+Each test checks that the run really used worker processes (their pids), so none of
+them passes by falling back to the single-process engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from smtpdesk.core.campaign.engine import CampaignRunner
+from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger
+from smtpdesk.core.campaign.progress import Progress
+from smtpdesk.core.campaign.workers import worker_count
+from smtpdesk.core.settings import MAX_RATE, AuthProtocol, parse_app_settings
+from smtpdesk.core.store import Store
+from tests.helpers.smtpd import Faults, SmtpdFactory
+from tests.integration.campaign.helpers import (
+    CONTENT,
+    add_server,
+    addresses,
+    by_email,
+    make_campaign,
+    received,
+    start_send,
+)
+
+UNLIMITED = {"message_rate": MAX_RATE}
+
+
+def use_workers(store: Store, count: int) -> None:
+    report = parse_app_settings({"worker_processes": count}, store.app_settings())
+    assert report.settings is not None
+    store.put_app_settings(report.settings)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is dead too: its parent just has not reaped it
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split() if alive(int(p))]
+    except FileNotFoundError:
+        return []
+
+
+async def test_workers_send_each_recipient_once_with_the_same_outcomes(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    faults = Faults(
+        rcpt_replies={
+            "gone@example.com": "550 5.1.1 No such user",
+            "later@example.com": "451 4.2.0 Try later",
+            "grey@example.com": "451 4.7.1 Greylisted, please try again later",
+        },
+    )
+    server = await smtpd_factory("plain", faults=faults)
+    settings = add_server(store, server, max_conns=4)
+    use_workers(store, 2)
+    good = addresses(400)
+    campaign = make_campaign(
+        store,
+        [*good, "gone@example.com", "later@example.com", "grey@example.com"],
+        concurrency=16,
+        **UNLIMITED,
+    )
+    events: list[Progress] = []
+    runner = CampaignRunner(store, campaign, on_progress=events.append, greylist_delay=0.05)
+
+    assert await runner.run() == CampaignState.FINISHED
+
+    assert runner.workers is not None and len(runner.workers.workers) == 2
+    peers = {m.peer for m in server.messages}
+    assert 2 <= len(peers) <= 4 and server.stats.max_open <= 4  # the two workers' shares
+    assert sorted(received(server)) == sorted(good)  # every one exactly once
+    rows = by_email(store, campaign)
+    assert Ledger(store).counts(campaign) == Counts(sent=400, failed=3)
+    row = rows["u7@example.com"]
+    assert row.server_uuid == settings.uuid and row.reply == "250 2.0.0 OK: queued"
+    assert row.message_id and row.attempts == 1
+    gone, later, grey = (rows[f"{n}@example.com"] for n in ("gone", "later", "grey"))
+    assert (gone.cause, gone.temporary) == ("recipient_refused", False)
+    assert (later.cause, later.temporary) == ("temporary_failure", True)
+    assert (grey.cause, grey.attempts) == ("greylisted", 3)  # sent again twice, then failed
+    final = events[-1]
+    assert final.state == CampaignState.FINISHED and final.counts.sent == 400
+    assert final.servers[0].server_uuid == settings.uuid
+    assert final.servers[0].sent == 400 and final.servers[0].failed >= 3
+    assert not any(alive(pid) for pid in runner.workers.pids)  # they exited at the end
+    assert all(w.process.returncode == 0 for w in runner.workers.workers)
+
+
+async def test_template_failures_in_the_workers_fail_the_recipient_or_pause(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server, max_conns=2)
+    use_workers(store, 2)
+    content = replace(CONTENT, html="<p>{{ 100 // name | length }}</p>")  # "" divides by 0
+    campaign = make_campaign(store, addresses(30), content, concurrency=4, **UNLIMITED)
+    Ledger(store).insert_recipients(
+        campaign, [{"line": 99, "email": "bad@example.com", "fields": {"name": ""}}]
+    )
+    runner = CampaignRunner(store, campaign)
+    assert await runner.run() == CampaignState.FINISHED
+    assert runner.workers is not None
+    bad = by_email(store, campaign)["bad@example.com"]
+    assert (bad.state, bad.cause, bad.attempts) == ("failed", "template_error", 0)
+    assert sorted(received(server)) == sorted(addresses(30))
+
+    # every recipient fails: the run pauses after the first few, it is the template
+    rows = [
+        {"line": i + 2, "email": f"w{i}@example.com", "fields": {"name": ""}} for i in range(50)
+    ]
+    broken = make_campaign(store, [], content, concurrency=4, **UNLIMITED)
+    Ledger(store).insert_recipients(broken, rows)
+    assert await CampaignRunner(store, broken).run() == CampaignState.PAUSED
+    stored = Ledger(store).campaign(broken)
+    assert "the template fails for the first" in stored.pause_reason
+    assert Ledger(store).counts(broken).pending > 0
+
+
+async def test_kill_9_of_a_worker_loses_nobody(store: Store, smtpd_factory: SmtpdFactory) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server, max_conns=4)
+    use_workers(store, 2)
+    emails = addresses(3000)
+    campaign = make_campaign(store, emails, concurrency=16, **UNLIMITED)
+    runner = CampaignRunner(store, campaign)
+    task = asyncio.create_task(runner.run())
+    await server.wait_until(lambda: len(server.messages) >= 300, limit=60)
+    assert runner.workers is not None
+    victim = runner.workers.workers[0]
+    in_flight = len(victim.pending)  # handed to it, no result yet: the possible duplicates
+    os.kill(victim.pid, signal.SIGKILL)
+
+    assert await task == CampaignState.FINISHED
+
+    times = Counter(received(server))
+    assert set(times) == set(emails)  # nobody lost
+    twice = [e for e, n in times.items() if n > 1]
+    print(f"in flight at the kill {in_flight}, sent twice {len(twice)}")
+    assert len(twice) <= in_flight <= 16
+    assert Ledger(store).counts(campaign) == Counts(sent=3000)
+    assert runner.workers.deaths == 1 and len(runner.workers.workers) == 3  # one replacement
+    assert not alive(victim.pid)
+
+
+async def test_workers_that_keep_dying_pause_the_run_with_the_reason(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.01}))
+    add_server(store, server, max_conns=2)
+    use_workers(store, 2)
+    emails = addresses(1000)
+    campaign = make_campaign(store, emails, concurrency=4, **UNLIMITED)
+    runner = CampaignRunner(store, campaign)
+    task = asyncio.create_task(runner.run())
+    killed: set[int] = set()
+    while not task.done() and len(killed) < 3:
+        await asyncio.sleep(0.05)
+        pool = runner.workers
+        for pid in pool.pids if pool is not None else []:
+            if pid not in killed and len(killed) < 3:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+                break
+    assert await task == CampaignState.PAUSED
+    reason = Ledger(store).campaign(campaign).pause_reason
+    assert "sending processes stopped unexpectedly 3 times" in reason
+    counts = Ledger(store).counts(campaign)
+    assert counts.sending == 0 and counts.pending > 0 and counts.failed == 0
+    assert set(received(server)) == {
+        r.email for r in by_email(store, campaign).values() if r.state == "sent"
+    }
+
+    server.faults.delays.clear()
+    assert await CampaignRunner(store, campaign).run() == CampaignState.FINISHED  # resume
+    assert set(received(server)) == set(emails)
+
+
+async def test_pause_and_cancel_while_workers_send(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server, max_conns=4)
+    use_workers(store, 2)
+    emails = addresses(3000)
+    campaign = make_campaign(store, emails, concurrency=16, **UNLIMITED)
+    runner = CampaignRunner(store, campaign)
+    task = asyncio.create_task(runner.run())
+    await server.wait_until(lambda: len(server.messages) >= 200, limit=60)
+    runner.pause()
+    assert await task == CampaignState.PAUSED
+    counts = Ledger(store).counts(campaign)
+    assert counts.sending == 0 and 0 < counts.sent == len(received(server)) < 3000
+    assert runner.workers is not None
+    assert not any(alive(pid) for pid in runner.workers.pids)
+
+    runner = CampaignRunner(store, campaign)
+    task = asyncio.create_task(runner.run())
+    await server.wait_until(lambda: len(server.messages) >= counts.sent + 200, limit=60)
+    runner.cancel()
+    assert await task == CampaignState.CANCELLED
+    after = Ledger(store).counts(campaign)
+    assert after.sending == 0 and after.sent == len(received(server)) < 3000
+    assert max(Counter(received(server)).values()) == 1
+
+
+async def test_kill_9_of_the_parent_leaves_no_worker_and_resume_sends_the_rest(
+    store: Store, smtpd_factory: SmtpdFactory, data_dir: Path
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server, max_conns=4)
+    use_workers(store, 2)
+    emails = addresses(4000)
+    campaign = make_campaign(store, emails, concurrency=16, **UNLIMITED)
+    process = await start_send(data_dir, campaign)
+    try:
+        await server.wait_until(lambda: len(server.messages) >= 500, limit=120)
+        workers = children(process.pid)
+        assert len(workers) == 2  # the run really sends from two worker processes
+    finally:
+        process.kill()
+        await process.communicate()
+    assert process.returncode == -9
+    for _ in range(100):  # the kernel's PR_SET_PDEATHSIG, or their stdin's end
+        if not any(alive(pid) for pid in workers):
+            break
+        await asyncio.sleep(0.05)
+    assert not any(alive(pid) for pid in workers)
+
+    counts = Ledger(store).counts(campaign)
+    assert 0 < counts.sent < len(emails)
+    in_flight = counts.sending
+    assert await CampaignRunner(store, campaign).run() == CampaignState.FINISHED
+    times = Counter(received(server))
+    assert set(times) == set(emails)
+    twice = [e for e, n in times.items() if n > 1]
+    print(f"sending at the kill {in_flight}, sent twice {len(twice)}")
+    assert len(twice) <= in_flight
+    assert Ledger(store).counts(campaign).sent == len(emails)
+
+
+@pytest.mark.parametrize(
+    ("change", "setting", "cpus", "expected"),
+    [
+        ({}, None, 4, 3),  # one per core, at most the smallest server's connections
+        ({}, None, 1, 0),  # one core: the parent alone
+        ({}, 0, 4, 0),  # turned off
+        ({}, 2, 4, 2),
+        ({}, 2, 1, 2),  # asked for: even on one core
+        ({"message_rate": 1000.0}, None, 4, 0),  # a rate: the token bucket stays in one place
+        ({"sliding_window": True}, None, 4, 0),
+        ({"max_per_hour": 100}, None, 4, 0),  # a quota: the gate stays in the parent
+        ({"max_per_second": 10.0}, None, 4, 0),
+        ({"auth_protocol": AuthProtocol.XOAUTH2}, None, 4, 0),  # one sign-in's tokens
+    ],
+)
+def test_when_workers_are_used(
+    change: dict[str, object], setting: int | None, cpus: int, expected: int
+) -> None:
+    from smtpdesk.core.settings import ServerSettings
+
+    rate = float(change.pop("message_rate", MAX_RATE))  # type: ignore[arg-type]
+    window = bool(change.pop("sliding_window", False))
+    servers = [
+        replace(ServerSettings(host="a.test", max_conns=3), **change),  # type: ignore[arg-type]
+        ServerSettings(host="b.test", max_conns=8),
+    ]
+    count = worker_count(
+        setting,
+        message_rate=rate,
+        sliding_window=window,
+        servers=servers,
+        pool_options={},
+        cpus=cpus,
+    )
+    assert count == expected
+
+
+def test_the_worker_processes_setting_is_validated() -> None:
+    assert parse_app_settings({"worker_processes": "auto"}).settings.worker_processes is None  # type: ignore[union-attr]
+    assert parse_app_settings({"worker_processes": "0"}).settings.worker_processes == 0  # type: ignore[union-attr]
+    for bad in ("-1", "65", "many"):
+        report = parse_app_settings({"worker_processes": bad})
+        assert report.settings is None
+        assert [p.field for p in report.errors] == ["worker_processes"]
