@@ -35,7 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smtpdesk.core.campaign.ledger import pid_alive
 from smtpdesk.core.campaign.progress import Progress
+from smtpdesk.core.errors import KnownError
 from smtpdesk.core.paths import FILE_MODE, FOLDER_MODE
 from smtpdesk.core.smtp.types import Diagnosis
 
@@ -65,7 +67,8 @@ def channel_file(folder: Path, campaign_id: int) -> Path:
 
 def write_channel(folder: Path, campaign_id: int, info: ChannelInfo) -> Path:
     """Write the channel file atomically (a reader never sees half of it), 0600 in a 0700
-    folder. Blocking."""
+    folder. Blocking. KnownError if another live process's file is there: two senders
+    started at once must not hide the one that got the campaign."""
     path = channel_file(folder, campaign_id)
     path.parent.mkdir(mode=FOLDER_MODE, exist_ok=True)
     with contextlib.suppress(OSError):
@@ -74,7 +77,21 @@ def write_channel(folder: Path, campaign_id: int, info: ChannelInfo) -> Path:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(dataclasses.asdict(info), handle)
-    os.replace(tmp, path)
+    try:
+        os.link(tmp, path)  # only where no file is: the common case
+    except FileExistsError:
+        other = read_channel(path)
+        if other is not None and other.pid != info.pid and pid_alive(other.pid):
+            tmp.unlink()
+            raise KnownError(
+                f"Campaign {campaign_id} is being sent by another process ({other.pid}).",
+                "Follow it, or pause it there.",
+            ) from None
+        os.replace(tmp, path)  # a stale file (kill -9) or our own
+    except OSError:  # no hard links on this file system
+        os.replace(tmp, path)
+    else:
+        tmp.unlink()
     return path
 
 

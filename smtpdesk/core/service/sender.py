@@ -201,16 +201,17 @@ def _failed(exc: Exception, runner: CampaignRunner) -> dict[str, Any]:
 def _pause_on_signals(runner: CampaignRunner) -> Iterator[None]:
     """SIGINT and SIGTERM pause the run cleanly: messages in flight finish and are recorded."""
     loop = asyncio.get_running_loop()
-    added: list[signal.Signals] = []
+    added: list[tuple[signal.Signals, Any]] = []
     restore: list[tuple[signal.Signals, Any]] = []
 
     def pause(*_: object) -> None:
         loop.call_soon_threadsafe(runner.pause, INTERRUPTED)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
         try:
             loop.add_signal_handler(signum, runner.pause, INTERRUPTED)
-            added.append(signum)
+            added.append((signum, previous))
         except (NotImplementedError, RuntimeError, ValueError):
             # Windows' loops have none: a plain handler hands the pause to the loop.
             with contextlib.suppress(ValueError):  # not the main thread: no signals at all
@@ -218,7 +219,9 @@ def _pause_on_signals(runner: CampaignRunner) -> Iterator[None]:
     try:
         yield
     finally:
-        for signum in added:
+        for signum, previous in added:
             loop.remove_signal_handler(signum)
+            if previous is not None:
+                signal.signal(signum, previous)  # remove_signal_handler leaves the default
         for signum, previous in restore:
             signal.signal(signum, previous)

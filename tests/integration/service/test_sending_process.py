@@ -128,6 +128,26 @@ async def test_pause_and_cancel_from_another_process(
     assert sorted(received(server)) == sorted(set(received(server)))  # nobody twice
 
 
+async def test_sigterm_pauses_the_sending_process_cleanly(
+    store: Store, smtpd_factory: SmtpdFactory, data_dir: Path, file_keyring: FileKeyring
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server)
+    campaign = make_campaign(store, addresses(300), message_rate=30, concurrency=2)
+    pid = await start(campaign)
+    follower = await follow(campaign)
+    assert follower is not None
+    events = follower.events()
+    await _progress_until(events, 3)
+    os.kill(pid, signal.SIGTERM)
+    rest = [event async for event in events]
+    assert rest[-1] == EndedEvent("paused", "interrupted", None)
+    assert await wait_gone(pid) == 1
+    assert not channel_file(data_dir, campaign).exists()
+    counts = Ledger(store).counts(campaign)
+    assert counts.sending == 0 and counts.sent == len(received(server)) < 300
+
+
 async def _intrude(port: int, payload: bytes) -> bytes:
     """Connect, send ``payload``, and read until the sender hangs up: what it said."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 
 from smtpdesk.core.campaign.ledger import CampaignState, Counts
 from smtpdesk.core.campaign.progress import ErrorGroup, Progress
+from smtpdesk.core.errors import KnownError
 from smtpdesk.core.service.channel import (
     MAX_LINE,
     ChannelError,
@@ -205,3 +208,24 @@ def test_the_channel_file_is_private_and_written_whole(tmp_path: Path) -> None:
     assert not path.exists()
     path.write_text("{junk")
     assert read_channel(path) is None
+
+
+def test_a_live_sender_s_file_is_never_replaced_a_dead_one_s_is(tmp_path: Path) -> None:
+    live = ChannelInfo(os.getppid(), 1111, "a" * 64)  # our parent: alive for sure
+    write_channel(tmp_path, 3, live)
+    with pytest.raises(KnownError, match=f"being sent by another process \\({os.getppid()}\\)"):
+        write_channel(tmp_path, 3, ChannelInfo(os.getpid(), 2222, "b" * 64))
+    assert read_channel(channel_file(tmp_path, 3)) == live
+    assert [p.name for p in (tmp_path / "senders").iterdir()] == ["3.json"]
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = ChannelInfo(int(gone.stdout), 1111, "a" * 64)  # exited and reaped: a kill -9 left it
+    write_channel(tmp_path, 4, dead)
+    mine = ChannelInfo(os.getpid(), 2222, "b" * 64)
+    write_channel(tmp_path, 4, mine)
+    assert read_channel(channel_file(tmp_path, 4)) == mine

@@ -1,0 +1,93 @@
+"""``serve`` on this test's loop (no child process): quick checks of the channel's rules."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from smtpdesk.core.campaign.ledger import CampaignState, Ledger
+from smtpdesk.core.service import sender as sender_module
+from smtpdesk.core.service.channel import channel_file, read_channel
+from smtpdesk.core.service.follower import EndedEvent, ProgressEvent, follow, request
+from smtpdesk.core.service.sender import serve
+from smtpdesk.core.store import Store
+from tests.helpers.smtpd import SmtpdFactory
+from tests.integration.campaign.helpers import add_server, addresses, make_campaign, received
+
+
+async def _channel_port(data_dir: Path, campaign: int) -> int:
+    async with asyncio.timeout(10):
+        while (info := read_channel(channel_file(data_dir, campaign))) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    return info.port
+
+
+async def test_a_silent_connection_is_cut_off_and_a_follower_pauses_the_run(
+    store: Store, smtpd_factory: SmtpdFactory, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sender_module, "AUTH_SECONDS", 0.3)
+    server = await smtpd_factory("plain")
+    add_server(store, server)
+    campaign = make_campaign(store, addresses(200), message_rate=40, concurrency=2)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    serving = asyncio.create_task(serve(store, campaign))
+    port = await _channel_port(data_dir, campaign)
+
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.monotonic()
+    assert await asyncio.wait_for(reader.read(), 5) == b""  # never sent a token: cut off
+    assert time.monotonic() - started < 3
+    writer.close()
+
+    follower = await follow(campaign)
+    assert follower is not None
+    events = follower.events()
+    async for event in events:
+        assert isinstance(event, ProgressEvent)
+        if event.progress.counts.sent >= 3:
+            break
+    await follower.pause("paused from a test")
+    rest = [event async for event in events]
+    assert rest[-1] == EndedEvent("paused", "paused from a test", None)
+    state, runner = await serving
+    assert state == CampaignState.PAUSED and runner.pause_reason == "paused from a test"
+    assert not channel_file(data_dir, campaign).exists()
+    assert await request(campaign, "pause") is False  # nobody sends it any more
+    assert signal.getsignal(signal.SIGTERM) is sigterm  # put back as it was
+    counts = Ledger(store).counts(campaign)
+    assert counts.sending == 0 and counts.sent == len(received(server)) < 200
+    assert max(Counter(received(server)).values()) == 1
+
+
+async def test_a_follower_that_comes_after_the_end_is_told_the_end(
+    store: Store, smtpd_factory: SmtpdFactory, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server)
+    campaign = make_campaign(store, addresses(5))
+    ended, release = threading.Event(), threading.Event()
+    remove = sender_module.remove_channel
+
+    def held_remove(path: Path, pid: int) -> None:
+        ended.set()  # the run has ended and told so; the file is still there, the listener open
+        release.wait(10)
+        remove(path, pid)
+
+    monkeypatch.setattr(sender_module, "remove_channel", held_remove)
+    serving = asyncio.create_task(serve(store, campaign))
+    await _channel_port(data_dir, campaign)
+    assert await asyncio.to_thread(ended.wait, 10)
+    try:
+        follower = await follow(campaign)
+        assert follower is not None
+        assert [e async for e in follower.events()] == [EndedEvent("finished", "", None)]
+    finally:
+        release.set()
+    assert (await serving)[0] == CampaignState.FINISHED
+    assert len(server.messages) == 5
