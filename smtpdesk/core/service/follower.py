@@ -20,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -102,11 +103,8 @@ def _folder(folder: str | Path | None) -> Path:
 
 def _alive(pid: int) -> bool:
     child = _CHILDREN.get(pid)
-    if child is not None:  # ours: poll() also reaps it, so a zombie is not "alive"
-        if child.poll() is None:
-            return True
-        del _CHILDREN[pid]
-        return False
+    if child is not None:  # ours: until reaped, os.kill(pid, 0) finds even a dead one
+        return child.poll() is None
     return pid_alive(pid)
 
 
@@ -300,10 +298,26 @@ def start_sender(campaign_id: int, *, folder: str | Path | None = None) -> int:
     finally:
         os.close(fd)
     _CHILDREN[child.pid] = child
+    threading.Thread(  # reaps it when it ends: no zombie for the app's whole life
+        target=child.wait, name=f"smtpdesk-sender-{child.pid}", daemon=True
+    ).start()
     deadline = time.monotonic() + START_SECONDS
     info = _wait_for_channel(child, channel_file(where, campaign_id), errors, deadline)
     _wait_for_start(child, info, errors, deadline)
     return child.pid
+
+
+def wait_sender(pid: int, timeout: float | None = None) -> int | None:
+    """The exit code of a sending process this process started (negative: the signal that
+    ended it), once it has ended; None after ``timeout`` or for a pid not started here.
+    Blocking."""
+    child = _CHILDREN.get(pid)
+    if child is None:
+        return None
+    try:
+        return child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def _error_file(folder: Path, campaign_id: int) -> Path:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import time
 
-from smtpdesk.core.service.follower import start_sender
+from smtpdesk.core.service.follower import start_sender, wait_sender
 
 
 async def start(campaign: int) -> int:
@@ -16,14 +14,11 @@ async def start(campaign: int) -> int:
 
 
 async def wait_gone(pid: int, limit: float = 60.0) -> int:
-    """Wait for our child ``pid`` to end; its exit code (negative: the signal)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 (WNOHANG: never blocks)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the sending process {pid} did not end within {limit} s")
+    """Wait for the sending process ``pid`` (started here) to end; its exit code (negative:
+    the signal)."""
+    code = await asyncio.to_thread(wait_sender, pid, limit)
+    assert code is not None, f"the sending process {pid} did not end within {limit} s"
+    return code
 
 
 async def cli(*args: str) -> tuple[int, str, str]:
