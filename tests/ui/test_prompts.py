@@ -23,3 +23,24 @@ async def test_choose_answers_the_clicked_choice_and_esc_is_the_last(window: Mai
         await until(lambda b=box: not b.isVisible(), what="the box to close")
         box.deleteLater()
     assert answers == ["pause", "stay"]
+
+
+async def test_choose_can_make_another_choice_the_default_while_esc_stays_the_last(
+    window: MainWindow,
+) -> None:
+    """The quit prompt: Keep sending is the default button; Esc still means Don't quit."""
+    answers: list[str] = []
+    choices = [("keep", "Keep sending"), ("pause", "Pause and quit"), ("stay", "Don't quit")]
+    for press in ("Return", "Esc"):
+        Prompts().choose(
+            window, "Campaigns are sending", "1", choices, answers.append, default="keep"
+        )
+        box = next(b for b in window.findChildren(QMessageBox) if b.isVisible())
+        assert box.defaultButton().text() == "Keep sending"
+        if press == "Esc":
+            box.reject()
+        else:
+            box.defaultButton().click()
+        await until(lambda b=box: not b.isVisible(), what="the box to close")
+        box.deleteLater()
+    assert answers == ["keep", "stay"]
