@@ -28,6 +28,7 @@ import dataclasses
 import enum
 import json
 import os
+import socket
 import types
 import typing
 from collections.abc import Mapping
@@ -81,7 +82,7 @@ def write_channel(folder: Path, campaign_id: int, info: ChannelInfo) -> Path:
         os.link(tmp, path)  # only where no file is: the common case
     except FileExistsError:
         other = read_channel(path)
-        if other is not None and other.pid != info.pid and pid_alive(other.pid):
+        if other is not None and other.pid != info.pid and listening(other):
             tmp.unlink()
             raise KnownError(
                 f"Campaign {campaign_id} is being sent by another process ({other.pid}).",
@@ -102,6 +103,18 @@ def read_channel(path: Path) -> ChannelInfo | None:
         return decode(ChannelInfo, data)
     except (OSError, ValueError):
         return None
+
+
+def listening(info: ChannelInfo, timeout: float = 1.0) -> bool:
+    """Whether the channel's process is alive and its port takes connections: a stale file
+    (kill -9) fails one or the other, also on Windows where a pid cannot be probed. Blocking."""
+    if not pid_alive(info.pid):
+        return False
+    try:
+        socket.create_connection(("127.0.0.1", info.port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
 
 
 def remove_channel(path: Path, pid: int) -> None:

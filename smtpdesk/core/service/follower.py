@@ -39,6 +39,7 @@ from smtpdesk.core.service.channel import (
     channel_file,
     diagnosis_from_dict,
     encode_message,
+    listening,
     progress_from_dict,
     read_channel,
     read_message,
@@ -282,7 +283,7 @@ def start_sender(campaign_id: int, *, folder: str | Path | None = None) -> int:
     """
     where = _folder(folder)
     running = sender_channel(campaign_id, folder=where)
-    if running is not None:
+    if running is not None and listening(running):
         return running.pid
     errors = _error_file(where, campaign_id)
     fd = os.open(errors, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)

@@ -25,6 +25,7 @@ from smtpdesk.core.service.follower import (
     EndedEvent,
     ProgressEvent,
     follow,
+    request,
     sender_channel,
     start_sender,
 )
@@ -126,6 +127,25 @@ async def test_pause_and_cancel_from_another_process(
     after = Ledger(store).counts(campaign)
     assert after.sending == 0 and counts.sent < after.sent < 300
     assert sorted(received(server)) == sorted(set(received(server)))  # nobody twice
+
+
+async def test_one_sender_per_campaign_across_processes(
+    store: Store, smtpd_factory: SmtpdFactory, data_dir: Path, file_keyring: FileKeyring
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server)
+    campaign = make_campaign(store, addresses(100), message_rate=20, concurrency=1)
+    pid = await start(campaign)
+    assert await start(campaign) == pid  # already sent through a channel: that process
+
+    code, _, err = await cli("campaign", "serve", str(campaign))  # a second one, by hand
+    assert code == 1
+    assert f"Campaign {campaign} is being sent by another process ({pid})." in err
+    info = sender_channel(campaign)
+    assert info is not None and info.pid == pid  # its channel file was left alone
+    assert await request(campaign, "cancel")
+    assert await wait_gone(pid) == 1
+    assert sorted(received(server)) == sorted(set(received(server)))
 
 
 async def test_sigterm_pauses_the_sending_process_cleanly(

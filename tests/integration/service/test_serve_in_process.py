@@ -91,3 +91,23 @@ async def test_a_follower_that_comes_after_the_end_is_told_the_end(
         release.set()
     assert (await serving)[0] == CampaignState.FINISHED
     assert len(server.messages) == 5
+
+
+async def test_a_run_blocked_by_its_servers_ends_with_the_diagnosis(
+    store: Store, smtpd_factory: SmtpdFactory, data_dir: Path, refused_port: int
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server, port=refused_port)  # nothing listens there
+    campaign = make_campaign(store, addresses(20))
+    serving = asyncio.create_task(serve(store, campaign))
+    await _channel_port(data_dir, campaign)
+    follower = await follow(campaign)
+    assert follower is not None
+    events = [event async for event in follower.events()]
+    state, runner = await serving
+    assert state == CampaignState.PAUSED and runner.blocked is not None
+    end = events[-1]
+    assert isinstance(end, EndedEvent) and end.state == "paused"
+    assert end.blocked == runner.blocked  # the whole diagnosis, across the wire
+    assert end.blocked.cause == "connection_refused"
+    assert end.reason == runner.pause_reason and f"127.0.0.1:{refused_port}" in end.reason

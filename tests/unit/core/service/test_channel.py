@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -210,13 +211,19 @@ def test_the_channel_file_is_private_and_written_whole(tmp_path: Path) -> None:
     assert read_channel(path) is None
 
 
-def test_a_live_sender_s_file_is_never_replaced_a_dead_one_s_is(tmp_path: Path) -> None:
-    live = ChannelInfo(os.getppid(), 1111, "a" * 64)  # our parent: alive for sure
-    write_channel(tmp_path, 3, live)
-    with pytest.raises(KnownError, match=f"being sent by another process \\({os.getppid()}\\)"):
-        write_channel(tmp_path, 3, ChannelInfo(os.getpid(), 2222, "b" * 64))
-    assert read_channel(channel_file(tmp_path, 3)) == live
-    assert [p.name for p in (tmp_path / "senders").iterdir()] == ["3.json"]
+def test_a_live_sender_s_file_is_never_replaced_a_stale_one_is(tmp_path: Path) -> None:
+    with socket.socket() as listener:  # the live sender's port
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        live = ChannelInfo(os.getppid(), listener.getsockname()[1], "a" * 64)
+        write_channel(tmp_path, 3, live)
+        with pytest.raises(KnownError, match=rf"being sent by another process \({os.getppid()}\)"):
+            write_channel(tmp_path, 3, ChannelInfo(os.getpid(), 2222, "b" * 64))
+        assert read_channel(channel_file(tmp_path, 3)) == live
+        assert [p.name for p in (tmp_path / "senders").iterdir()] == ["3.json"]
+    mine = ChannelInfo(os.getpid(), 2222, "b" * 64)
+    write_channel(tmp_path, 3, mine)  # its process lives, but nothing listens: stale
+    assert read_channel(channel_file(tmp_path, 3)) == mine
 
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
@@ -224,8 +231,6 @@ def test_a_live_sender_s_file_is_never_replaced_a_dead_one_s_is(tmp_path: Path) 
         capture_output=True,
         text=True,
     )
-    dead = ChannelInfo(int(gone.stdout), 1111, "a" * 64)  # exited and reaped: a kill -9 left it
-    write_channel(tmp_path, 4, dead)
-    mine = ChannelInfo(os.getpid(), 2222, "b" * 64)
+    write_channel(tmp_path, 4, ChannelInfo(int(gone.stdout), 1111, "a" * 64))  # a kill -9's
     write_channel(tmp_path, 4, mine)
     assert read_channel(channel_file(tmp_path, 4)) == mine
