@@ -259,10 +259,17 @@ async def request(
 def sender_command(campaign_id: int, folder: Path) -> list[str]:
     """How to run ``smtpdesk campaign serve ID`` with this Python or this frozen bundle."""
     if getattr(sys, "frozen", False):  # packaging/entry.py passes argv to cli.main
-        program = [sys.executable]
+        program = [str(_console_executable(Path(sys.executable)))]
     else:
         program = [sys.executable, "-m", "smtpdesk"]
     return [*program, "--data-dir", str(folder), "campaign", "serve", str(campaign_id)]
+
+
+def _console_executable(executable: Path) -> Path:
+    """The bundle's console executable beside ``smtpdesk-gui`` (Windows, macOS): a windowed
+    one has no standard error, where the sending process writes why it could not start."""
+    console = executable.with_name(executable.name.replace("smtpdesk-gui", "smtpdesk", 1))
+    return console if console != executable and console.is_file() else executable
 
 
 def _detached() -> dict[str, Any]:
