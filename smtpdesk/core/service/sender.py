@@ -61,13 +61,23 @@ class _Hub:
         self.final: bytes | None = None  # ended or failed, once the run is over
 
     def progress(self, progress: Progress) -> None:
-        """The runner's ``on_progress``: on the loop, at most 10 times a second."""
-        self.latest = encode_message({"event": "progress", "progress": progress_to_dict(progress)})
+        """The runner's ``on_progress``: on the loop, at most 10 times a second. Never
+        raises: a figure too large for the channel must not stop the run."""
+        try:
+            line = encode_message({"event": "progress", "progress": progress_to_dict(progress)})
+        except (ChannelError, ValueError, TypeError):
+            log.exception("campaign %s: progress not sent to followers", progress.campaign_id)
+            return
+        self.latest = line
         for writer in list(self.followers):
-            self._send(writer, self.latest)
+            self._send(writer, line)
 
     def end(self, message: dict[str, Any]) -> None:
-        self.final = encode_message(message)
+        try:
+            self.final = encode_message(message)
+        except ChannelError:  # over the limit: shortened, and without the diagnosis
+            short = {k: v[:10_000] if isinstance(v, str) else v for k, v in message.items()}
+            self.final = encode_message({**short, "blocked": None} if "blocked" in short else short)
         for writer in list(self.followers):
             self._send(writer, self.final)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import threading
 import time
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from smtpdesk.core.campaign.ledger import CampaignState, Ledger
+from smtpdesk.core.campaign.engine import CampaignRunner
+from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger
+from smtpdesk.core.campaign.progress import ErrorGroup, Progress
 from smtpdesk.core.service import sender as sender_module
 from smtpdesk.core.service.channel import channel_file, read_channel
 from smtpdesk.core.service.follower import EndedEvent, ProgressEvent, follow, request
@@ -111,3 +114,16 @@ async def test_a_run_blocked_by_its_servers_ends_with_the_diagnosis(
     assert end.blocked == runner.blocked  # the whole diagnosis, across the wire
     assert end.blocked.cause == "connection_refused"
     assert end.reason == runner.pause_reason and f"127.0.0.1:{refused_port}" in end.reason
+
+
+def test_figures_too_large_for_the_channel_never_stop_the_run(store: Store) -> None:
+    campaign = make_campaign(store, addresses(1))
+    hub = sender_module._Hub(CampaignRunner(store, campaign), "t" * 64)
+    huge = ErrorGroup("unknown", "Unexpected error", "x" * (2 << 20), (), False, 1, ())
+    hub.progress(Progress(campaign, CampaignState.RUNNING, Counts(), 0.0, 0.0, None, (), (huge,)))
+    assert hub.latest is None  # not sent, and no exception into the engine
+    hub.progress(Progress(campaign, CampaignState.RUNNING, Counts(pending=1), 0.0, 0.0, None))
+    assert hub.latest is not None
+    hub.end({"event": "failed", "message": "y" * (2 << 20), "hint": "h"})
+    assert hub.final is not None and len(hub.final) < 20_000
+    assert json.loads(hub.final) == {"event": "failed", "message": "y" * 10_000, "hint": "h"}
