@@ -143,7 +143,17 @@ async def test_one_sender_per_campaign_across_processes(
     assert f"Campaign {campaign} is being sent by another process ({pid})." in err
     info = sender_channel(campaign)
     assert info is not None and info.pid == pid  # its channel file was left alone
+    watcher = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "smtpdesk", "campaign", "follow", str(campaign)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert watcher.stderr is not None
+    assert await asyncio.wait_for(watcher.stderr.read(2), 30) == b"\r["  # it follows
     assert await request(campaign, "cancel")
+    out, _ = await asyncio.wait_for(watcher.communicate(), 30)
+    assert watcher.returncode == 1  # like 'campaign send' stopped
+    assert out.decode() == f"campaign {campaign} cancelled: cancelled by the user\n"
     assert await wait_gone(pid) == 1
     assert sorted(received(server)) == sorted(set(received(server)))
 
