@@ -12,7 +12,7 @@ import html
 import time
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -132,6 +132,13 @@ class MailboxPage(QWidget):
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Scan progress")
         self.progress.setVisible(False)
+        self.trust_button = QPushButton("Trust this certifi&cate")
+        self.trust_button.setToolTip(
+            "Pin the certificate the server showed (its SHA-256): only it will be accepted."
+        )
+        self.trust_button.setVisible(False)
+        self.trust_button.clicked.connect(self.trust)
+        self.offered_pin = ""  # the SHA-256 the trust button would pin
         self.test_result = QLabel()
         self.test_result.setWordWrap(True)
         self.test_result.setAccessibleName("Test result")
@@ -153,6 +160,7 @@ class MailboxPage(QWidget):
             )
         )
         layout.addWidget(self.test_result)
+        layout.addWidget(self.trust_button, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.progress)
         layout.addWidget(self.last_scan)
         layout.addStretch(1)
@@ -248,6 +256,7 @@ class MailboxPage(QWidget):
         report = parse_mailbox(self.values(), base=self.settings)
         servers = self.bridge.store.servers  # the OAuth server: looked up in the test's task
         self.test_button.setEnabled(False)
+        self.trust_button.setVisible(False)
         self.test_result.setText("Testing…")
         task = self._check(report, servers)
         self.bridge.start(task, done=self._tested, failed=self._test_failed)
@@ -270,12 +279,29 @@ class MailboxPage(QWidget):
         ]
         if check.certificate is not None:
             lines.append(f"certificate SHA-256 {format_fingerprint(check.certificate.sha256)}")
+            lines.append(html.escape(check.certificate.summary()))
+        trustable = check.trustable()
+        self.offered_pin = trustable.sha256 if trustable else ""
+        self.trust_button.setVisible(trustable is not None)
         if check.diagnosis is not None:
             lines.append(f"<b>{html.escape(check.diagnosis.message)}</b>")
             lines.extend(html.escape(h) for h in check.diagnosis.hints)
         else:
             lines.append("<b>All steps passed.</b>")
         self.test_result.setText("<br>".join(lines))
+
+    def trust(self) -> None:
+        """Pin the certificate the last Test showed; saved with the rest by Save."""
+        if not self.offered_pin:
+            return
+        self.lines["tls_pin_sha256"].setText(self.offered_pin)
+        self.skip_verify.setChecked(False)  # the pin is the check now
+        self.trust_button.setVisible(False)
+        self.validate()
+        self.test_result.setText(
+            "The certificate is pinned in the form: Save to keep it, then Test again."
+        )
+        self.lines["tls_pin_sha256"].setFocus()
 
     def _test_failed(self, exc: BaseException) -> None:
         self.test_button.setEnabled(True)

@@ -121,3 +121,34 @@ async def test_a_wrong_password_is_diagnosed_on_the_page(
     await until(lambda: "refused the username or password" in page.test_result.text())
     assert "✗ login" in page.test_result.text() and "✓ connect" in page.test_result.text()
     assert not scanning.has_password()  # Test saves nothing
+
+
+async def test_an_untrusted_certificate_can_be_trusted_from_the_test_result(
+    window: MainWindow,
+    qtbot: Any,
+    dovecot: Dovecot,  # noqa: F811
+) -> None:
+    """No authority vouches for Dovecot's certificate here: Test shows it, the button pins
+    it, and after Save the Test passes on the pin alone."""
+    page = window.mailbox
+    window.tabs.setCurrentWidget(page)
+    _fill(page, qtbot, dovecot, dovecot.add_user(), PASSWORD)
+    page.skip_verify.setChecked(True)  # the button turns it off: the pin is the check
+    page.skip_verify.setChecked(False)
+    assert not page.trust_button.isVisible()
+
+    qtbot.mouseClick(page.test_button, Qt.MouseButton.LeftButton)
+    await until(lambda: page.trust_button.isVisible(), what="the trust button")
+    assert "certificate SHA-256" in page.test_result.text()
+    qtbot.mouseClick(page.trust_button, Qt.MouseButton.LeftButton)
+    pin = page.lines["tls_pin_sha256"].text()
+    assert len(pin) == 64 and not page.trust_button.isVisible()
+    assert pin.upper().replace(":", "") in page.test_result.text().replace(":", "").upper() or (
+        "pinned in the form" in page.test_result.text()
+    )
+
+    qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    await until(lambda: page.settings.tls_pin_sha256 == pin, what="the pin saved")
+    qtbot.mouseClick(page.test_button, Qt.MouseButton.LeftButton)
+    await until(lambda: "All steps passed." in page.test_result.text(), what="a passing Test")
+    assert not page.trust_button.isVisible()
