@@ -99,6 +99,13 @@ class CampaignControl(QObject):
 
     def refresh(self, then: Callable[[CampaignStatus], None] | None = None) -> None:
         """Read the stored state and counts again."""
+        self._refresh(actions.campaign_status, then)
+
+    def _refresh(
+        self,
+        read: Callable[[Ledger, int], CampaignStatus],
+        then: Callable[[CampaignStatus], None] | None = None,
+    ) -> None:
 
         def stored(status: CampaignStatus) -> None:
             self.status = status
@@ -108,9 +115,7 @@ class CampaignControl(QObject):
             if then is not None:
                 then(status)
 
-        self.bridge.start(
-            self.bridge.read(actions.campaign_status, self.ledger, self.campaign_id), done=stored
-        )
+        self.bridge.start(self.bridge.read(read, self.ledger, self.campaign_id), done=stored)
 
     # --- a run -------------------------------------------------------------------
 
@@ -236,7 +241,14 @@ class CampaignControl(QObject):
             reason = status.campaign.pause_reason
             self.ended.emit(self.campaign_id, status.state, reason)
 
-        self.refresh(then=stored)
+        self._refresh(self._status_after_loss, then=stored)
+
+    def _status_after_loss(self, ledger: Ledger, campaign_id: int) -> CampaignStatus:
+        """Blocking. A sending process this one started is its child: until it is reaped it
+        is a zombie, and its runner lease would look alive (not ``interrupted``). Asking
+        for its channel reaps it first."""
+        service.sender_channel(campaign_id, folder=self.folder)
+        return actions.campaign_status(ledger, campaign_id)
 
     def _failed(self, exc: BaseException) -> None:
         # The run could not start (a template error, no server...) or stopped on our bug:

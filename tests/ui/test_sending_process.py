@@ -169,6 +169,33 @@ async def test_a_new_window_attaches_to_a_campaign_still_sending(
     assert _received(sink) == Counter(_addresses(200)[: len(sink.messages)])
 
 
+async def test_a_killed_sending_process_shows_interrupted_and_resume_sends_the_rest(
+    qtbot: Any, store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.05}))
+    _add_server(store, sink)
+    campaign = _campaign(store, 40, concurrency=1)
+    async with running_app(store, ScriptedPrompts()) as window:
+        window.open_live_panel(campaign, autorun=True)
+        panel = _panel(window, campaign)
+        await until(lambda: len(sink.messages) >= 3, what="some messages")
+        pid = _sender_pid(store, campaign)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        # The channel closes without an end: the panel reads the ledger again.
+        await until(lambda: not panel.control.running, what="the panel to notice")
+        await until(lambda: panel.control.state == "interrupted", what="the interrupted state")
+        assert "interrupted" in panel.state_label.text()
+        assert _buttons(panel) == {"pause": False, "resume": True, "cancel": True, "retry": False}
+        in_flight = Ledger(store).counts(campaign).sending  # claimed, outcome not recorded
+        qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+        await until(lambda: panel.control.state == "finished", limit=60, what="the campaign")
+    received = _received(sink)
+    assert set(received) == set(_addresses(40))  # nothing lost
+    assert sum(received.values()) - 40 <= in_flight  # only those can have gone out twice
+    assert Ledger(store).counts(campaign).sent == 40
+
+
 # The process that plays the GUI: a QApplication, the qasync loop, the bridge and the
 # CampaignControl the live panel uses; it prints "following" once progress arrives.
 GUI_STAND_IN = textwrap.dedent(
