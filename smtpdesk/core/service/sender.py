@@ -55,7 +55,8 @@ class _Hub:
     def __init__(self, runner: CampaignRunner, token: str) -> None:
         self.runner = runner
         self.token = token.encode()
-        self.followers: set[asyncio.StreamWriter] = set()
+        self.followers: set[asyncio.StreamWriter] = set()  # those that gave the token
+        self.connections: set[asyncio.StreamWriter] = set()  # every open connection
         self.handlers: set[asyncio.Task[None]] = set()
         self.latest: bytes | None = None  # the last progress, for a follower that connects
         self.final: bytes | None = None  # ended or failed, once the run is over
@@ -95,12 +96,14 @@ class _Hub:
         task = asyncio.current_task()
         if task is not None:
             self.handlers.add(task)
+        self.connections.add(writer)
         try:
             await self._converse(reader, writer)
         except (ChannelError, TimeoutError, ConnectionError) as exc:
             log.info("a follower was cut off: %s", exc)
         finally:
             self.followers.discard(writer)
+            self.connections.discard(writer)
             writer.close()  # not abort: what was written still reaches the follower
             if task is not None:
                 self.handlers.discard(task)
@@ -144,13 +147,15 @@ class _Hub:
                 for writer in list(self.followers):
                     with contextlib.suppress(ConnectionError):
                         await writer.drain()
-        for writer in list(self.followers):
+        for writer in list(self.connections):
             writer.close()
         self.followers.clear()
         if self.handlers:
             await asyncio.wait(list(self.handlers), timeout=CLOSE_SECONDS)
-        for task in list(self.handlers):
+        left = list(self.handlers)
+        for task in left:
             task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
 
 
 async def serve(store: Store, campaign_id: int) -> tuple[CampaignState, CampaignRunner]:
@@ -166,7 +171,13 @@ async def serve(store: Store, campaign_id: int) -> tuple[CampaignState, Campaign
     runner.on_progress = hub.progress
     server = await asyncio.start_server(hub.handle, "127.0.0.1", 0, limit=MAX_LINE)
     info = ChannelInfo(os.getpid(), int(server.sockets[0].getsockname()[1]), hub.token.decode())
-    path = await asyncio.to_thread(write_channel, store.folder, campaign_id, info)
+    try:
+        path = await asyncio.to_thread(write_channel, store.folder, campaign_id, info)
+    except BaseException:  # another live sender's file is there
+        server.close()
+        await hub.close()
+        await server.wait_closed()
+        raise
     try:
         with _pause_on_signals(runner):
             try:

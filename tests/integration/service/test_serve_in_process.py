@@ -103,11 +103,16 @@ async def test_a_run_blocked_by_its_servers_ends_with_the_diagnosis(
     add_server(store, server, port=refused_port)  # nothing listens there
     campaign = make_campaign(store, addresses(20))
     serving = asyncio.create_task(serve(store, campaign))
-    await _channel_port(data_dir, campaign)
+    port = await _channel_port(data_dir, campaign)
+    silent_reader, silent = await asyncio.open_connection("127.0.0.1", port)  # no token yet
     follower = await follow(campaign)
     assert follower is not None
     events = [event async for event in follower.events()]
+    ended = time.monotonic()
     state, runner = await serving
+    assert time.monotonic() - ended < 1.0  # the silent connection is closed, not waited for
+    assert await asyncio.wait_for(silent_reader.read(), 1) == b""
+    silent.close()
     assert state == CampaignState.PAUSED and runner.blocked is not None
     end = events[-1]
     assert isinstance(end, EndedEvent) and end.state == "paused"
