@@ -110,7 +110,7 @@ async def test_a_run_blocked_by_its_servers_ends_with_the_diagnosis(
     events = [event async for event in follower.events()]
     ended = time.monotonic()
     state, runner = await serving
-    assert time.monotonic() - ended < 1.0  # the silent connection is closed, not waited for
+    assert time.monotonic() - ended < 1.5  # the silent connection is closed, not waited for
     assert await asyncio.wait_for(silent_reader.read(), 1) == b""
     silent.close()
     assert state == CampaignState.PAUSED and runner.blocked is not None
