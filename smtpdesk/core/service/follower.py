@@ -120,7 +120,7 @@ def sender_channel(campaign_id: int, *, folder: str | Path | None = None) -> Cha
         return info
     if info is None and time.time() - _mtime(path) < 5.0:
         return None  # being replaced this very moment (written atomically: rare)
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):  # gone, or a read-only folder
         path.unlink()
     return None
 
