@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from smtpdesk.core.service.follower import (
 )
 from smtpdesk.core.store import Store
 from tests.helpers.file_keyring import FileKeyring
-from tests.helpers.smtpd import PASSWORD, USER, SmtpdFactory
+from tests.helpers.smtpd import PASSWORD, USER, SmtpdFactory, SmtpdServer, plain_settings
 from tests.integration.campaign.helpers import (
     CONTENT,
     add_server,
@@ -334,3 +335,23 @@ def test_bad_ids_exit_2_and_nobody_sending_exits_1(
     Ledger(store).set_state(campaign, CampaignState.PAUSED, "paused by the user")
     assert main(["campaign", "cancel", str(campaign)]) == 0  # nobody sends it: cancelled here
     assert Ledger(store).campaign(campaign).state == CampaignState.CANCELLED
+
+
+def test_serve_exits_like_send_3_when_no_server_can_send_then_0_when_finished(
+    store: Store,
+    refused_port: int,
+    threaded_smtpd: Callable[..., SmtpdServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = plain_settings(refused_port)
+    store.put_server(settings)
+    campaign = make_campaign(store, addresses(5))
+    assert main(["campaign", "serve", str(campaign)]) == 3
+    assert capsys.readouterr() == ("", "")  # nothing but errors, and this is none
+    assert Ledger(store).counts(campaign) == Counts(pending=5)
+
+    server = threaded_smtpd("plain")
+    store.put_server(dataclasses.replace(settings, port=server.port))
+    assert main(["campaign", "serve", str(campaign)]) == 0
+    assert Ledger(store).counts(campaign) == Counts(sent=5)
+    assert sorted(received(server)) == addresses(5)
