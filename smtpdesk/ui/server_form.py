@@ -179,6 +179,8 @@ class ServerForm(QWidget):
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
         layout = QVBoxLayout(self)
+        # Narrow side margins: beside the list, the window then fits 800 px at a scale of 1.5.
+        layout.setContentsMargins(4, 9, 4, 9)
         layout.addWidget(self.title)
         layout.addWidget(scroll, 1)
         layout.addLayout(buttons)

@@ -209,3 +209,15 @@ async def test_after_a_restart_the_servers_table_counts_the_whole_campaign(
     assert panel.counters["sent"].text() == "2"
     assert panel.chart_stack.currentWidget() is panel.chart_empty
     panel.close()
+
+
+async def test_main_window_fits_800x600_at_a_scale_of_1_5(window: MainWindow) -> None:
+    """800x600 pixels at 150% is 533x400 logical pixels: every tab, at its least size, fits
+    (the Performance page once needed 430 of them and the window 536x530)."""
+    for index in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(index)
+        least = window.minimumSizeHint()
+        assert least.width() <= 533 and least.height() <= 400 - 30, (
+            window.tabs.tabText(index),
+            least,
+        )
