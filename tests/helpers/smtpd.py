@@ -27,6 +27,7 @@ import secrets
 import socket
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class Received:
     login: str | None
     tls: bool
     mail_options: list[str] = field(default_factory=list)  # e.g. ["SIZE=1234", "BODY=8BITMIME"]
+    at: float = field(default_factory=time.time)  # when the server accepted it (its clock)
 
 
 @dataclass

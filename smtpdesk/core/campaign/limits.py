@@ -1,4 +1,4 @@
-"""Rate limits: the campaign's token bucket and sliding window, and each server's quotas.
+"""Rate limits: the campaign's message rate and sliding window, and each server's quotas.
 
 Hourly and daily server quotas are counted in SQLite per minute, shared by every
 campaign and process: a sender leases a few sends at a time in one transaction, so
@@ -9,6 +9,7 @@ unused part of a lease, never overshoot).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,6 +26,7 @@ HOUR_MINUTES = 60
 DAY_MINUTES = 24 * 60
 LEASE_SIZE = 20
 QUOTA_RECHECK = 5.0  # seconds before asking the database again for an exhausted quota
+RATE_MARGIN = 0.01  # MessageRate's window is this much over 1 s (10 ms): the jitter it absorbs
 
 
 class TokenBucket:
@@ -80,6 +82,134 @@ class SlidingWindow:
 
     def record(self) -> None:
         self._times.append(self._clock())
+
+
+class ReplyWindow:
+    """At most ``limit`` replies in any 1 s, counting the messages in flight as replying now.
+
+    A start is allowed while the replies noted in the last ``1 - floor`` seconds plus the
+    messages in flight are fewer than ``limit``. Take any 1 s holding ``limit + 1``
+    replies and the last of them to start: when it started (its reply ``floor`` or more
+    later), each other one had replied less than ``1 - floor`` s before or was in flight,
+    so the check saw ``limit`` and refused. That holds whatever the network or the event
+    loop's lateness in noting replies, as long as no reply comes sooner than ``floor``.
+
+    The price is the replies' spread above the floor (in steady state the window holds
+    ``rate * (1 + mean latency - floor)``), so ``floor`` is the run's fastest reply, but
+    at most ``slack`` under the typical one: on loopback (spread ~1 ms) that is exact,
+    through a network whose replies vary by 100 ms it costs ``slack`` (1%), not 10%,
+    and a reply more than ``slack`` faster than usual may then share a second.
+    """
+
+    POLL = 0.002  # seconds between looks when only messages in flight fill the window
+
+    def __init__(self, limit: int, slack: float = RATE_MARGIN, clock: Clock = time.monotonic):
+        self.limit = limit
+        self.slack = slack
+        self.in_flight = 0
+        self._clock = clock
+        self._replies: deque[float] = deque()
+        self._fastest = math.inf  # never rises: a load spike slows every reply, not the floor
+        self._typical = 0.0  # a moving average of sent messages' latency
+
+    @property
+    def floor(self) -> float:
+        if self._fastest == math.inf:
+            return 0.0
+        return max(self._fastest, self._typical - self.slack)
+
+    def wait_time(self) -> float:
+        now = self._clock()
+        since = now + self.floor - 1.0
+        while self._replies and self._replies[0] <= since:
+            self._replies.popleft()
+        over = len(self._replies) + self.in_flight - self.limit  # this many must go first
+        if over < 0:
+            return 0.0
+        if over < len(self._replies):
+            return self._replies[over] - since
+        return self.POLL
+
+    def start(self) -> float:
+        self.in_flight += 1
+        return self._clock()
+
+    def finish(self, started: float, sent: bool) -> None:
+        """The message started at ``started`` is done (``sent``: its reply came just now)."""
+        self.in_flight -= 1
+        now = self._clock()
+        self._replies.append(now)
+        if sent:
+            latency = now - started
+            if self._fastest == math.inf:
+                self._typical = latency
+            self._fastest = min(self._fastest, latency)
+            self._typical += (latency - self._typical) / 64
+
+
+class MessageRate:
+    """A message rate: within 1% under it on average, never above it in any 1 s.
+
+    A token bucket alone spaces the starts exactly ``1 / rate`` apart, so ``rate + 1``
+    starts span exactly 1 s: the least jitter between a start and the moment the server
+    counts the message (its arrival) or we note its reply (``sent_at``) puts ``rate + 1``
+    into some second, and after a stall the bucket's catch-up comes in a bunch. So:
+
+    - the bucket paces at ``rate / (1 + margin)``, with a quarter second of catch-up;
+    - a strict sliding window allows at most ``n = ceil(rate)`` starts in any
+      ``n / rate * (1 + margin)`` s (1.01 s for a whole rate): whatever the bucket does,
+      ``n + 1`` arrivals within 1 s would need 10 ms of jitter between start and arrival;
+    - with ``replies`` (the engine, which tells :meth:`finish`), a :class:`ReplyWindow`
+      makes that hold for the replies however late the loop notes them.
+
+    A fractional rate has its ``n`` in a little more than a second (2.5/s: 3 in 1.21 s).
+    One object per run, on the engine's loop (rate-limited campaigns never use worker
+    processes), so the slots it hands out are the only ones.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        margin: float = RATE_MARGIN,
+        clock: Clock = time.monotonic,
+        *,
+        replies: bool = False,
+    ) -> None:
+        self.rate = rate
+        count = math.ceil(rate)
+        span = count / rate * (1 + margin)
+        self.bucket = TokenBucket(count / span, burst=max(1.0, rate / 4), clock=clock)
+        self.guard = SlidingWindow(count, span, clock)
+        self.replies = ReplyWindow(count, margin, clock) if replies else None
+        self._clock = clock
+
+    def reserve(self) -> float:
+        """Take the bucket's next slot; how long to sleep before asking :meth:`wait_time`."""
+        return self.bucket.reserve()
+
+    def wait_time(self) -> float:
+        """How long until one more message may start (0: now; then :meth:`record`)."""
+        wait = self.guard.wait_time()
+        return max(wait, self.replies.wait_time()) if self.replies is not None else wait
+
+    def record(self) -> float:
+        """A message starts now (no ``await`` since :meth:`wait_time` said 0): its stamp
+        for :meth:`finish`, which must follow, sent or not, when ``replies`` is on."""
+        self.guard.record()
+        return self.replies.start() if self.replies is not None else self._clock()
+
+    def finish(self, started: float, sent: bool) -> None:
+        if self.replies is not None:
+            self.replies.finish(started, sent)
+
+    def due_in(self) -> float:
+        """Seconds until :meth:`take` can succeed (for callers that cannot sleep in between)."""
+        return max(self.bucket.due_in(), self.wait_time())
+
+    def take(self) -> None:
+        """Start one message now, when :meth:`due_in` said 0 (no ``replies``: no finish)."""
+        self.bucket.reserve()
+        self.guard.record()
 
 
 @dataclass
@@ -176,7 +306,7 @@ class ServerGate:
     ) -> None:
         self.servers = {s.uuid: s for s in servers}
         self._buckets = {
-            s.uuid: TokenBucket(s.max_per_second, 1.0, clock) for s in servers if s.max_per_second
+            s.uuid: MessageRate(s.max_per_second, clock=clock) for s in servers if s.max_per_second
         }
         self._leases: dict[str, Lease] = {}
         self._retry_at: dict[str, float] = {}  # an exhausted quota is asked again from then
@@ -201,7 +331,7 @@ class ServerGate:
             if lease.left <= LEASE_SIZE // 4:
                 self.low.set()
         if bucket is not None:
-            bucket.reserve()
+            bucket.take()
         return True
 
     def next_due(self) -> float:

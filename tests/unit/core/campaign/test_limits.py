@@ -87,7 +87,11 @@ def test_gate_per_second_and_quota() -> None:
     gate = ServerGate([fast, quota, free], clock=clock, minute=lambda: 7)
     assert gate.try_take(fast) and not gate.try_take(fast)
     clock.now += 0.5
+    assert not gate.try_take(fast)  # paced 1% under the rate: never 3 in any 1 s
+    clock.now += 0.005
     assert gate.try_take(fast)
+    clock.now += 0.49
+    assert not gate.try_take(fast)  # a third within 1 s (and 10 ms) of the first
     assert not gate.try_take(quota)  # no lease yet
     assert gate.needs_lease() == [quota]
     from smtpdesk.core.campaign.limits import Lease
