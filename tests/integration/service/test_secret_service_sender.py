@@ -31,7 +31,7 @@ def secret_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     )
     monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)  # the child picks its own
     previous = keyring.get_keyring()
-    keyring.set_keyring(SecretService.Keyring())
+    keyring.set_keyring(SecretService.Keyring())  # type: ignore[no-untyped-call]
     yield
     keyring.set_keyring(previous)
 

@@ -15,6 +15,7 @@ import pytest
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger
 from smtpdesk.core.campaign.progress import ErrorGroup, Progress
+from smtpdesk.core.service import channel as channel_module
 from smtpdesk.core.service import sender as sender_module
 from smtpdesk.core.service.channel import channel_file, read_channel
 from smtpdesk.core.service.follower import EndedEvent, ProgressEvent, follow, request
@@ -75,7 +76,7 @@ async def test_a_follower_that_comes_after_the_end_is_told_the_end(
     add_server(store, server)
     campaign = make_campaign(store, addresses(5))
     ended, release = threading.Event(), threading.Event()
-    remove = sender_module.remove_channel
+    remove = channel_module.remove_channel
 
     def held_remove(path: Path, pid: int) -> None:
         ended.set()  # the run has ended and told so; the file is still there, the listener open

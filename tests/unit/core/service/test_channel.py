@@ -126,7 +126,8 @@ def _progress_dict() -> dict[str, Any]:
         (ServerStats("u", "smtp", last_error=diagnosis),),
         (ErrorGroup("timeout", "Timed out", "m", (), True, 1, ("a@b.c",), (421,)),),
     )
-    return json.loads(json.dumps(progress_to_dict(progress)))
+    data: dict[str, Any] = json.loads(json.dumps(progress_to_dict(progress)))
+    return data
 
 
 @pytest.mark.parametrize(
@@ -162,6 +163,7 @@ def test_missing_fields_are_refused_and_optional_ones_take_their_default() -> No
     data = _progress_dict()
     del data["waiting"], data["servers"]
     assert progress_from_dict(data).waiting == "" and progress_from_dict(data).servers == ()
+    junk: object
     for junk in (None, [], "x", 3):
         with pytest.raises(ChannelError):
             progress_from_dict(junk)
