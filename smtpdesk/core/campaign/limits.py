@@ -9,6 +9,7 @@ unused part of a lease, never overshoot).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import math
 import time
 from collections import deque
@@ -96,7 +97,7 @@ class ReplyWindow:
 
     The price is the replies' spread above the floor (in steady state the window holds
     ``rate * (1 + mean latency - floor)``), so ``floor`` is the run's fastest reply, but
-    at most ``slack`` under the typical one: on loopback (spread ~1 ms) that is exact,
+    at most ``slack`` under the median one: on loopback (spread ~1 ms) that is exact,
     through a network whose replies vary by 100 ms it costs ``slack`` (1%), not 10%,
     and a reply more than ``slack`` faster than usual may then share a second.
     """
@@ -110,13 +111,14 @@ class ReplyWindow:
         self._clock = clock
         self._replies: deque[float] = deque()
         self._fastest = math.inf  # never rises: a load spike slows every reply, not the floor
-        self._typical = 0.0  # a moving average of sent messages' latency
+        self._recent: deque[float] = deque(maxlen=max(64, limit))  # latencies, in order
+        self._sorted: list[float] = []  # the same, sorted
 
     @property
     def floor(self) -> float:
-        if self._fastest == math.inf:
+        if not self._sorted:
             return 0.0
-        return max(self._fastest, self._typical - self.slack)
+        return max(self._fastest, self._sorted[len(self._sorted) // 2] - self.slack)
 
     def wait_time(self) -> float:
         now = self._clock()
@@ -141,10 +143,13 @@ class ReplyWindow:
         self._replies.append(now)
         if sent:
             latency = now - started
-            if self._fastest == math.inf:
-                self._typical = latency
             self._fastest = min(self._fastest, latency)
-            self._typical += (latency - self._typical) / 64
+            # the median of about a second's replies: a stall's bunch of late ones, less
+            # than half of them, does not lift the floor past the quick ones
+            if len(self._recent) == self._recent.maxlen:
+                del self._sorted[bisect.bisect_left(self._sorted, self._recent[0])]
+            self._recent.append(latency)
+            bisect.insort(self._sorted, latency)
 
 
 class MessageRate:
