@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -96,10 +97,15 @@ def engine_run(
     rate: float,
     concurrency: int = CONNS,
     content: CampaignContent = CONTENT,
+    workers: int | None = None,
 ) -> tuple[float, float, int]:
-    """(messages per second over the run, over first-to-last sent_at, message size)."""
+    """(messages per second over the run, over first-to-last sent_at, message size).
+
+    ``workers``: the app setting worker_processes (None: auto, one per core; 0: off).
+    """
     store = open_store(folder)
     try:
+        store.put_app_settings(replace(store.app_settings(), worker_processes=workers))
         server = sink_server(port)
         store.put_server(server)
         ledger = Ledger(store)

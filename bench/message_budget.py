@@ -13,6 +13,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import engine_throughput as engine
@@ -33,10 +34,12 @@ def cpu_per(count: int, work: object) -> float:
     return (time.process_time() - started) / count * 1e6
 
 
-def engine_cpu(folder: Path, port: int, count: int) -> float:
-    """CPU seconds of one campaign's run (the campaign and its recipients made beforehand)."""
+def engine_cpu(folder: Path, port: int, count: int, workers: int = 0) -> tuple[float, float]:
+    """CPU seconds of one campaign's run (the campaign and its recipients made beforehand):
+    this process's and its worker processes' (``workers``: the app's worker_processes)."""
     store = open_store(folder)
     try:
+        store.put_app_settings(replace(store.app_settings(), worker_processes=workers))
         server = engine.sink_server(port)
         store.put_server(server)
         ledger = Ledger(store)
@@ -44,12 +47,12 @@ def engine_cpu(folder: Path, port: int, count: int) -> float:
             "budget", engine.CONTENT, message_rate=engine.MAX_RATE, concurrency=8
         )
         ledger.insert_recipients(campaign, engine.recipients(count))
-        started = time.process_time()
+        started, children = time.process_time(), _children_cpu()
         asyncio.run(CampaignRunner(store, campaign).run())
         spent = time.process_time() - started
         assert ledger.counts(campaign).sent == count
         store.delete_server(server.uuid)
-        return spent
+        return spent, _children_cpu() - children
     finally:
         store.close()
 
@@ -77,13 +80,12 @@ def main() -> None:
         pool_us = cpu_per(count, lambda: asyncio.run(pool_rate(port, 8, count, per_conn=1)))
         with tempfile.TemporaryDirectory() as temp:
             engine_cpu(Path(temp), port, 500)
-            engine_us = engine_cpu(Path(temp), port, count) / count * 1e6
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            engine_us = engine_cpu(Path(temp), port, count)[0] / count * 1e6
+            engine_cpu(Path(temp), port, 500, workers=2)
+            parent, children = engine_cpu(Path(temp), port, count, workers=2)
+        before = _children_cpu()
         source_rate(port, engine.CONNS, count)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        source_us = (
-            (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / count * 1e6
-        )
+        source_us = (_children_cpu() - before) / count * 1e6
     finally:
         stop(sink)
     print(f"CPU per message, {count:,} messages (microseconds):")
@@ -94,6 +96,15 @@ def main() -> None:
     print(f"  engine, ledger and the rest                  {rest:7.0f}")
     print(f"  whole engine                                 {engine_us:7.0f}")
     print(f"  smtp-source (its own CPU, 8 sessions)        {source_us:7.0f}")
+    print("with 2 worker processes (core/campaign/workers.py):")
+    print(f"  the parent (claims, outcomes, ledger, pipes) {parent / count * 1e6:7.0f}")
+    print(f"  the workers (render, MIME, send, pipes)      {children / count * 1e6:7.0f}")
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's ended children (smtp-source, the worker processes)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 if __name__ == "__main__":

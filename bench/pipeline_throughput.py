@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import platform
 import sys
@@ -184,16 +185,18 @@ def engine_section(say: object, sink: int, count: int) -> None:
         folder = Path(temp)
         engine.engine_run(folder, sink, 500, rate=engine.MAX_RATE)  # warm up
         rates = {}
-        for concurrency in (8, 32):
-            rates[concurrency], _, size = engine.engine_run(
-                folder, sink, count, rate=engine.MAX_RATE, concurrency=concurrency
+        # worker processes (core/campaign/workers.py): off (0), then auto (one per core)
+        for workers, concurrency in itertools.product((0, None), (8, 32)):
+            rates[workers, concurrency], _, size = engine.engine_run(
+                folder, sink, count, rate=engine.MAX_RATE, concurrency=concurrency, workers=workers
             )
         source = source_rate(sink, 8, count)
         say(f"loopback, 8 connections, {count:,} personalised messages of {size:,} bytes:")
-        for concurrency, rate in rates.items():
+        for (workers, concurrency), rate in rates.items():
             verdict = "met" if rate / source >= 0.5 else "NOT met"
+            processes = "one process " if workers == 0 else f"{os.cpu_count()} workers   "
             say(
-                f"  engine, concurrency {concurrency:2d}  {rate:8,.0f} msg/s  "
+                f"  engine, {processes}, concurrency {concurrency:2d}  {rate:8,.0f} msg/s  "
                 f"{rate / source:5.2f} x smtp-source  (target >= 0.5: {verdict})"
             )
         say(f"  smtp-source -s 8           {source:8,.0f} msg/s")

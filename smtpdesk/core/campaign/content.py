@@ -19,7 +19,7 @@ import mimetypes
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from email.errors import HeaderParseError
@@ -32,7 +32,7 @@ from urllib.parse import quote, urlsplit
 
 import html2text
 from email_validator import EmailNotValidError, validate_email
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from markupsafe import Markup
 
 from smtpdesk.core.campaign.mime import (
@@ -598,6 +598,19 @@ def _read_image(path: Path) -> tuple[str, bytes, tuple[str, str]]:
 def recipient_fields(email: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """What a template sees: the columns, then ``email`` (which no column can override)."""
     return {**fields, ADDRESS_FIELD: email}
+
+
+def blank_fields(columns: Iterable[str]) -> dict[str, Any]:
+    """Each column as an undefined value: what a recipient's empty cell renders as."""
+    return {c: Undefined(name=c) for c in columns if c != ADDRESS_FIELD}
+
+
+def template_fields(
+    email: str, fields: Mapping[str, Any], blanks: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a template sees for one recipient: ``blanks`` (see :func:`blank_fields`) under
+    the recipient's own cells and ``email``."""
+    return recipient_fields(email, {**blanks, **fields})
 
 
 def preview(content: CampaignContent, fields: Mapping[str, Any]) -> Preview:

@@ -38,7 +38,7 @@ from smtpdesk.core.campaign.ledger import (
     RecipientState,
 )
 from smtpdesk.core.campaign.limits import MessageRate, QuotaCounter, ServerGate, SlidingWindow
-from smtpdesk.core.campaign.mime import PreparedMessage
+from smtpdesk.core.campaign.mime import envelope, message_id_of
 from smtpdesk.core.campaign.progress import Progress, Tally
 from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.campaign.workers import RenderFailure, WorkerPool
@@ -792,18 +792,6 @@ class _Job:
     async def close(self) -> None:
         for server_uuid, lease in self.gate.detach_all():
             await self.writer.call(self.counter.give_back, server_uuid, lease)
-
-
-def envelope(message: EmailMessage, from_address: str) -> tuple[EmailMessage | bytes, str | None]:
-    """What goes to the sender: a message from the fast MIME path as its ready bytes, with
-    the campaign's address as the envelope sender; a server's Return-Path still wins."""
-    if isinstance(message, PreparedMessage) and message.wire:
-        return message.wire, from_address
-    return message, None  # the envelope sender: the From header, the campaign's address
-
-
-def message_id_of(message: EmailMessage) -> str | None:
-    return str(message.get("Message-ID", "")).strip().lower() or None
 
 
 def _error_text(diagnosis: Diagnosis) -> str:

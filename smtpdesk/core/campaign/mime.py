@@ -260,6 +260,19 @@ class MimeTemplate:
         return content_type, _multipart(self.outer, [first, *self.attachments]), False
 
 
+def envelope(message: EmailMessage, from_address: str) -> tuple[EmailMessage | bytes, str | None]:
+    """What goes to the sender: a message from the fast path as its ready bytes with the
+    campaign's address as the envelope sender; otherwise the message, whose From header
+    is that address. A server's Return-Path still wins in both cases."""
+    if isinstance(message, PreparedMessage) and message.wire:
+        return message.wire, from_address
+    return message, None
+
+
+def message_id_of(message: EmailMessage) -> str | None:
+    return str(message.get("Message-ID", "")).strip().lower() or None
+
+
 def _serialise(fields: Sequence[tuple[str, str]], body: str) -> bytes:
     """Header lines (folds made CRLF), a blank line and the body (already CRLF).
 

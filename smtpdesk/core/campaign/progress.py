@@ -43,6 +43,7 @@ CAUSE_TITLES = {
     "permanent_failure": "Message refused",
     "no_server_available": "No server available",
     "pool_closed": "Sending stopped",
+    "worker_lost": "A sending process stopped",
     "template_error": "Template error",
     "sign_in_required": "Sign-in required",
     "oauth_failed": "OAuth sign-in failed",
@@ -81,6 +82,8 @@ CAUSE_HINTS = {
     "permanent_failure": "Read the server's reply below; retrying will not help.",
     "no_server_available": "Test the messenger's servers in the Servers tab, then resume.",
     "pool_closed": "The campaign was stopping; Retry failed sends them again.",
+    "worker_lost": "Its messages are sent again by the others; if it keeps happening, set "
+    "worker_processes to 0 and see smtpdesk.log.",
     "template_error": "Correct the template, or the recipient's fields, then retry.",
     "sign_in_required": "Sign in again on the server form (Sign in…).",
     "oauth_failed": "Sign in again on the server form; check the network.",

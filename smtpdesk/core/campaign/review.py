@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from jinja2 import TemplateSyntaxError, Undefined, meta
+from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from smtpdesk.core.campaign.checks import check_html
@@ -28,8 +27,13 @@ from smtpdesk.core.campaign.content import (
     Renderer,
     TemplateError,
     check_fields,
-    recipient_fields,
     required_fields,
+)
+from smtpdesk.core.campaign.content import (
+    blank_fields as blank_fields,  # re-exported: they live in content.py for the workers
+)
+from smtpdesk.core.campaign.content import (
+    template_fields as template_fields,
 )
 from smtpdesk.core.campaign.ledger import Ledger
 from smtpdesk.core.errors import KnownError
@@ -122,19 +126,6 @@ def campaign_columns(ledger: Ledger, campaign_id: int) -> tuple[str, ...]:
     stored = ledger.campaign(campaign_id).fields
     _, present = ledger.field_presence(campaign_id)
     return (*stored, *sorted(n for n in present if n not in stored))
-
-
-def blank_fields(columns: Iterable[str]) -> dict[str, Any]:
-    """Each column as an undefined value: what a recipient's empty cell renders as."""
-    return {c: Undefined(name=c) for c in columns if c != ADDRESS_FIELD}
-
-
-def template_fields(
-    email: str, fields: Mapping[str, Any], blanks: Mapping[str, Any]
-) -> dict[str, Any]:
-    """What a template sees for one recipient: ``blanks`` (see :func:`blank_fields`) under
-    the recipient's own cells and ``email``."""
-    return recipient_fields(email, {**blanks, **fields})
 
 
 class RenderProgress:

@@ -43,10 +43,14 @@ from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerSta
 
 log = logging.getLogger(__name__)
 WORKER_FLAG = "--smtpdesk-campaign-worker"  # argv[1] of a frozen executable run as a worker
+# "auto" starts workers from this many cores: on 2 the parent (claims, outcomes, the
+# ledger: ~80 us a message) and the workers compete for the same cores, and the pipes
+# cost more than the second core gives (bench/RESULTS.md, issue 13, worker processes).
+AUTO_MIN_CPUS = 3
 MAX_DEATHS = 3  # workers dying this often in one run: pause, something is wrong
 START_SECONDS = 60.0  # a worker that is not ready by then is given up
 CLOSE_SECONDS = 10.0  # a worker that has not exited by then after "close" is killed
-STATS_SECONDS = 0.25  # an idle worker reports its servers' figures this often
+STATS_SECONDS = 0.1  # a worker reports its servers' figures this often (progress: 10/s)
 _HEADER = struct.Struct(">I")
 Item = tuple[int, str, dict[str, Any]]  # the engine's (recipient id, email, fields)
 Attempt = tuple[SendResult, str | None]  # the server's acceptance and the Message-ID
@@ -97,14 +101,14 @@ def worker_count(
     """How many worker processes a run uses; 0: send in this process, as always.
 
     Only at an unlimited rate (the token bucket, the window and the servers' own limits
-    live in the parent's loop), with more than one core, and at most one worker per
-    connection of the smallest server, so that each worker holds some of every server's.
-    ``setting``: the app's ``worker_processes`` (None: one per core if there are several;
-    0: never; N: N, even on one core).
+    live in the parent's loop) and at most one worker per connection of the smallest
+    server, so that each worker holds some of every server's. ``setting``: the app's
+    ``worker_processes``: None ("auto") one per core but the parent's, from
+    AUTO_MIN_CPUS cores; 0 never; N: N, even on one core.
     """
     cpus = (os.cpu_count() or 1) if cpus is None else cpus
-    if setting == 0 or (setting is None and cpus < 2) or not servers:
-        return 0  # one core: the parent's work would only compete with the workers
+    if setting == 0 or (setting is None and cpus < AUTO_MIN_CPUS) or not servers:
+        return 0
     if message_rate < MAX_RATE or sliding_window or "tls_context" in pool_options:
         return 0
     for server in servers:
@@ -112,7 +116,7 @@ def worker_count(
             return 0
         if server.auth_protocol == AuthProtocol.XOAUTH2:
             return 0  # one sign-in's tokens, refreshed by one process
-    wanted = cpus if setting is None else setting
+    wanted = cpus - 1 if setting is None else setting
     return max(0, min(wanted, min(s.max_conns for s in servers)))
 
 
@@ -309,17 +313,23 @@ class WorkerPool:
         await self._ended(worker, detail)
 
     def _results(
-        self, worker: _Worker, stats: list[ServerStats], rendered: bool, results: list[Any]
+        self,
+        worker: _Worker,
+        stats: list[ServerStats] | None,
+        rendered: bool,
+        results: list[Any],
     ) -> None:
-        worker.stats = stats
+        if stats is not None:
+            worker.stats = stats
         if rendered:
             self.on_rendered()
         for seq, kind, value in results:
             future, _ = worker.pending.pop(seq)
             if future.done():
                 continue
-            if kind == "sent":
-                future.set_result(value)
+            if kind == "sent":  # plain tuples: a dataclass pickles several times slower
+                uuid, reply, attempts, refused, message_id = value
+                future.set_result((SendResult(uuid, reply, attempts, refused), message_id))
             elif kind == "send_error":
                 future.set_exception(SendError(*value))
             else:
@@ -395,8 +405,7 @@ class _WorkerLoop:
     """In the worker process: render and send each item once, report in batches."""
 
     def __init__(self, setup: WorkerSetup, out: asyncio.StreamWriter | Any) -> None:
-        from smtpdesk.core.campaign import review
-        from smtpdesk.core.campaign.content import Renderer
+        from smtpdesk.core.campaign.content import Renderer, blank_fields, template_fields
         from smtpdesk.core.feedback.tokens import verp_address
         from smtpdesk.core.messengers import Messenger
         from smtpdesk.core.smtp.messenger import MessengerSender
@@ -404,8 +413,8 @@ class _WorkerLoop:
         self.setup = setup
         self.renderer = Renderer(setup.content)
         self.renderer.unsubscribe_address = setup.unsubscribe_address
-        self.blanks = review.blank_fields(setup.columns)
-        self.fields = review.template_fields
+        self.blanks = blank_fields(setup.columns)
+        self.fields = template_fields
         self.verp = verp_address
         self.sender = MessengerSender(
             Messenger(setup.messenger, setup.servers), **setup.pool_options
@@ -413,8 +422,17 @@ class _WorkerLoop:
         self.out = out
         self.results: list[tuple[int, str, Any]] = []
         self.rendered = False
+        self.failed = False  # a send failed since the figures were last sent
         self.tasks: set[asyncio.Task[None]] = set()
         self.last_report = 0.0
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Render once before the first recipient: the imports and caches a first render
+        pays would make ``render_async`` judge the template slow, and send every render of
+        the run to a thread."""
+        with contextlib.suppress(Exception):  # a recipient's own render reports errors
+            self.renderer.render(self.fields("warm-up@example.invalid", {}, self.blanks))
 
     def take(self, batch: list[tuple[int, Item, str]]) -> None:
         for seq, item, token in batch:
@@ -423,13 +441,11 @@ class _WorkerLoop:
             task.add_done_callback(self.tasks.discard)
 
     async def _one(self, seq: int, item: Item, token: str) -> None:
-        from smtpdesk.core.campaign.engine import envelope, message_id_of
+        from smtpdesk.core.campaign.mime import envelope, message_id_of
 
         _, email, fields = item
-        try:
-            message = await self.renderer.render_async(
-                self.fields(email, fields, self.blanks), token
-            )
+        try:  # on this loop, always: it only serves connections, under the render limits
+            message = self.renderer.render(self.fields(email, fields, self.blanks), token)
         except KnownError as exc:
             self._report(
                 seq,
@@ -444,19 +460,35 @@ class _WorkerLoop:
         try:
             result = await self.sender.send(payload, sender=sender, recipients=[email])
         except SendError as exc:
+            self.failed = True
             self._report(seq, "send_error", (exc.diagnosis, exc.server_uuid, exc.attempts))
             return
-        self._report(seq, "sent", (result, message_id_of(message)))
+        self._report(
+            seq,
+            "sent",
+            (
+                result.server_uuid,
+                result.reply,
+                result.attempts,
+                result.refused,
+                message_id_of(message),
+            ),
+        )
 
     def _report(self, seq: int, kind: str, value: Any) -> None:
         if not self.results:
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self.flush)  # the results of this turn
         self.results.append((seq, kind, value))
 
     def flush(self) -> None:
+        """Send this turn's results; the servers' figures with them after a failure (the
+        parent decides on waiting and blocking with them) or every STATS_SECONDS."""
         results, self.results = self.results, []
-        self.last_report = time.monotonic()
-        self.out.write(_frame(("results", self.sender.stats(), self.rendered, results)))
+        now = time.monotonic()
+        stats = None
+        if self.failed or now - self.last_report >= STATS_SECONDS:
+            stats, self.failed, self.last_report = self.sender.stats(), False, now
+        self.out.write(_frame(("results", stats, self.rendered, results)))
 
     async def report_stats(self) -> None:
         while True:
@@ -467,8 +499,8 @@ class _WorkerLoop:
     async def close(self) -> None:
         if self.tasks:
             await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.results:
-            self.flush()
+        self.failed = True  # the final figures, whatever the time
+        self.flush()
         await self.sender.close()
 
 
@@ -495,7 +527,10 @@ async def _serve(channel_in: int, channel_out: int) -> None:
         asyncio.streams.FlowControlMixin, os.fdopen(channel_out, "wb", 0)
     )
     out = asyncio.StreamWriter(transport, protocol, None, loop)
-    setup = await _read(reader)
+    try:
+        setup = await _read(reader)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        return  # the parent went before it said what to send
     try:
         worker = _WorkerLoop(setup, out)
     except KnownError as exc:
