@@ -161,7 +161,7 @@ class AppSettings:
     # SMTPDESK_DNS_SERVER wins over it (core/domain/resolver.py).
     dns_server: str = ""
     # Worker processes for campaigns at an unlimited rate (core/campaign/workers.py):
-    # None ("auto") one per core but one from 3 cores, 0 never, N at most N.
+    # None ("auto") one per core if there are several, 0 never, N at most N.
     worker_processes: int | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -43,10 +43,11 @@ from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerSta
 
 log = logging.getLogger(__name__)
 WORKER_FLAG = "--smtpdesk-campaign-worker"  # argv[1] of a frozen executable run as a worker
-# "auto" starts workers from this many cores: on 2 the parent (claims, outcomes, the
-# ledger: ~80 us a message) and the workers compete for the same cores, and the pipes
-# cost more than the second core gives (bench/RESULTS.md, issue 13, worker processes).
-AUTO_MIN_CPUS = 3
+# "auto" starts workers from this many cores. The parent (claims, outcomes, the ledger)
+# costs ~80 us a message and a worker ~240-300 (the pipes included), against ~240 for the
+# whole engine in one process: on 2 idle cores workers win, on 2 busy ones it is a draw
+# (bench/RESULTS.md, issue 13, "Worker processes").
+AUTO_MIN_CPUS = 2
 MAX_DEATHS = 3  # workers dying this often in one run: pause, something is wrong
 START_SECONDS = 60.0  # a worker that is not ready by then is given up
 CLOSE_SECONDS = 10.0  # a worker that has not exited by then after "close" is killed
@@ -103,8 +104,8 @@ def worker_count(
     Only at an unlimited rate (the token bucket, the window and the servers' own limits
     live in the parent's loop) and at most one worker per connection of the smallest
     server, so that each worker holds some of every server's. ``setting``: the app's
-    ``worker_processes``: None ("auto") one per core but the parent's, from
-    AUTO_MIN_CPUS cores; 0 never; N: N, even on one core.
+    ``worker_processes``: None ("auto") one per core, from AUTO_MIN_CPUS cores; 0 never;
+    N: N, even on one core.
     """
     cpus = (os.cpu_count() or 1) if cpus is None else cpus
     if setting == 0 or (setting is None and cpus < AUTO_MIN_CPUS) or not servers:
@@ -116,7 +117,7 @@ def worker_count(
             return 0
         if server.auth_protocol == AuthProtocol.XOAUTH2:
             return 0  # one sign-in's tokens, refreshed by one process
-    wanted = cpus - 1 if setting is None else setting
+    wanted = cpus if setting is None else setting
     return max(0, min(wanted, min(s.max_conns for s in servers)))
 
 
