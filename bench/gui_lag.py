@@ -2,11 +2,14 @@
 
 With the main window and the campaign's live panel shown (offscreen Qt), 20,000
 messages go to Postfix's ``smtp-sink`` with no rate limit, while a 10 ms QTimer records
-how late each of its ticks fires. The same campaign is then sent by the CLI
-(``smtpdesk campaign send``) for comparison. Both throughputs come from the ledger's own
-started/finished timestamps, so process start-up is not counted against either.
+how late each of its ticks fires. The GUI sends as the app does since issue 13 section 3:
+it starts a sending process (``campaign serve``, the CLI's engine, with its worker
+processes) and follows it over the local channel; the GUI thread only draws its progress.
+The same campaign is then sent by the CLI (``smtpdesk campaign send``) for comparison.
+Both throughputs come from the ledger's own started/finished timestamps (written by the
+process that sends), so process start-up is not counted against either.
 
-Targets: 99th-percentile lateness <= 50 ms; GUI throughput >= 80% of the CLI's.
+Targets (issue 13): 99th-percentile lateness <= 20 ms; GUI throughput >= 95% of the CLI's.
 A second measurement, ``--report-rows N``, opens the per-recipient report of a campaign
 of N recipients (default 1,000,000), jumps to the end and scrolls through it, timing the
 page fetches and the same 10 ms timer's lateness.
@@ -25,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -39,6 +42,7 @@ from smtpdesk.core.store import Store, open_store
 HERE = Path(__file__).resolve().parent
 TICK_MS = 10
 CONNS = 8
+NAMES = ("cli-before", "gui", "cli-after")
 
 
 def make_campaign(store: Store, count: int, name: str) -> int:
@@ -66,6 +70,7 @@ class LagMeter:
         from PySide6.QtCore import Qt, QTimer
 
         self.samples: list[float] = []
+        self.cpu = 0.0  # the GUI process's CPU seconds a second while it ran
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(TICK_MS)
@@ -85,8 +90,8 @@ class LagMeter:
         self._last = now
 
 
-def gui_run(folder: Path, campaign: int) -> tuple[list[float], float]:
-    """Send ``campaign`` from the GUI; (lateness samples in ms, wall seconds)."""
+def gui_run(folder: Path, campaign: int) -> tuple[list[float], float, float]:
+    """Send ``campaign`` from the GUI; (lateness samples in ms, wall seconds, GUI CPU/s)."""
     import keyring
     import qasync
 
@@ -108,11 +113,12 @@ def gui_run(folder: Path, campaign: int) -> tuple[list[float], float]:
         await asyncio.sleep(0.5)  # let the first loads finish
         window.open_live_panel(campaign, autorun=True)
         panel = window.windows[f"live-{campaign}"]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         meter.start()
         while panel.control.state != "finished":  # noqa: ASYNC110 (a Qt-side state)
             await asyncio.sleep(0.05)
         meter.stop()
+        meter.cpu = (time.process_time() - cpu) / (time.perf_counter() - started)
         return time.perf_counter() - started
 
     with loop:
@@ -122,7 +128,7 @@ def gui_run(folder: Path, campaign: int) -> tuple[list[float], float]:
         loop.run_until_complete(window.bridge.drain())
         window.bridge.shutdown()
     store.close()
-    return meter.samples, wall
+    return meter.samples, wall, meter.cpu
 
 
 def cli_run(folder: Path, campaign: int) -> float:
@@ -228,16 +234,18 @@ def main() -> int:
             folder = Path(tmp)
             store = open_store(folder)
             store.put_server(sink_server(port))
-            gui_campaign = make_campaign(store, count, "gui")
-            cli_campaign = make_campaign(store, count, "cli")
-            samples, gui_wall = gui_run(folder, gui_campaign)
-            cli_wall = cli_run(folder, cli_campaign)
-            gui_rate, cli_rate = ledger_rate(store, gui_campaign), ledger_rate(store, cli_campaign)
+            # the CLI before and after the GUI: the other load on the machine moves meanwhile
+            before, gui_campaign, after = (make_campaign(store, count, n) for n in NAMES)
+            cli_wall = cli_run(folder, before)
+            samples, gui_wall, gui_cpu = gui_run(folder, gui_campaign)
+            cli_wall = (cli_wall + cli_run(folder, after)) / 2
+            gui_rate = ledger_rate(store, gui_campaign)
+            cli_rates = (ledger_rate(store, before), ledger_rate(store, after))
             store.close()
     finally:
         sink.terminate()
         sink.wait()
-    report = format_report(count, samples, gui_rate, cli_rate, gui_wall, cli_wall)
+    report = format_report(count, samples, gui_rate, cli_rates, gui_wall, cli_wall, gui_cpu)
     print(report)
     if "--write" in sys.argv:
         with (HERE / "RESULTS.md").open("a", encoding="utf-8") as handle:
@@ -249,29 +257,32 @@ def format_report(
     count: int,
     samples: list[float],
     gui_rate: float,
-    cli_rate: float,
+    cli_rates: tuple[float, float],
     gui_wall: float,
     cli_wall: float,
+    gui_cpu: float,
 ) -> str:
     p99 = percentile(samples, 99)
-    ratio = gui_rate / cli_rate
-    when = datetime.now().strftime("%Y-%m-%d %H:%M")
+    ratio = gui_rate / (sum(cli_rates) / 2)
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return "\n".join(
         [
-            f"{when}, nproc {os.cpu_count()}, Python {platform.python_version()}, "
-            f"{platform.platform()}",
+            f"{when}, load {os.getloadavg()[0]:.1f}, nproc {os.cpu_count()}, "
+            f"Python {platform.python_version()}, {platform.platform()}",
             "",
             "```",
-            f"{count} messages to smtp-sink, {CONNS} connections, no rate limit, offscreen Qt",
+            f"{count} messages to smtp-sink, {CONNS} connections, no rate limit, offscreen Qt;"
+            " the GUI follows its sending process",
             f"10 ms QTimer lateness while the GUI sends ({len(samples)} ticks):",
             f"  median {statistics.median(samples):6.1f} ms   p95 {percentile(samples, 95):6.1f} ms"
             f"   p99 {p99:6.1f} ms   max {max(samples):6.1f} ms"
-            f"   (target p99 <= 50 ms: {'met' if p99 <= 50 else 'NOT met'})",
+            f"   (target p99 <= 20 ms: {'met' if p99 <= 20 else 'NOT met'})",
             f"throughput (ledger started..finished): GUI {gui_rate:7.0f} msg/s, "
-            f"CLI {cli_rate:7.0f} msg/s, ratio {ratio:.2f}"
-            f"   (target >= 0.80: {'met' if ratio >= 0.8 else 'NOT met'})",
+            f"CLI {cli_rates[0]:.0f} before and {cli_rates[1]:.0f} after, ratio {ratio:.2f}"
+            f"   (target >= 0.95: {'met' if ratio >= 0.95 else 'NOT met'})",
             f"wall time: GUI {gui_wall:.1f} s (panel open to finished), "
-            f"CLI {cli_wall:.1f} s (process start to exit)",
+            f"CLI {cli_wall:.1f} s on average (process start to exit); the GUI process used "
+            f"{gui_cpu:.2f} CPU s a second meanwhile",
             "```",
         ]
     )
