@@ -80,8 +80,9 @@ The GUI and the CLI drive campaigns only through these modules:
     ``Progress`` and ``ErrorGroup`` (the engine's events), ``Tally`` (its counters).
 
 ``limits``
-    ``TokenBucket``, ``SlidingWindow``, ``QuotaCounter`` (per-server hourly/daily counts
-    in SQLite, leased 20 at a time) and ``ServerGate`` (the messenger's ``eligible``).
+    ``MessageRate`` (a rate never exceeded in any 1 s: ``TokenBucket``, a start window
+    and a ``ReplyWindow``), ``SlidingWindow``, ``QuotaCounter`` (per-server hourly/daily
+    counts in SQLite, leased 20 at a time) and ``ServerGate`` (the messenger's ``eligible``).
 
 ``writer``
     ``LedgerWriter``: the one thread that writes a running campaign's ledger, in batches.
