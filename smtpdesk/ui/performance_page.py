@@ -41,6 +41,11 @@ FIELDS = (
     ),
     ("sliding_window_rate", "Window &messages", "At most this many messages per window."),
     ("sliding_window_duration", "Window &duration", "The window's length, such as 1h or 30m."),
+    (
+        "worker_processes",
+        "Wor&ker processes",
+        "At an unlimited rate, send from this many processes: auto (one per core) or 0 (one).",
+    ),
 )
 UNITS = {"message_rate": "messages per second"}  # shown right of the field
 
@@ -128,6 +133,8 @@ class PerformancePage(QWidget):
             self.lines[key].setText(str(getattr(s, key)))
         self.lines["message_rate"].setText(f"{s.message_rate:g}")
         self.lines["sliding_window_duration"].setText(format_duration(s.sliding_window_duration))
+        workers = s.worker_processes
+        self.lines["worker_processes"].setText("auto" if workers is None else str(workers))
         self.sliding.setChecked(s.sliding_window)
         self.validate()
 

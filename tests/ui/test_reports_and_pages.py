@@ -126,6 +126,22 @@ async def test_performance_page_saves_valid_defaults_only(
     assert store.app_settings().message_rate == 2.5
 
 
+async def test_performance_page_sets_the_worker_processes(
+    qtbot: Any, window: MainWindow, store: Store
+) -> None:
+    page = window.performance
+    window.tabs.setCurrentWidget(page)
+    await until(lambda: page.lines["worker_processes"].text() == "auto", what="the load")
+    page.lines["worker_processes"].clear()
+    qtbot.keyClicks(page.lines["worker_processes"], "99")
+    assert "between 0 and 64" in page.rows["worker_processes"].message_text
+    assert not page.save_button.isEnabled()
+    page.lines["worker_processes"].clear()
+    qtbot.keyClicks(page.lines["worker_processes"], "0")
+    qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+    await until(lambda: store.app_settings().worker_processes == 0, what="the save")
+
+
 async def test_window_size_and_splitter_are_remembered(
     qtbot: Any, store: Store, prompts: ScriptedPrompts
 ) -> None:

@@ -110,6 +110,8 @@ def worker_count(
     cpus = (os.cpu_count() or 1) if cpus is None else cpus
     if setting == 0 or (setting is None and cpus < AUTO_MIN_CPUS) or not servers:
         return 0
+    if sys.platform == "win32":  # the workers' pipes as asyncio streams: tried on POSIX only
+        return 0
     if message_rate < MAX_RATE or sliding_window or "tls_context" in pool_options:
         return 0
     for server in servers:
