@@ -160,7 +160,8 @@ class MessageRate:
     counts the message (its arrival) or we note its reply (``sent_at``) puts ``rate + 1``
     into some second, and after a stall the bucket's catch-up comes in a bunch. So:
 
-    - the bucket paces at ``rate / (1 + margin)``, with a quarter second of catch-up;
+    - the bucket paces at ``rate / (1 + margin)``, with a quarter second of catch-up
+      (``burst``: the servers' own limits keep theirs at one message, as before);
     - a strict sliding window allows at most ``n = ceil(rate)`` starts in any
       ``n / rate * (1 + margin)`` s (1.01 s for a whole rate): whatever the bucket does,
       ``n + 1`` arrivals within 1 s would need 10 ms of jitter between start and arrival;
@@ -179,11 +180,13 @@ class MessageRate:
         clock: Clock = time.monotonic,
         *,
         replies: bool = False,
+        burst: float | None = None,
     ) -> None:
         self.rate = rate
         count = math.ceil(rate)
         span = count / rate * (1 + margin)
-        self.bucket = TokenBucket(count / span, burst=max(1.0, rate / 4), clock=clock)
+        burst = max(1.0, rate / 4) if burst is None else burst
+        self.bucket = TokenBucket(count / span, burst=burst, clock=clock)
         self.guard = SlidingWindow(count, span, clock)
         self.replies = ReplyWindow(count, margin, clock) if replies else None
         self._clock = clock
@@ -311,7 +314,9 @@ class ServerGate:
     ) -> None:
         self.servers = {s.uuid: s for s in servers}
         self._buckets = {
-            s.uuid: MessageRate(s.max_per_second, clock=clock) for s in servers if s.max_per_second
+            s.uuid: MessageRate(s.max_per_second, clock=clock, burst=1.0)
+            for s in servers
+            if s.max_per_second
         }
         self._leases: dict[str, Lease] = {}
         self._retry_at: dict[str, float] = {}  # an exhausted quota is asked again from then
