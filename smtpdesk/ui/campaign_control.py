@@ -18,6 +18,7 @@ does the run's own state take over.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
@@ -40,6 +41,7 @@ from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
 
 USER_PAUSE = "paused by the user"
+LOSS_SECONDS = 3.0  # how long a sending process whose channel closed may take to be gone
 QUIT_PAUSE = "paused when smtpdesk was closed"
 
 
@@ -244,10 +246,15 @@ class CampaignControl(QObject):
         self._refresh(self._status_after_loss, then=stored)
 
     def _status_after_loss(self, ledger: Ledger, campaign_id: int) -> CampaignStatus:
-        """Blocking. A sending process this one started is its child: until it is reaped it
-        is a zombie, and its runner lease would look alive (not ``interrupted``). Asking
-        for its channel reaps it first."""
-        service.sender_channel(campaign_id, folder=self.folder)
+        """Blocking. The channel can close a moment before its killed process is gone, and
+        a process this one started stays a zombie until reaped: either way its runner lease
+        would still look alive (not ``interrupted``). Asking for its channel reaps it; wait
+        (briefly) until there is none."""
+        deadline = time.monotonic() + LOSS_SECONDS
+        while service.sender_channel(campaign_id, folder=self.folder) is not None:
+            if time.monotonic() > deadline:
+                break  # still there: the status says it is sent elsewhere, reachable
+            time.sleep(0.05)
         return actions.campaign_status(ledger, campaign_id)
 
     def _failed(self, exc: BaseException) -> None:

@@ -424,6 +424,12 @@ class MainWindow(QMainWindow):
             repr(c.status.campaign.name) if c.status else f"{c.campaign_id}" for c in sending
         )
         one = len(sending) == 1
+        # The sandbox server lives in this process: a campaign sending to it cannot go on.
+        sandbox = (
+            " The sandbox server stops with smtpdesk: a campaign sending to it pauses."
+            if self.sandbox.running
+            else ""
+        )
 
         def answered(choice: str) -> None:
             if choice == "stay":
@@ -444,7 +450,7 @@ class MainWindow(QMainWindow):
             f"{counted(len(sending), 'campaign')} {'is' if one else 'are'} being sent: {names}.\n\n"
             f"Keep sending: {'it goes' if one else 'they go'} on in {'its' if one else 'their'} "
             f"own process after smtpdesk closes. To stop {'it' if one else 'them'}, open "
-            f"smtpdesk again and press Pause, or run {_pause_commands(sending)}.\n\n"
+            f"smtpdesk again and press Pause, or run {_pause_commands(sending)}.{sandbox}\n\n"
             f"Pause and quit: the messages in flight finish and are recorded, and the next "
             "start offers to resume.",
             [("keep", "Keep sending"), ("pause", "Pause and quit"), ("stay", "Don't quit")],

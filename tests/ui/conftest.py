@@ -74,8 +74,13 @@ async def until(
 
 
 @pytest.fixture(autouse=True)
-def gui_thread_gc() -> Iterator[None]:
-    """Collect garbage only on the GUI thread, as the app does (smtpdesk/ui/gc_guard.py)."""
+def gui_thread_gc(qapp: Any) -> Iterator[None]:
+    """Collect garbage only on the GUI thread, as the app does (smtpdesk/ui/gc_guard.py).
+
+    After pytest-qt's ``qapp``: the collector's QTimer needs the application's event
+    dispatcher. In a test that asks for no qtbot, run first in its process (``-k``, an
+    xdist worker), there was none yet: "QObject::startTimer: current thread's event
+    dispatcher has already been destroyed", a Qt warning that failed the test."""
     collector = GuiThreadCollector()
     collector.start()
     yield

@@ -138,6 +138,31 @@ async def test_keep_sending_finishes_the_campaign_without_any_window(
     assert _received(sink) == Counter(_addresses(30))  # every recipient exactly once
 
 
+async def test_the_quit_prompt_warns_when_the_sandbox_would_stop_under_a_campaign(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.1}))
+    _add_server(store, sink)
+    campaign = _campaign(store, 30, concurrency=1)
+    prompts = ScriptedPrompts()
+    async with running_app(store, prompts) as window:
+        window.open_live_panel(campaign, autorun=True)
+        await until(lambda: len(sink.messages) >= 1, what="some messages")
+        prompts.answers = ["stay"]
+        window.quit_action.trigger()
+        assert "sandbox" not in prompts.asked[-1]
+        # As if the app's own capture server were listening (in this process). (Starting
+        # the real one is tests/ui/test_sandbox_first_run.py's; here only the words count.)
+        window.sandbox.server = object()  # type: ignore[assignment]
+        prompts.answers = ["stay"]
+        window.quit_action.trigger()
+        assert "The sandbox server stops with smtpdesk" in prompts.asked[-1]
+        assert window.isVisible()
+        window.sandbox.server = None
+        _panel(window, campaign).control.pause()
+        await until(lambda: not _panel(window, campaign).control.running, what="the pause")
+
+
 async def test_a_new_window_attaches_to_a_campaign_still_sending(
     qtbot: Any, store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
