@@ -451,7 +451,7 @@ class MainWindow(QMainWindow):
             f"Keep sending: {'it goes' if one else 'they go'} on in {'its' if one else 'their'} "
             f"own process after smtpdesk closes. To stop {'it' if one else 'them'}, open "
             f"smtpdesk again and press Pause, or run {_pause_commands(sending)}.{sandbox}\n\n"
-            f"Pause and quit: the messages in flight finish and are recorded, and the next "
+            "Pause and quit: the messages in flight finish and are recorded, and the next "
             "start offers to resume.",
             [("keep", "Keep sending"), ("pause", "Pause and quit"), ("stay", "Don't quit")],
             answered,
@@ -475,5 +475,5 @@ class MainWindow(QMainWindow):
 
 
 def _pause_commands(controls: list[Any]) -> str:
-    """``smtpdesk campaign pause 3`` (and `` or ...`` for each further campaign)."""
+    """``'smtpdesk campaign pause 3'``, joined with `` and `` for several campaigns."""
     return " and ".join(f"'smtpdesk campaign pause {c.campaign_id}'" for c in controls)
