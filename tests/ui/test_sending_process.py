@@ -99,6 +99,32 @@ async def test_a_campaign_sends_in_its_own_process_and_pause_in_the_panel_reache
         assert _buttons(panel) == {"pause": False, "resume": True, "cancel": True, "retry": False}
 
 
+async def test_cancel_in_the_panel_reaches_the_sending_process(
+    qtbot: Any, store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.05}))
+    _add_server(store, sink)
+    campaign = _campaign(store, 40, concurrency=1)
+    prompts = ScriptedPrompts()
+    async with running_app(store, prompts) as window:
+        window.open_live_panel(campaign, autorun=True)
+        panel = _panel(window, campaign)
+        await until(lambda: len(sink.messages) >= 2, what="some messages")
+        pid = _sender_pid(store, campaign)
+        assert pid is not None
+        prompts.answers = [True]
+        qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+        assert "will never get this message" in prompts.asked[-1]
+        await until(lambda: panel.control.state == "cancelled", what="the cancel")
+        await until(lambda: not _alive(pid), what="the sending process to end")
+        assert _buttons(panel) == {"pause": False, "resume": False, "cancel": False, "retry": False}
+    stored = Ledger(store).campaign(campaign)
+    assert stored.state == CampaignState.CANCELLED
+    counts = Ledger(store).counts(campaign)
+    assert counts.sent == len(sink.messages) < 40  # nothing went out after the cancel
+    assert counts.sending == 0
+
+
 async def test_keep_sending_finishes_the_campaign_without_any_window(
     store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
