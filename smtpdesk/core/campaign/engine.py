@@ -321,13 +321,13 @@ class CampaignRunner:
             for index in range(count)
         ]
         pool = workers.WorkerPool(setups, on_trouble=self.pause)
+        self.workers = pool
         try:
             await pool.start()
         except BaseException:
             await pool.close()
             raise
         log.info("campaign %s: sending from %d worker processes", self.campaign_id, count)
-        self.workers = pool
         return pool
 
     def _messenger_name(self, campaign: Campaign) -> str:

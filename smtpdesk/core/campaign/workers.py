@@ -215,6 +215,7 @@ class _Worker:
         self.reader: asyncio.Task[None] | None = None
         self.alive = True
         self.crashed = False  # ended before the pool closed it
+        self.refusal: KnownError | None = None  # why its set-up failed, in its words
 
     @property
     def pid(self) -> int:
@@ -247,9 +248,26 @@ class WorkerPool:
         return [w.pid for w in self.workers if w.alive]
 
     async def start(self) -> None:
-        """Start every worker and wait until each is ready; a setup error is raised."""
-        workers = await asyncio.gather(*(self._spawn(i) for i in range(len(self.setups))))
-        await asyncio.gather(*(w.ready for w in workers))
+        """Start every worker; return once one is ready (the others join when they are).
+
+        A worker's own refusal (a KnownError of its set-up, such as a key missing from the
+        keyring) is raised: every worker would say the same. A worker that dies while it
+        starts is replaced as one that dies later is.
+        """
+        await asyncio.gather(*(self._spawn(i) for i in range(len(self.setups))))
+        while True:
+            for worker in self.workers:
+                if worker.refusal is not None:
+                    raise worker.refusal
+            if any(w.alive and w.ready.done() and not w.ready.exception() for w in self.workers):
+                return
+            starting: list[asyncio.Future[Any]] = [
+                w.ready for w in self.workers if w.alive and not w.ready.done()
+            ]
+            starting += self._spawning
+            if not starting:
+                raise KnownError(lost_diagnosis("while starting").message)
+            await asyncio.wait(starting, return_when=asyncio.FIRST_COMPLETED)
 
     async def _spawn(self, index: int) -> _Worker:
         process = await asyncio.create_subprocess_exec(
@@ -307,12 +325,16 @@ class WorkerPool:
                 elif message[0] == "ready":
                     worker.ready.set_result(None)
                 elif message[0] == "error":  # its setup failed: e.g. the keyring is locked
-                    error = KnownError(message[1], message[2])
-                    if not worker.ready.done():
-                        worker.ready.set_exception(error)
+                    worker.refusal = KnownError(message[1], message[2])
+                    if not worker.ready.done():  # wakes start()
+                        worker.ready.set_exception(worker.refusal)
+                        worker.ready.exception()  # retrieved: start() raises the refusal
                     detail = message[1]
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
+        except Exception:  # a garbled frame is our bug: the worker is dropped as if dead
+            log.exception("the channel of sending process %s broke", worker.index)
+            detail = "its channel broke"
         await self._ended(worker, detail)
 
     def _results(
@@ -335,8 +357,12 @@ class WorkerPool:
                 future.set_result((SendResult(uuid, reply, attempts, refused), message_id))
             elif kind == "send_error":
                 future.set_exception(SendError(*value))
-            else:
+            elif kind == "render_error":
                 future.set_exception(RenderFailure(*value))
+            elif kind == "known":
+                future.set_exception(KnownError(*value))
+            else:
+                future.set_exception(RuntimeError(f"in a sending process: {value}"))
 
     async def _ended(self, worker: _Worker, detail: str) -> None:
         worker.alive = False
@@ -344,6 +370,8 @@ class WorkerPool:
             with contextlib.suppress(ProcessLookupError):
                 worker.process.kill()  # a worker whose pipe broke but still runs
         code = await worker.process.wait()
+        if worker.refusal is not None:  # start() raises it; another would refuse the same
+            return
         if self._closing and not worker.pending:
             return  # its last figures still count, as a live worker's
         worker.crashed = True
@@ -444,6 +472,17 @@ class _WorkerLoop:
             task.add_done_callback(self.tasks.discard)
 
     async def _one(self, seq: int, item: Item, token: str) -> None:
+        """One attempt; anything but its result or SendError still answers the parent,
+        which raises it where the attempt was made, as an attempt in its own process would."""
+        try:
+            await self._attempt(seq, item, token)
+        except KnownError as exc:  # e.g. a signing server's DKIM key missing: stops the run
+            self._report(seq, "known", (exc.message, exc.hint))
+        except Exception as exc:  # our bug
+            log.exception("sending process: unexpected error")
+            self._report(seq, "bug", f"{type(exc).__name__}: {exc}")
+
+    async def _attempt(self, seq: int, item: Item, token: str) -> None:
         from smtpdesk.core.campaign.mime import envelope, message_id_of
 
         _, email, fields = item

@@ -16,13 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from smtpdesk.core import secrets
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger
 from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.campaign.workers import worker_count
+from smtpdesk.core.errors import KnownError
 from smtpdesk.core.settings import MAX_RATE, AuthProtocol, parse_app_settings
 from smtpdesk.core.store import Store
-from tests.helpers.smtpd import Faults, SmtpdFactory
+from tests.helpers.file_keyring import file_keyring  # noqa: F401 (a fixture)
+from tests.helpers.smtpd import PASSWORD, USER, Faults, SmtpdFactory
 from tests.integration.campaign.helpers import (
     CONTENT,
     add_server,
@@ -259,6 +262,51 @@ async def test_kill_9_of_the_parent_leaves_no_worker_and_resume_sends_the_rest(
     print(f"sending at the kill {in_flight}, sent twice {len(twice)}")
     assert len(twice) <= in_flight
     assert Ledger(store).counts(campaign).sent == len(emails)
+
+
+@pytest.mark.usefixtures("file_keyring")
+async def test_each_worker_reads_the_password_from_the_keyring_itself(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain", auth=("PLAIN",), auth_require_tls=False)
+    settings = add_server(store, server, max_conns=4)
+    secrets.set_password(settings.uuid, PASSWORD)  # the file keyring the workers read too
+    use_workers(store, 2)
+    emails = addresses(200)
+    campaign = make_campaign(store, emails, concurrency=8, **UNLIMITED)
+    runner = CampaignRunner(store, campaign)
+    assert await runner.run() == CampaignState.FINISHED
+    assert runner.workers is not None and len(runner.workers.workers) == 2
+    assert Counter(received(server)) == dict.fromkeys(emails, 1)
+    assert {m.login for m in server.messages} == {USER}
+    assert len({m.peer for m in server.messages}) >= 2  # logged in from both workers
+
+
+@pytest.mark.usefixtures("file_keyring")
+async def test_a_worker_that_cannot_start_pauses_the_run_with_its_reason(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(
+        store,
+        server,
+        max_conns=2,
+        dkim_enabled=True,
+        dkim_domain="example.com",
+        dkim_selector="s1",
+    )  # and no DKIM key in the keyring: the workers' MessengerSender refuses to start
+    use_workers(store, 2)
+    campaign = make_campaign(store, addresses(20), concurrency=4, **UNLIMITED)
+    runner = CampaignRunner(store, campaign)
+    with pytest.raises(KnownError, match="DKIM signing is on"):
+        await runner.run()
+    stored = Ledger(store).campaign(campaign)
+    assert stored.state == CampaignState.PAUSED
+    assert "key is not in the keyring" in stored.pause_reason
+    assert Ledger(store).counts(campaign) == Counts(pending=20)
+    assert received(server) == []
+    assert runner.workers is not None  # the workers said why, and are gone
+    assert all(w.process.returncode is not None for w in runner.workers.workers)
 
 
 @pytest.mark.parametrize(
