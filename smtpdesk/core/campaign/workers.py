@@ -599,6 +599,9 @@ async def _serve(channel_in: int, channel_out: int) -> None:
 def main() -> int:
     """A worker process: its stdin and stdout are the channel to the parent."""
     _die_with_parent()
+    # Ctrl-C in a terminal reaches the whole process group: the parent pauses the run and
+    # then closes the workers; a worker stopped by it would be a death to make up for.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel_out = os.dup(1)
     os.dup2(2, 1)  # a stray print goes to stderr, not into the channel
     logging.basicConfig(level=logging.WARNING, format="smtpdesk worker: %(message)s")

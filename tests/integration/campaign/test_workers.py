@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -262,6 +263,41 @@ async def test_kill_9_of_the_parent_leaves_no_worker_and_resume_sends_the_rest(
     print(f"sending at the kill {in_flight}, sent twice {len(twice)}")
     assert len(twice) <= in_flight
     assert Ledger(store).counts(campaign).sent == len(emails)
+
+
+async def test_ctrl_c_in_a_terminal_pauses_the_run_and_the_workers_leave_quietly(
+    store: Store, smtpd_factory: SmtpdFactory, data_dir: Path
+) -> None:
+    server = await smtpd_factory("plain")
+    add_server(store, server, max_conns=4)
+    use_workers(store, 2)
+    emails = addresses(4000)
+    campaign = make_campaign(store, emails, concurrency=16, **UNLIMITED)
+    process = await asyncio.create_subprocess_exec(  # its own group, as a terminal's job
+        *(sys.executable, "-m", "smtpdesk", "--data-dir", str(data_dir)),
+        *("campaign", "send", str(campaign), "--no-progress"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        await server.wait_until(lambda: len(server.messages) >= 300, limit=120)
+        workers = children(process.pid)
+        assert len(workers) == 2
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the parent and its workers
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.communicate()
+    assert process.returncode == 1, stderr  # paused, not finished
+    assert b"Traceback" not in stderr and b"KeyboardInterrupt" not in stderr
+    assert not any(alive(pid) for pid in workers)
+    stored = Ledger(store).campaign(campaign)
+    assert (stored.state, stored.pause_reason) == (CampaignState.PAUSED, "interrupted")
+    counts = Ledger(store).counts(campaign)
+    assert counts.sending == 0 and counts.sent == len(received(server)) < len(emails)
+    assert max(Counter(received(server)).values()) == 1  # no worker died: nothing twice
 
 
 @pytest.mark.usefixtures("file_keyring")
