@@ -7,7 +7,7 @@ Run with ``--smtpdesk-campaign-worker`` it is a campaign's worker process instea
 import sys
 
 if sys.argv[1:] == ["--smtpdesk-campaign-worker"]:
-    from smtpdesk.core.campaign.workers import main as worker_main
+    from smtpdesk.core.campaign.worker_process import main as worker_main
 
     raise SystemExit(worker_main())
 

@@ -10,7 +10,9 @@ code as an attempt made in the parent.
 
 The channel is the worker's stdin and a copy of its stdout (stdout itself then points
 at stderr, so a stray print cannot corrupt it): frames of a 4-byte length and a pickle.
-Items and results travel in batches, one per turn of either loop (tens of items).
+Items and results travel in batches, one frame per turn of either loop (at 4,000 msg/s,
+~4 items a frame to a worker and ~2.5 results a frame back). The worker's side is
+:mod:`smtpdesk.core.campaign.worker_process`.
 
 Crashes: a worker that dies (kill -9) ends its pipe; the parent fails the attempts it
 had in flight with ``worker_lost``, which the engine sends again through the others
@@ -28,10 +30,8 @@ import dataclasses
 import logging
 import os
 import pickle
-import signal
 import struct
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,9 +44,10 @@ from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerSta
 log = logging.getLogger(__name__)
 WORKER_FLAG = "--smtpdesk-campaign-worker"  # argv[1] of a frozen executable run as a worker
 # "auto" starts workers from this many cores. The parent (claims, outcomes, the ledger)
-# costs ~80 us a message and a worker ~240-300 (the pipes included), against ~240 for the
-# whole engine in one process: on 2 idle cores workers win, on 2 busy ones it is a draw
-# (bench/RESULTS.md, issue 13, "Worker processes").
+# costs ~80 us a message and a worker ~260-380 (the pipes included), against ~240 for the
+# whole engine in one process: on 2 shared cores it went from 30% slower to 30% faster
+# with the other load (bench/RESULTS.md, issue 13, "Worker processes"); with more cores
+# the parent alone would carry ~12,000 msg/s.
 AUTO_MIN_CPUS = 2
 MAX_DEATHS = 3  # workers dying this often in one run: pause, something is wrong
 START_SECONDS = 60.0  # a worker that is not ready by then is given up
@@ -182,12 +183,12 @@ def _merge(parts: list[ServerStats]) -> ServerStats:
     )
 
 
-def _frame(message: object) -> bytes:
+def frame(message: object) -> bytes:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(data)) + data
 
 
-async def _read(reader: asyncio.StreamReader) -> Any:
+async def read_frame(reader: asyncio.StreamReader) -> Any:
     (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
     return pickle.loads(await reader.readexactly(size))  # our own child's or parent's
 
@@ -196,7 +197,7 @@ def worker_command() -> list[str]:
     """How to start a worker: this module, or the frozen executable with the worker flag."""
     if getattr(sys, "frozen", False):
         return [sys.executable, WORKER_FLAG]
-    return [sys.executable, "-m", "smtpdesk.core.campaign.workers"]
+    return [sys.executable, "-m", "smtpdesk.core.campaign.worker_process"]
 
 
 # --- the parent's side -----------------------------------------------------------------
@@ -255,6 +256,16 @@ class WorkerPool:
         starts is replaced as one that dies later is.
         """
         await asyncio.gather(*(self._spawn(i) for i in range(len(self.setups))))
+        try:
+            async with asyncio.timeout(START_SECONDS):
+                await self._first_ready()
+        except TimeoutError:
+            raise KnownError(
+                f"The sending processes did not start within {START_SECONDS:.0f} s.",
+                "The computer may be very busy; set worker_processes to 0 to send from one.",
+            ) from None
+
+    async def _first_ready(self) -> None:
         while True:
             for worker in self.workers:
                 if worker.refusal is not None:
@@ -279,7 +290,7 @@ class WorkerPool:
         worker = _Worker(index, process)
         self.workers.append(worker)
         assert process.stdin is not None
-        process.stdin.write(_frame(self.setups[index]))
+        process.stdin.write(frame(self.setups[index]))
         worker.reader = asyncio.create_task(self._listen(worker), name=f"worker-{index}")
         return worker
 
@@ -311,7 +322,7 @@ class WorkerPool:
         stdin = worker.process.stdin
         assert stdin is not None
         with contextlib.suppress(ConnectionError, RuntimeError):  # it died: its reader sees it
-            stdin.write(_frame(("send", batch)))
+            stdin.write(frame(("send", batch)))
 
     async def _listen(self, worker: _Worker) -> None:
         stdout = worker.process.stdout
@@ -319,7 +330,7 @@ class WorkerPool:
         detail = "its pipe closed"
         try:
             while True:
-                message = await _read(stdout)
+                message = await read_frame(stdout)
                 if message[0] == "results":
                     self._results(worker, *message[1:])
                 elif message[0] == "ready":
@@ -416,7 +427,7 @@ class WorkerPool:
             stdin = worker.process.stdin
             if worker.alive and stdin is not None:
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    stdin.write(_frame(("close",)))
+                    stdin.write(frame(("close",)))
                     stdin.close()
         for worker in self.workers:
             try:
@@ -427,187 +438,3 @@ class WorkerPool:
                 await worker.process.wait()
         readers = [w.reader for w in self.workers if w.reader is not None]
         await asyncio.gather(*readers, return_exceptions=True)
-
-
-# --- the worker's side -----------------------------------------------------------------
-
-
-class _WorkerLoop:
-    """In the worker process: render and send each item once, report in batches."""
-
-    def __init__(self, setup: WorkerSetup, out: asyncio.StreamWriter | Any) -> None:
-        from smtpdesk.core.campaign.content import Renderer, blank_fields, template_fields
-        from smtpdesk.core.feedback.tokens import verp_address
-        from smtpdesk.core.messengers import Messenger
-        from smtpdesk.core.smtp.messenger import MessengerSender
-
-        self.setup = setup
-        self.renderer = Renderer(setup.content)
-        self.renderer.unsubscribe_address = setup.unsubscribe_address
-        self.blanks = blank_fields(setup.columns)
-        self.fields = template_fields
-        self.verp = verp_address
-        self.sender = MessengerSender(
-            Messenger(setup.messenger, setup.servers), **setup.pool_options
-        )
-        self.out = out
-        self.results: list[tuple[int, str, Any]] = []
-        self.rendered = False
-        self.failed = False  # a send failed since the figures were last sent
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.last_report = 0.0
-        self._warm_up()
-
-    def _warm_up(self) -> None:
-        """Render once before the first recipient: the imports and caches a first render
-        pays would make ``render_async`` judge the template slow, and send every render of
-        the run to a thread."""
-        with contextlib.suppress(Exception):  # a recipient's own render reports errors
-            self.renderer.render(self.fields("warm-up@example.invalid", {}, self.blanks))
-
-    def take(self, batch: list[tuple[int, Item, str]]) -> None:
-        for seq, item, token in batch:
-            task = asyncio.create_task(self._one(seq, item, token))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-    async def _one(self, seq: int, item: Item, token: str) -> None:
-        """One attempt; anything but its result or SendError still answers the parent,
-        which raises it where the attempt was made, as an attempt in its own process would."""
-        try:
-            await self._attempt(seq, item, token)
-        except KnownError as exc:  # e.g. a signing server's DKIM key missing: stops the run
-            self._report(seq, "known", (exc.message, exc.hint))
-        except Exception as exc:  # our bug
-            log.exception("sending process: unexpected error")
-            self._report(seq, "bug", f"{type(exc).__name__}: {exc}")
-
-    async def _attempt(self, seq: int, item: Item, token: str) -> None:
-        from smtpdesk.core.campaign.mime import envelope, message_id_of
-
-        _, email, fields = item
-        try:  # on this loop, always: it only serves connections, under the render limits
-            message = self.renderer.render(self.fields(email, fields, self.blanks), token)
-        except KnownError as exc:
-            self._report(
-                seq,
-                "render_error",
-                (getattr(exc, "cause", "template_error"), exc.message, exc.hint),
-            )
-            return
-        self.rendered = True
-        payload, sender = envelope(message, self.setup.content.from_address)
-        if self.setup.verp_address and token:
-            sender = self.verp(self.setup.verp_address, token)
-        try:
-            result = await self.sender.send(payload, sender=sender, recipients=[email])
-        except SendError as exc:
-            self.failed = True
-            self._report(seq, "send_error", (exc.diagnosis, exc.server_uuid, exc.attempts))
-            return
-        self._report(
-            seq,
-            "sent",
-            (
-                result.server_uuid,
-                result.reply,
-                result.attempts,
-                result.refused,
-                message_id_of(message),
-            ),
-        )
-
-    def _report(self, seq: int, kind: str, value: Any) -> None:
-        if not self.results:
-            asyncio.get_running_loop().call_soon(self.flush)  # the results of this turn
-        self.results.append((seq, kind, value))
-
-    def flush(self) -> None:
-        """Send this turn's results; the servers' figures with them after a failure (the
-        parent decides on waiting and blocking with them) or every STATS_SECONDS."""
-        results, self.results = self.results, []
-        now = time.monotonic()
-        stats = None
-        if self.failed or now - self.last_report >= STATS_SECONDS:
-            stats, self.failed, self.last_report = self.sender.stats(), False, now
-        self.out.write(_frame(("results", stats, self.rendered, results)))
-
-    async def report_stats(self) -> None:
-        while True:
-            await asyncio.sleep(STATS_SECONDS)
-            if time.monotonic() - self.last_report >= STATS_SECONDS:
-                self.flush()
-
-    async def close(self) -> None:
-        if self.tasks:
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-        self.failed = True  # the final figures, whatever the time
-        self.flush()
-        await self.sender.close()
-
-
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this process when its parent dies (no orphan sends on)."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the parent died before the line above
-        os._exit(1)
-
-
-async def _serve(channel_in: int, channel_out: int) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**26, loop=loop)
-    await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(channel_in, "rb", 0)
-    )
-    transport, protocol = await loop.connect_write_pipe(
-        asyncio.streams.FlowControlMixin, os.fdopen(channel_out, "wb", 0)
-    )
-    out = asyncio.StreamWriter(transport, protocol, None, loop)
-    try:
-        setup = await _read(reader)
-    except (asyncio.IncompleteReadError, ConnectionError):
-        return  # the parent went before it said what to send
-    try:
-        worker = _WorkerLoop(setup, out)
-    except KnownError as exc:
-        out.write(_frame(("error", exc.message, exc.hint)))
-        await out.drain()
-        return
-    out.write(_frame(("ready",)))
-    stats = asyncio.create_task(worker.report_stats())
-    try:
-        while True:
-            try:
-                message = await _read(reader)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                os._exit(0)  # the parent is gone: nobody would record what is sent now
-            if message[0] == "close":
-                break
-            worker.take(message[1])
-        await worker.close()
-        await out.drain()
-    finally:
-        stats.cancel()
-
-
-def main() -> int:
-    """A worker process: its stdin and stdout are the channel to the parent."""
-    _die_with_parent()
-    # Ctrl-C in a terminal reaches the whole process group: the parent pauses the run and
-    # then closes the workers; a worker stopped by it would be a death to make up for.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    channel_out = os.dup(1)
-    os.dup2(2, 1)  # a stray print goes to stderr, not into the channel
-    logging.basicConfig(level=logging.WARNING, format="smtpdesk worker: %(message)s")
-    asyncio.run(_serve(0, channel_out))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
