@@ -36,6 +36,9 @@ from tests.integration.campaign.helpers import (
     received,
     start_send,
 )
+from tests.integration.service.test_secret_service_sender import (  # noqa: F401 (a fixture)
+    secret_service,
+)
 
 UNLIMITED = {"message_rate": MAX_RATE}
 
@@ -316,6 +319,27 @@ async def test_each_worker_reads_the_password_from_the_keyring_itself(
     assert Counter(received(server)) == dict.fromkeys(emails, 1)
     assert {m.login for m in server.messages} == {USER}
     assert len({m.peer for m in server.messages}) >= 2  # logged in from both workers
+
+
+@pytest.mark.secret_service
+@pytest.mark.usefixtures("secret_service")
+async def test_workers_read_the_password_from_the_real_secret_service(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain", auth=("PLAIN",), auth_require_tls=False)
+    settings = add_server(store, server, max_conns=4)
+    secrets.set_password(settings.uuid, PASSWORD)  # gnome-keyring over the private D-Bus
+    try:
+        use_workers(store, 2)
+        emails = addresses(100)
+        campaign = make_campaign(store, emails, concurrency=8, **UNLIMITED)
+        runner = CampaignRunner(store, campaign)
+        assert await runner.run() == CampaignState.FINISHED
+        assert runner.workers is not None and len(runner.workers.workers) == 2
+        assert Counter(received(server)) == dict.fromkeys(emails, 1)
+        assert {m.login for m in server.messages} == {USER}
+    finally:
+        secrets.delete_password(settings.uuid)
 
 
 @pytest.mark.usefixtures("file_keyring")
