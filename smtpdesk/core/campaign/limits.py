@@ -160,7 +160,7 @@ class MessageRate:
     counts the message (its arrival) or we note its reply (``sent_at``) puts ``rate + 1``
     into some second, and after a stall the bucket's catch-up comes in a bunch. So:
 
-    - the bucket paces at ``rate / (1 + margin)``, with a quarter second of catch-up
+    - the bucket paces at ``rate / (1 + margin)``, with 50 ms of catch-up after a stall
       (``burst``: the servers' own limits keep theirs at one message, as before);
     - a strict sliding window allows at most ``n = ceil(rate)`` starts in any
       ``n / rate * (1 + margin)`` s (1.01 s for a whole rate): whatever the bucket does,
@@ -185,7 +185,7 @@ class MessageRate:
         self.rate = rate
         count = math.ceil(rate)
         span = count / rate * (1 + margin)
-        burst = max(1.0, rate / 4) if burst is None else burst
+        burst = max(1.0, rate / 20) if burst is None else burst
         self.bucket = TokenBucket(count / span, burst=burst, clock=clock)
         self.guard = SlidingWindow(count, span, clock)
         self.replies = ReplyWindow(count, margin, clock) if replies else None
