@@ -3,6 +3,8 @@
 # Fails, never skips, when something is missing: the bundle, the tarball or a tool.
 #   - the frozen executable prints its version and passes --self-check in a fresh data
 #     folder, which it must create and migrate to the newest schema revision;
+#   - a campaign at an unlimited rate sends from the executable's own worker processes
+#     (tests/e2e/bundle_workers.py: packaging/entry.py's --smtpdesk-campaign-worker);
 #   - nothing the spec drops is left in or needed by the bundle (packaging/check-bundle.py);
 #   - resources/ validates (desktop-file-validate, appstreamcli);
 #   - install-linux.sh installs the real bundle into a throwaway HOME, the installed entry
@@ -34,6 +36,9 @@ for name in qt database keyring tls; do
 done
 grep -q "(revision $head)" "$work/check.txt" || fail "database not migrated to revision $head"
 [ -f "$work/data/smtpdesk.db" ] || fail "no database created in the fresh data folder"
+
+step "an unlimited-rate campaign sends from the bundle's worker processes"
+$BIN/python tests/e2e/bundle_workers.py "$EXE"
 
 step "bundle contents"
 $BIN/python packaging/check-bundle.py dist/smtpdesk
