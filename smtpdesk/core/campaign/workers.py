@@ -223,6 +223,10 @@ class _Worker:
         return self.process.pid
 
 
+def _is_ready(worker: _Worker) -> bool:
+    return worker.ready.done() and worker.ready.exception() is None
+
+
 class WorkerPool:
     """The parent's handle on its worker processes; quacks like the engine's ``Sender``
     for :meth:`stats` and :meth:`close`, and :meth:`attempt` replaces render + send."""
@@ -242,6 +246,7 @@ class WorkerPool:
         self._seq = 0
         self._retired: list[ServerStats] = []  # the figures of workers that died
         self._closing = False
+        self._started = False  # start() has returned: a refusal now comes from a replacement
         self._spawning: set[asyncio.Task[None]] = set()
 
     @property
@@ -270,7 +275,8 @@ class WorkerPool:
             for worker in self.workers:
                 if worker.refusal is not None:
                     raise worker.refusal
-            if any(w.alive and w.ready.done() and not w.ready.exception() for w in self.workers):
+            if any(w.alive and _is_ready(w) for w in self.workers):
+                self._started = True
                 return
             starting: list[asyncio.Future[Any]] = [
                 w.ready for w in self.workers if w.alive and not w.ready.done()
@@ -307,7 +313,7 @@ class WorkerPool:
 
     async def _pick(self) -> _Worker:
         while True:
-            ready = [w for w in self.workers if w.alive and w.ready.done()]
+            ready = [w for w in self.workers if w.alive and _is_ready(w)]
             if ready:
                 return min(ready, key=lambda w: len(w.pending))
             starting = [w.ready for w in self.workers if w.alive and not w.ready.done()]
@@ -381,19 +387,21 @@ class WorkerPool:
             with contextlib.suppress(ProcessLookupError):
                 worker.process.kill()  # a worker whose pipe broke but still runs
         code = await worker.process.wait()
-        if worker.refusal is not None:  # start() raises it; another would refuse the same
-            return
-        if self._closing and not worker.pending:
+        reason = f"exit code {code}" if code else detail
+        lost = [future for future, _ in worker.pending.values() if not future.done()]
+        worker.pending.clear()
+        for future in lost:  # sent again through the others: the only possible duplicates
+            future.set_exception(SendError(lost_diagnosis(reason)))
+        if worker.refusal is not None:  # another would refuse the same: stop the run
+            if self._started and not self._closing:
+                self._on_trouble(f"a sending process could not start again: {worker.refusal}")
+            return  # (while starting, start() raises it)
+        if self._closing and not lost:
             return  # its last figures still count, as a live worker's
         worker.crashed = True
         self._retired.extend(worker.stats)
         self.deaths += 1
-        reason = f"exit code {code}" if code else detail
         log.warning("sending process %s (pid %s) ended: %s", worker.index, worker.pid, reason)
-        for future, _ in worker.pending.values():
-            if not future.done():
-                future.set_exception(SendError(lost_diagnosis(reason)))
-        worker.pending.clear()
         if not worker.ready.done():
             worker.ready.set_exception(KnownError(lost_diagnosis(reason).message))
             worker.ready.exception()  # retrieved: start() or _pick() report it

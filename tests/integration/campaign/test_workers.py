@@ -22,6 +22,7 @@ from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger
 from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.campaign.workers import worker_count
+from smtpdesk.core.domain.dkim_setup import store_new_keys
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.settings import MAX_RATE, AuthProtocol, parse_app_settings
 from smtpdesk.core.store import Store
@@ -367,6 +368,33 @@ async def test_a_worker_that_cannot_start_pauses_the_run_with_its_reason(
     assert received(server) == []
     assert runner.workers is not None  # the workers said why, and are gone
     assert all(w.process.returncode is not None for w in runner.workers.workers)
+
+
+@pytest.mark.usefixtures("file_keyring")
+async def test_a_replacement_that_cannot_start_pauses_the_run(
+    store: Store, smtpd_factory: SmtpdFactory
+) -> None:
+    server = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.005}))
+    settings = add_server(
+        store, server, max_conns=2, dkim_enabled=True, dkim_domain="example.com", dkim_selector="s1"
+    )
+    store_new_keys(settings.uuid, str(settings.dkim_algorithm))
+    use_workers(store, 2)
+    emails = addresses(2000)
+    campaign = make_campaign(store, emails, concurrency=4, **UNLIMITED)
+    runner = CampaignRunner(store, campaign)
+    task = asyncio.create_task(runner.run())
+    await server.wait_until(lambda: len(server.messages) >= 50, limit=60)
+    secrets.delete_dkim_keys(settings.uuid)  # the next worker to start cannot sign
+    assert runner.workers is not None
+    os.kill(runner.workers.workers[0].pid, signal.SIGKILL)
+
+    assert await asyncio.wait_for(task, 60) == CampaignState.PAUSED  # no hang, no loss
+    reason = Ledger(store).campaign(campaign).pause_reason
+    assert "could not start again" in reason and "DKIM signing is on" in reason
+    counts = Ledger(store).counts(campaign)
+    assert counts.sending == 0 and counts.failed == 0 and counts.pending > 0
+    assert counts.sent == len(set(received(server)))
 
 
 @pytest.mark.parametrize(
