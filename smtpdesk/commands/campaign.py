@@ -12,11 +12,12 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from smtpdesk.commands.common import read_text, store_from
+from smtpdesk.commands.campaign_io import ProgressBar, print_import, read_file, sliding_window
+from smtpdesk.commands.common import store_from
 from smtpdesk.core.campaign import recipients as recipient_files
 from smtpdesk.core.campaign import review
 from smtpdesk.core.campaign.actions import effective_state
@@ -24,7 +25,6 @@ from smtpdesk.core.campaign.content import CampaignContent, require_valid
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.layouts import with_layout
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
-from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.campaign.suppressions import SuppressionList
 from smtpdesk.core.errors import BadInputError, InvalidSettingsError
 from smtpdesk.core.feedback.records import FeedbackBook
@@ -34,8 +34,6 @@ from smtpdesk.core.store.db import storage_error
 
 EXIT_OK, EXIT_STOPPED = 0, 1
 EXIT_NO_SERVER = 3  # paused because no server of the messenger could take any message
-SHOWN_PROBLEMS = 10
-BAR_WIDTH = 30
 
 
 def register(subparsers: Any) -> None:
@@ -126,10 +124,6 @@ def _register_create(sub: Any) -> None:
     p.set_defaults(func=cmd_create)
 
 
-def _read(path: str | None) -> str:
-    return read_text(path) if path else ""
-
-
 def _attachments(paths: list[str]) -> tuple[str, ...]:
     """Each --attach as an absolute path (sending may start elsewhere), or exit 2."""
     problems = [f"--attach: {p} is not a readable file" for p in paths if not _readable(Path(p))]
@@ -167,25 +161,14 @@ def _format(args: argparse.Namespace) -> str:
     return "html" if args.html_file else "text"
 
 
-def _window(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    count, _, duration = text.partition("/")
-    return {
-        "sliding_window": True,
-        "sliding_window_rate": count,
-        "sliding_window_duration": duration or "1h",
-    }
-
-
 def cmd_create(args: argparse.Namespace) -> int:
     content = CampaignContent(
         subject=args.subject,
         from_address=args.from_address,
         from_name=args.from_name,
         reply_to=args.reply_to,
-        html=_read(args.html_file or args.markdown_file),
-        text=_read(args.text_file),
+        html=read_file(args.html_file or args.markdown_file),
+        text=read_file(args.text_file),
         format=_format(args),
         inline_images=args.inline_images,
         attachments=_attachments(args.attach),
@@ -209,7 +192,7 @@ def cmd_create(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             message_rate=args.rate,
             max_send_errors=args.max_send_errors,
-            **_window(args.sliding_window),
+            **sliding_window(args.sliding_window),
         )
         findings = _review(store, campaign_id)
     except DBAPIError as exc:
@@ -217,7 +200,7 @@ def cmd_create(args: argparse.Namespace) -> int:
         raise storage_error(exc, store.folder, needed) or exc from exc
     finally:
         store.close()
-    _print_import(report)
+    print_import(report)
     _print_review(findings)
     print(campaign_id)
     # The draft exists (its id is printed), but a script must see that it cannot be sent yet.
@@ -243,23 +226,6 @@ def _print_review(found: review.Review) -> None:
         print("The campaign stays a draft until these are corrected.", file=sys.stderr)
 
 
-def _print_import(report: recipient_files.ImportReport) -> None:
-    print(
-        f"{report.valid} recipients imported, {report.invalid} invalid, "
-        f"{report.duplicates} duplicates",
-        file=sys.stderr,
-    )
-    for problem in report.problems[:SHOWN_PROBLEMS]:
-        print(
-            f"  line {problem.line}: {problem.address or '(empty)'}: {problem.reason}",
-            file=sys.stderr,
-        )
-    if len(report.problems) > SHOWN_PROBLEMS:
-        print(
-            f"  ... and {report.invalid + report.duplicates - SHOWN_PROBLEMS} more", file=sys.stderr
-        )
-
-
 def _require_addresses(addresses: list[str]) -> None:
     """Every address valid, or one line per bad one and nothing written."""
     problems = []
@@ -270,38 +236,6 @@ def _require_addresses(addresses: list[str]) -> None:
             problems.append(f"{address!r} is not an email address: {exc}")
     if problems:
         raise InvalidSettingsError(problems, "The addresses were not suppressed")
-
-
-class ProgressBar:
-    """One line on a terminal, redrawn in place."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stderr  # looked up now: tests and callers swap stderr
-        self.drawn = False
-
-    def __call__(self, progress: Progress) -> None:
-        counts = progress.counts
-        total = counts.total or 1
-        filled = int(BAR_WIDTH * counts.done / total)
-        eta = "" if progress.eta is None else f" ETA {_duration(progress.eta)}"
-        note = f" ({progress.waiting})" if progress.waiting else ""
-        line = (
-            f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {counts.done}/{counts.total} "
-            f"sent {counts.sent} failed {counts.failed} skipped {counts.skipped} "
-            f"{progress.rate:.0f}/s{eta}{note}"
-        )
-        self.stream.write(line.ljust(100))
-        self.stream.flush()
-        self.drawn = True
-
-    def end(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 def cmd_send(args: argparse.Namespace) -> int:

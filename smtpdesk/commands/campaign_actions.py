@@ -11,6 +11,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from smtpdesk.commands.campaign_io import print_import, read_file, sliding_window
 from smtpdesk.commands.common import store_from
 from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.ledger import Ledger
@@ -75,17 +76,15 @@ def _register_edit(sub: Any) -> None:
 
 
 def _content_changes(args: argparse.Namespace) -> dict[str, Any]:
-    from smtpdesk.commands.campaign import _read
-
     changes = {
         field: getattr(args, dest)
         for dest, field in CONTENT_OPTIONS.items()
         if getattr(args, dest) is not None
     }
     if args.html_file is not None:
-        changes["html"] = _read(args.html_file)
+        changes["html"] = read_file(args.html_file)
     if args.text_file is not None:
-        changes["text"] = _read(args.text_file)
+        changes["text"] = read_file(args.text_file)
     if args.no_attachments:
         changes["attachments"] = ()
     elif args.attach:
@@ -94,8 +93,6 @@ def _content_changes(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _delivery_changes(args: argparse.Namespace) -> dict[str, Any]:
-    from smtpdesk.commands.campaign import _window
-
     changes: dict[str, Any] = {
         "messenger": args.messenger,
         "concurrency": args.concurrency,
@@ -105,7 +102,7 @@ def _delivery_changes(args: argparse.Namespace) -> dict[str, Any]:
     if args.no_sliding_window:
         changes["sliding_window"] = False
     else:
-        changes.update(_window(args.sliding_window))
+        changes.update(sliding_window(args.sliding_window))
     return {k: v for k, v in changes.items() if v is not None}
 
 
@@ -123,7 +120,6 @@ def _schedule(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-
     content = _content_changes(args)
     delivery = _delivery_changes(args)
     schedule = _schedule(args)
@@ -140,8 +136,6 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_duplicate(args: argparse.Namespace) -> int:
-    from smtpdesk.commands.campaign import _print_import
-
     with store_from(args) as store:
         copy = actions.duplicate_campaign(
             Ledger(store),
@@ -151,7 +145,7 @@ def cmd_duplicate(args: argparse.Namespace) -> int:
             address_column=args.address_column,
         )
     if copy.report is not None:
-        _print_import(copy.report)
+        print_import(copy.report)
     else:
         print(f"{copy.recipients} recipients copied", file=sys.stderr)
     print(copy.campaign_id)
@@ -159,7 +153,6 @@ def cmd_duplicate(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-
     with store_from(args) as store:
         ledger = Ledger(store)
         status = actions.campaign_status(ledger, args.id)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from smtpdesk.commands.campaign import ProgressBar
+from smtpdesk.commands.campaign_io import ProgressBar
 from smtpdesk.commands.common import store_from
 from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
