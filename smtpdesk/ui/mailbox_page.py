@@ -17,14 +17,12 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -39,7 +37,7 @@ from smtpdesk.core.smtp.certificate import format_fingerprint
 from smtpdesk.core.store import Store
 from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
-from smtpdesk.ui.widgets import FieldRow, caption
+from smtpdesk.ui.widgets import FieldRow, caption, scrolling
 
 TEXT_FIELDS = (
     ("host", "&Host", "For example imap.gmail.com."),
@@ -164,12 +162,8 @@ class MailboxPage(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.last_scan)
         layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(inner)
         outer = QVBoxLayout(self)
-        outer.addWidget(scroll, 1)
+        outer.addWidget(scrolling(inner), 1)
         outer.addLayout(buttons)
         self.timer = QTimer(self)
         self.timer.timeout.connect(self._scheduled_scan)

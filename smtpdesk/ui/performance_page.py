@@ -6,13 +6,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -21,7 +19,7 @@ from smtpdesk.core.durations import format_duration
 from smtpdesk.core.settings import AppReport, AppSettings, parse_app_settings
 from smtpdesk.core.store import Store
 from smtpdesk.ui.bridge import Bridge
-from smtpdesk.ui.widgets import FieldRow, caption
+from smtpdesk.ui.widgets import FieldRow, caption, scrolling
 
 LOW_RATE_ADVICE = (
     "<b>Low sending rate?</b><ul>"
@@ -89,8 +87,6 @@ class PerformancePage(QWidget):
         columns = QHBoxLayout()
         columns.addWidget(box, 3)
         columns.addWidget(advice_box, 2)
-        # In a scroll area, as the Mailbox page: at 800x600 with a scale of 1.5 the window
-        # has 400 logical pixels of height, less than this page's least height.
         inner = QWidget()
         layout = QVBoxLayout(inner)
         layout.addLayout(columns)
@@ -98,12 +94,8 @@ class PerformancePage(QWidget):
             caption("Each server's own limits (per second, hour, day) are on its form.")
         )
         layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(inner)
         outer = QVBoxLayout(self)
-        outer.addWidget(scroll, 1)
+        outer.addWidget(scrolling(inner), 1)
         outer.addLayout(buttons)
 
     def _row(self, form: QFormLayout, key: str, label: str, help_text: str) -> None:

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -31,7 +30,7 @@ from smtpdesk.core.settings import ServerReport, ServerSettings, parse_server
 from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
 from smtpdesk.ui.server_fields import ServerFields, narrow
-from smtpdesk.ui.widgets import StatusLine, caption, guard_wheel
+from smtpdesk.ui.widgets import StatusLine, caption, guard_wheel, scrolling
 
 _JSON_POS = re.compile(r"line (\d+), column (\d+)")
 
@@ -156,15 +155,11 @@ class ServerForm(QWidget):
         self.fields.dkim.attach(self.bridge, lambda: self.base)
         self.status = StatusLine()
         self.status.setAccessibleName("Server form status")
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         inner = QWidget()
         inner_layout = QVBoxLayout(inner)
         inner_layout.addWidget(self.presets)
         inner_layout.addWidget(self.fields)
         inner_layout.addStretch(1)
-        scroll.setWidget(inner)
         self.test_button = QPushButton("&Test…")
         self.test_button.setToolTip("Try the form's current values against the server (Ctrl+T)")
         self.revert_button = QPushButton("&Revert")
@@ -182,7 +177,7 @@ class ServerForm(QWidget):
         # Narrow side margins: beside the list, the window then fits 800 px at a scale of 1.5.
         layout.setContentsMargins(4, 9, 4, 9)
         layout.addWidget(self.title)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(scrolling(inner), 1)
         layout.addLayout(buttons)
 
     # loading

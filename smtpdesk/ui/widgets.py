@@ -11,8 +11,10 @@ from PySide6.QtGui import QColor, QGuiApplication, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
+    QFrame,
     QGridLayout,
     QLabel,
+    QScrollArea,
     QSizePolicy,
     QSlider,
     QVBoxLayout,
@@ -44,6 +46,16 @@ def status_colour(ok: bool | None) -> QColor:
     if ok is None:
         return QColor("#9e9e9e")
     return QColor("#2e7d32") if ok else QColor("#c62828")
+
+
+def scrolling(inner: QWidget) -> QScrollArea:
+    """A frameless scroll area around a page's fields: the page then never sets the
+    window's least height (at 800x600 with a scale of 1.5 it has 400 logical pixels)."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(inner)
+    return scroll
 
 
 def caption(text: str, kind: str = "muted") -> QLabel:
