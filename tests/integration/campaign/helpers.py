@@ -54,12 +54,18 @@ def by_email(store: Store, campaign: int) -> dict[str, Recipient]:
 
 
 async def start_send(
-    data_dir: Path, campaign: int, output: int = asyncio.subprocess.PIPE
+    data_dir: Path,
+    campaign: int,
+    output: int = asyncio.subprocess.PIPE,
+    *,
+    new_session: bool = False,
 ) -> asyncio.subprocess.Process:
-    """``smtpdesk campaign send`` in a process of its own, to kill or signal mid-way."""
+    """``smtpdesk campaign send`` in a process of its own, to kill or signal mid-way;
+    ``new_session``: in a process group of its own, as a terminal's job."""
     return await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "smtpdesk", "--data-dir", str(data_dir)),
         *("campaign", "send", str(campaign), "--no-progress"),
         stdout=output,
         stderr=output,
+        start_new_session=new_session,
     )

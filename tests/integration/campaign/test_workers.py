@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
@@ -18,16 +17,17 @@ from pathlib import Path
 import pytest
 
 from smtpdesk.core import secrets
+from smtpdesk.core.campaign.content import CampaignContent
 from smtpdesk.core.campaign.engine import CampaignRunner
 from smtpdesk.core.campaign.ledger import CampaignState, Counts, Ledger
 from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.campaign.workers import worker_count
 from smtpdesk.core.domain.dkim_setup import store_new_keys
 from smtpdesk.core.errors import KnownError
-from smtpdesk.core.settings import MAX_RATE, AuthProtocol, parse_app_settings
+from smtpdesk.core.settings import MAX_RATE, AuthProtocol, ServerSettings, parse_app_settings
 from smtpdesk.core.store import Store
 from tests.helpers.file_keyring import file_keyring  # noqa: F401 (a fixture)
-from tests.helpers.smtpd import PASSWORD, USER, Faults, SmtpdFactory
+from tests.helpers.smtpd import PASSWORD, USER, Faults, SmtpdFactory, SmtpdServer
 from tests.integration.campaign.helpers import (
     CONTENT,
     add_server,
@@ -71,26 +71,88 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def two_worker_campaign(
+    store: Store, emails: list[str], content: CampaignContent = CONTENT, *, concurrency: int
+) -> int:
+    """A campaign at the unlimited rate, with the app set to two worker processes."""
+    use_workers(store, 2)
+    return make_campaign(store, emails, content, concurrency=concurrency, **UNLIMITED)
+
+
+async def large_campaign(
+    store: Store, smtpd_factory: SmtpdFactory, count: int
+) -> tuple[SmtpdServer, list[str], int]:
+    """A server taking 4 connections; ``count`` recipients for two workers at concurrency 16."""
+    server = await smtpd_factory("plain")
+    add_server(store, server, max_conns=4)
+    emails = addresses(count)
+    return server, emails, two_worker_campaign(store, emails, concurrency=16)
+
+
+async def start_run(
+    store: Store, campaign: int, server: SmtpdServer, messages: int
+) -> tuple[CampaignRunner, asyncio.Task[CampaignState]]:
+    """Start the run in this process and return once ``server`` has ``messages`` messages."""
+    runner = CampaignRunner(store, campaign)
+    task = asyncio.create_task(runner.run())
+    await server.wait_until(lambda: len(server.messages) >= messages, limit=60)
+    return runner, task
+
+
+async def run_with_two_workers(store: Store, campaign: int) -> CampaignRunner:
+    """Run the campaign to its end; check that two worker processes sent it."""
+    runner = CampaignRunner(store, campaign)
+    assert await runner.run() == CampaignState.FINISHED
+    assert runner.workers is not None and len(runner.workers.workers) == 2
+    return runner
+
+
+async def worker_pids(
+    server: SmtpdServer, process: asyncio.subprocess.Process, messages: int
+) -> list[int]:
+    """Once ``server`` has ``messages`` messages: the sending process's two worker processes."""
+    await server.wait_until(lambda: len(server.messages) >= messages, limit=120)
+    workers = children(process.pid)
+    assert len(workers) == 2  # the run really sends from two worker processes
+    return workers
+
+
+async def password_server(
+    smtpd_factory: SmtpdFactory, store: Store
+) -> tuple[SmtpdServer, ServerSettings]:
+    """A server that wants a login, its password in the keyring (whichever the test set)."""
+    server = await smtpd_factory("plain", auth=("PLAIN",), auth_require_tls=False)
+    settings = add_server(store, server, max_conns=4)
+    secrets.set_password(settings.uuid, PASSWORD)
+    return server, settings
+
+
+def assert_each_once(server: SmtpdServer, emails: list[str]) -> None:
+    assert Counter(received(server)) == dict.fromkeys(emails, 1)
+
+
+def assert_nobody_lost(server: SmtpdServer, emails: list[str], in_flight: int) -> None:
+    """Everyone received; only those in flight at a kill can have received it twice."""
+    times = Counter(received(server))
+    assert set(times) == set(emails)  # nobody lost
+    twice = [e for e, n in times.items() if n > 1]
+    print(f"in flight at the kill {in_flight}, sent twice {len(twice)}")
+    assert len(twice) <= in_flight
+
+
 async def test_workers_send_each_recipient_once_with_the_same_outcomes(
     store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
-    faults = Faults(
-        rcpt_replies={
-            "gone@example.com": "550 5.1.1 No such user",
-            "later@example.com": "451 4.2.0 Try later",
-            "grey@example.com": "451 4.7.1 Greylisted, please try again later",
-        },
-    )
-    server = await smtpd_factory("plain", faults=faults)
+    replies = {
+        "gone": "550 5.1.1 No such user",
+        "later": "451 4.2.0 Try later",
+        "grey": "451 4.7.1 Greylisted, please try again later",
+    }
+    refused = {f"{name}@example.com": reply for name, reply in replies.items()}
+    server = await smtpd_factory("plain", faults=Faults(rcpt_replies=refused))
     settings = add_server(store, server, max_conns=4)
-    use_workers(store, 2)
     good = addresses(400)
-    campaign = make_campaign(
-        store,
-        [*good, "gone@example.com", "later@example.com", "grey@example.com"],
-        concurrency=16,
-        **UNLIMITED,
-    )
+    campaign = two_worker_campaign(store, [*good, *refused], concurrency=16)
     events: list[Progress] = []
     runner = CampaignRunner(store, campaign, on_progress=events.append, greylist_delay=0.05)
 
@@ -122,9 +184,8 @@ async def test_template_failures_in_the_workers_fail_the_recipient_or_pause(
 ) -> None:
     server = await smtpd_factory("plain")
     add_server(store, server, max_conns=2)
-    use_workers(store, 2)
     content = replace(CONTENT, html="<p>{{ 100 // name | length }}</p>")  # "" divides by 0
-    campaign = make_campaign(store, addresses(30), content, concurrency=4, **UNLIMITED)
+    campaign = two_worker_campaign(store, addresses(30), content, concurrency=4)
     Ledger(store).insert_recipients(
         campaign, [{"line": 99, "email": "bad@example.com", "fields": {"name": ""}}]
     )
@@ -148,14 +209,8 @@ async def test_template_failures_in_the_workers_fail_the_recipient_or_pause(
 
 
 async def test_kill_9_of_a_worker_loses_nobody(store: Store, smtpd_factory: SmtpdFactory) -> None:
-    server = await smtpd_factory("plain")
-    add_server(store, server, max_conns=4)
-    use_workers(store, 2)
-    emails = addresses(3000)
-    campaign = make_campaign(store, emails, concurrency=16, **UNLIMITED)
-    runner = CampaignRunner(store, campaign)
-    task = asyncio.create_task(runner.run())
-    await server.wait_until(lambda: len(server.messages) >= 300, limit=60)
+    server, emails, campaign = await large_campaign(store, smtpd_factory, 3000)
+    runner, task = await start_run(store, campaign, server, 300)
     assert runner.workers is not None
     victim = runner.workers.workers[0]
     in_flight = len(victim.pending)  # handed to it, no result yet: the possible duplicates
@@ -163,11 +218,8 @@ async def test_kill_9_of_a_worker_loses_nobody(store: Store, smtpd_factory: Smtp
 
     assert await task == CampaignState.FINISHED
 
-    times = Counter(received(server))
-    assert set(times) == set(emails)  # nobody lost
-    twice = [e for e, n in times.items() if n > 1]
-    print(f"in flight at the kill {in_flight}, sent twice {len(twice)}")
-    assert len(twice) <= in_flight <= 16
+    assert_nobody_lost(server, emails, in_flight)
+    assert in_flight <= 16
     assert Ledger(store).counts(campaign) == Counts(sent=3000)
     assert runner.workers.deaths == 1 and len(runner.workers.workers) == 3  # one replacement
     assert not alive(victim.pid)
@@ -178,9 +230,8 @@ async def test_workers_that_keep_dying_pause_the_run_with_the_reason(
 ) -> None:
     server = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.01}))
     add_server(store, server, max_conns=2)
-    use_workers(store, 2)
     emails = addresses(1000)
-    campaign = make_campaign(store, emails, concurrency=4, **UNLIMITED)
+    campaign = two_worker_campaign(store, emails, concurrency=4)
     runner = CampaignRunner(store, campaign)
     task = asyncio.create_task(runner.run())
     killed: set[int] = set()
@@ -209,14 +260,8 @@ async def test_workers_that_keep_dying_pause_the_run_with_the_reason(
 async def test_pause_and_cancel_while_workers_send(
     store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
-    server = await smtpd_factory("plain")
-    add_server(store, server, max_conns=4)
-    use_workers(store, 2)
-    emails = addresses(3000)
-    campaign = make_campaign(store, emails, concurrency=16, **UNLIMITED)
-    runner = CampaignRunner(store, campaign)
-    task = asyncio.create_task(runner.run())
-    await server.wait_until(lambda: len(server.messages) >= 200, limit=60)
+    server, _, campaign = await large_campaign(store, smtpd_factory, 3000)
+    runner, task = await start_run(store, campaign, server, 200)
     runner.pause()
     assert await task == CampaignState.PAUSED
     counts = Ledger(store).counts(campaign)
@@ -224,9 +269,7 @@ async def test_pause_and_cancel_while_workers_send(
     assert runner.workers is not None
     assert not any(alive(pid) for pid in runner.workers.pids)
 
-    runner = CampaignRunner(store, campaign)
-    task = asyncio.create_task(runner.run())
-    await server.wait_until(lambda: len(server.messages) >= counts.sent + 200, limit=60)
+    runner, task = await start_run(store, campaign, server, counts.sent + 200)
     runner.cancel()
     assert await task == CampaignState.CANCELLED
     after = Ledger(store).counts(campaign)
@@ -237,16 +280,10 @@ async def test_pause_and_cancel_while_workers_send(
 async def test_kill_9_of_the_parent_leaves_no_worker_and_resume_sends_the_rest(
     store: Store, smtpd_factory: SmtpdFactory, data_dir: Path
 ) -> None:
-    server = await smtpd_factory("plain")
-    add_server(store, server, max_conns=4)
-    use_workers(store, 2)
-    emails = addresses(4000)
-    campaign = make_campaign(store, emails, concurrency=16, **UNLIMITED)
+    server, emails, campaign = await large_campaign(store, smtpd_factory, 4000)
     process = await start_send(data_dir, campaign)
     try:
-        await server.wait_until(lambda: len(server.messages) >= 500, limit=120)
-        workers = children(process.pid)
-        assert len(workers) == 2  # the run really sends from two worker processes
+        workers = await worker_pids(server, process, 500)
     finally:
         process.kill()
         await process.communicate()
@@ -261,33 +298,17 @@ async def test_kill_9_of_the_parent_leaves_no_worker_and_resume_sends_the_rest(
     assert 0 < counts.sent < len(emails)
     in_flight = counts.sending
     assert await CampaignRunner(store, campaign).run() == CampaignState.FINISHED
-    times = Counter(received(server))
-    assert set(times) == set(emails)
-    twice = [e for e, n in times.items() if n > 1]
-    print(f"sending at the kill {in_flight}, sent twice {len(twice)}")
-    assert len(twice) <= in_flight
+    assert_nobody_lost(server, emails, in_flight)
     assert Ledger(store).counts(campaign).sent == len(emails)
 
 
 async def test_ctrl_c_in_a_terminal_pauses_the_run_and_the_workers_leave_quietly(
     store: Store, smtpd_factory: SmtpdFactory, data_dir: Path
 ) -> None:
-    server = await smtpd_factory("plain")
-    add_server(store, server, max_conns=4)
-    use_workers(store, 2)
-    emails = addresses(4000)
-    campaign = make_campaign(store, emails, concurrency=16, **UNLIMITED)
-    process = await asyncio.create_subprocess_exec(  # its own group, as a terminal's job
-        *(sys.executable, "-m", "smtpdesk", "--data-dir", str(data_dir)),
-        *("campaign", "send", str(campaign), "--no-progress"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
+    server, emails, campaign = await large_campaign(store, smtpd_factory, 4000)
+    process = await start_send(data_dir, campaign, new_session=True)  # as a terminal's job
     try:
-        await server.wait_until(lambda: len(server.messages) >= 300, limit=120)
-        workers = children(process.pid)
-        assert len(workers) == 2
+        workers = await worker_pids(server, process, 300)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does: the parent and its workers
         _, stderr = await asyncio.wait_for(process.communicate(), 60)
     finally:
@@ -308,16 +329,10 @@ async def test_ctrl_c_in_a_terminal_pauses_the_run_and_the_workers_leave_quietly
 async def test_each_worker_reads_the_password_from_the_keyring_itself(
     store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
-    server = await smtpd_factory("plain", auth=("PLAIN",), auth_require_tls=False)
-    settings = add_server(store, server, max_conns=4)
-    secrets.set_password(settings.uuid, PASSWORD)  # the file keyring the workers read too
-    use_workers(store, 2)
+    server, _ = await password_server(smtpd_factory, store)  # the file keyring: workers read it
     emails = addresses(200)
-    campaign = make_campaign(store, emails, concurrency=8, **UNLIMITED)
-    runner = CampaignRunner(store, campaign)
-    assert await runner.run() == CampaignState.FINISHED
-    assert runner.workers is not None and len(runner.workers.workers) == 2
-    assert Counter(received(server)) == dict.fromkeys(emails, 1)
+    await run_with_two_workers(store, two_worker_campaign(store, emails, concurrency=8))
+    assert_each_once(server, emails)
     assert {m.login for m in server.messages} == {USER}
     assert len({m.peer for m in server.messages}) >= 2  # logged in from both workers
 
@@ -327,17 +342,11 @@ async def test_each_worker_reads_the_password_from_the_keyring_itself(
 async def test_workers_read_the_password_from_the_real_secret_service(
     store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
-    server = await smtpd_factory("plain", auth=("PLAIN",), auth_require_tls=False)
-    settings = add_server(store, server, max_conns=4)
-    secrets.set_password(settings.uuid, PASSWORD)  # gnome-keyring over the private D-Bus
+    server, settings = await password_server(smtpd_factory, store)  # gnome-keyring, D-Bus
     try:
-        use_workers(store, 2)
         emails = addresses(100)
-        campaign = make_campaign(store, emails, concurrency=8, **UNLIMITED)
-        runner = CampaignRunner(store, campaign)
-        assert await runner.run() == CampaignState.FINISHED
-        assert runner.workers is not None and len(runner.workers.workers) == 2
-        assert Counter(received(server)) == dict.fromkeys(emails, 1)
+        await run_with_two_workers(store, two_worker_campaign(store, emails, concurrency=8))
+        assert_each_once(server, emails)
         assert {m.login for m in server.messages} == {USER}
     finally:
         secrets.delete_password(settings.uuid)
@@ -356,8 +365,7 @@ async def test_a_worker_that_cannot_start_pauses_the_run_with_its_reason(
         dkim_domain="example.com",
         dkim_selector="s1",
     )  # and no DKIM key in the keyring: the workers' MessengerSender refuses to start
-    use_workers(store, 2)
-    campaign = make_campaign(store, addresses(20), concurrency=4, **UNLIMITED)
+    campaign = two_worker_campaign(store, addresses(20), concurrency=4)
     runner = CampaignRunner(store, campaign)
     with pytest.raises(KnownError, match="DKIM signing is on"):
         await runner.run()
@@ -379,12 +387,8 @@ async def test_a_replacement_that_cannot_start_pauses_the_run(
         store, server, max_conns=2, dkim_enabled=True, dkim_domain="example.com", dkim_selector="s1"
     )
     store_new_keys(settings.uuid, str(settings.dkim_algorithm))
-    use_workers(store, 2)
-    emails = addresses(2000)
-    campaign = make_campaign(store, emails, concurrency=4, **UNLIMITED)
-    runner = CampaignRunner(store, campaign)
-    task = asyncio.create_task(runner.run())
-    await server.wait_until(lambda: len(server.messages) >= 50, limit=60)
+    campaign = two_worker_campaign(store, addresses(2000), concurrency=4)
+    runner, task = await start_run(store, campaign, server, 50)
     secrets.delete_dkim_keys(settings.uuid)  # the next worker to start cannot sign
     assert runner.workers is not None
     os.kill(runner.workers.workers[0].pid, signal.SIGKILL)
@@ -416,8 +420,6 @@ async def test_a_replacement_that_cannot_start_pauses_the_run(
 def test_when_workers_are_used(
     change: dict[str, object], setting: int | None, cpus: int, expected: int
 ) -> None:
-    from smtpdesk.core.settings import ServerSettings
-
     rate = float(change.pop("message_rate", MAX_RATE))  # type: ignore[arg-type]
     window = bool(change.pop("sliding_window", False))
     servers = [
