@@ -17,6 +17,8 @@ import subprocess
 import sys
 import textwrap
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,8 @@ from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.service.channel import channel_file, read_channel
 from smtpdesk.core.service.follower import start_sender
 from smtpdesk.core.store import Store
+from smtpdesk.ui.live_panel import LivePanel
+from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.prompts import ScriptedPrompts
 from tests.helpers.smtpd import Faults, SmtpdFactory, SmtpdServer
 from tests.ui.conftest import until
@@ -56,6 +60,61 @@ def _alive(pid: int) -> bool:
     return True
 
 
+async def _slow_campaign(
+    store: Store, smtpd_factory: SmtpdFactory, count: int, delay: float, concurrency: int = 1
+) -> tuple[SmtpdServer, int]:
+    """A server that takes ``delay`` s per message, and a campaign of ``count`` to it."""
+    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": delay}))
+    _add_server(store, sink)
+    return sink, _campaign(store, count, concurrency=concurrency)
+
+
+@asynccontextmanager
+async def _app_sending(
+    store: Store, campaign: int, prompts: ScriptedPrompts | None = None
+) -> AsyncIterator[tuple[MainWindow, LivePanel]]:
+    """The app with ``campaign``'s live panel open and sending (as its Send button does)."""
+    async with running_app(store, prompts or ScriptedPrompts()) as window:
+        window.open_live_panel(campaign, autorun=True)
+        yield window, _panel(window, campaign)
+
+
+async def _sending_pid(store: Store, sink: SmtpdServer, campaign: int, messages: int) -> int:
+    """Once ``sink`` has ``messages`` messages: the pid of the process sending ``campaign``."""
+    await until(lambda: len(sink.messages) >= messages, what="some messages")
+    pid = _sender_pid(store, campaign)
+    assert pid is not None
+    return pid
+
+
+async def _pause_in_the_panel(qtbot: Any, panel: LivePanel, pid: int) -> None:
+    """Click Pause; the panel shows the pause and the sending process ``pid`` ends."""
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    await until(lambda: panel.control.state == "paused", what="the pause")
+    await until(lambda: not _alive(pid), what="the sending process to end")
+
+
+def _assert_paused_by_the_user(store: Store, campaign: int) -> None:
+    stored = Ledger(store).campaign(campaign)
+    assert (stored.state, stored.pause_reason) == (CampaignState.PAUSED, "paused by the user")
+
+
+async def _assert_it_finishes_everyone_once(
+    store: Store, sink: SmtpdServer, campaign: int, pid: int, count: int
+) -> None:
+    """The sending process ``pid`` goes on to the end: every recipient exactly once."""
+    await until(lambda: not _alive(pid), limit=60, what="the sending process to finish")
+    assert Ledger(store).campaign(campaign).state == CampaignState.FINISHED
+    assert _received(sink) == Counter(_addresses(count))  # every recipient exactly once
+
+
+def _quit(window: MainWindow, prompts: ScriptedPrompts, answer: str) -> str:
+    """Quit with ``answer`` to the question it asks; the question."""
+    prompts.answers = [answer]
+    window.quit_action.trigger()
+    return prompts.asked[-1]
+
+
 class Recorder:
     """Stands in for the desktop notifier: what would have been shown."""
 
@@ -72,12 +131,8 @@ class Recorder:
 async def test_a_campaign_sends_in_its_own_process_and_pause_in_the_panel_reaches_it(
     qtbot: Any, store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
-    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.05}))
-    _add_server(store, sink)
-    campaign = _campaign(store, 40, concurrency=1)
-    async with running_app(store, ScriptedPrompts()) as window:
-        window.open_live_panel(campaign, autorun=True)
-        panel = _panel(window, campaign)
+    sink, campaign = await _slow_campaign(store, smtpd_factory, 40, 0.05)
+    async with _app_sending(store, campaign) as (_window, panel):
         await until(lambda: _sender_pid(store, campaign) is not None, what="the sending process")
         pid = _sender_pid(store, campaign)
         assert pid is not None and pid != os.getpid()
@@ -86,13 +141,9 @@ async def test_a_campaign_sends_in_its_own_process_and_pause_in_the_panel_reache
         )
         assert Ledger(store).campaign(campaign).runner_pid == pid  # the child holds the lease
         assert panel.pause_button.isEnabled() and panel.cancel_button.isEnabled()
-        qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
-        await until(lambda: panel.control.state == "paused", what="the pause")
-        await until(lambda: not _alive(pid), what="the sending process to end")
+        await _pause_in_the_panel(qtbot, panel, pid)
         assert not channel_file(store.folder, campaign).exists()
-        stored = Ledger(store).campaign(campaign)
-        assert stored.state == CampaignState.PAUSED
-        assert stored.pause_reason == "paused by the user"
+        _assert_paused_by_the_user(store, campaign)
         sent = Ledger(store).counts(campaign).sent
         assert 0 < sent < 40
         assert len(sink.messages) == sent  # nothing goes out after the pause
@@ -102,16 +153,10 @@ async def test_a_campaign_sends_in_its_own_process_and_pause_in_the_panel_reache
 async def test_cancel_in_the_panel_reaches_the_sending_process(
     qtbot: Any, store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
-    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.05}))
-    _add_server(store, sink)
-    campaign = _campaign(store, 40, concurrency=1)
+    sink, campaign = await _slow_campaign(store, smtpd_factory, 40, 0.05)
     prompts = ScriptedPrompts()
-    async with running_app(store, prompts) as window:
-        window.open_live_panel(campaign, autorun=True)
-        panel = _panel(window, campaign)
-        await until(lambda: len(sink.messages) >= 2, what="some messages")
-        pid = _sender_pid(store, campaign)
-        assert pid is not None
+    async with _app_sending(store, campaign, prompts) as (_window, panel):
+        pid = await _sending_pid(store, sink, campaign, 2)
         prompts.answers = [True]
         qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
         assert "will never get this message" in prompts.asked[-1]
@@ -128,21 +173,13 @@ async def test_cancel_in_the_panel_reaches_the_sending_process(
 async def test_keep_sending_finishes_the_campaign_without_any_window(
     store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
-    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.1}))
-    _add_server(store, sink)
-    campaign = _campaign(store, 30, concurrency=1)
+    sink, campaign = await _slow_campaign(store, smtpd_factory, 30, 0.1)
     prompts = ScriptedPrompts()
-    async with running_app(store, prompts) as window:
+    async with _app_sending(store, campaign, prompts) as (window, panel):
         recorder = Recorder()
         window.desktop = recorder  # type: ignore[assignment]
-        window.open_live_panel(campaign, autorun=True)
-        panel = _panel(window, campaign)
-        await until(lambda: len(sink.messages) >= 2, what="some messages")
-        pid = _sender_pid(store, campaign)
-        assert pid is not None
-        prompts.answers = ["keep"]
-        window.quit_action.trigger()
-        question = prompts.asked[-1]
+        pid = await _sending_pid(store, sink, campaign, 2)
+        question = _quit(window, prompts, "keep")
         assert prompts.defaults[-1] == "keep"  # the default button
         assert "Keep sending" in question and "own process" in question
         assert f"smtpdesk campaign pause {campaign}" in question
@@ -159,42 +196,31 @@ async def test_keep_sending_finishes_the_campaign_without_any_window(
     # The window and its bridge are gone; the campaign goes on in its own process.
     assert _alive(pid)
     assert Ledger(store).campaign(campaign).state == CampaignState.RUNNING
-    await until(lambda: not _alive(pid), limit=60, what="the sending process to finish")
-    assert Ledger(store).campaign(campaign).state == CampaignState.FINISHED
-    assert _received(sink) == Counter(_addresses(30))  # every recipient exactly once
+    await _assert_it_finishes_everyone_once(store, sink, campaign, pid, 30)
 
 
 async def test_the_quit_prompt_warns_when_the_sandbox_would_stop_under_a_campaign(
     store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
-    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.1}))
-    _add_server(store, sink)
-    campaign = _campaign(store, 30, concurrency=1)
+    sink, campaign = await _slow_campaign(store, smtpd_factory, 30, 0.1)
     prompts = ScriptedPrompts()
-    async with running_app(store, prompts) as window:
-        window.open_live_panel(campaign, autorun=True)
+    async with _app_sending(store, campaign, prompts) as (window, panel):
         await until(lambda: len(sink.messages) >= 1, what="some messages")
-        prompts.answers = ["stay"]
-        window.quit_action.trigger()
-        assert "sandbox" not in prompts.asked[-1]
+        assert "sandbox" not in _quit(window, prompts, "stay")
         # As if the app's own capture server were listening (in this process). (Starting
         # the real one is tests/ui/test_sandbox_first_run.py's; here only the words count.)
         window.sandbox.server = object()  # type: ignore[assignment]
-        prompts.answers = ["stay"]
-        window.quit_action.trigger()
-        assert "The sandbox server stops with smtpdesk" in prompts.asked[-1]
+        assert "The sandbox server stops with smtpdesk" in _quit(window, prompts, "stay")
         assert window.isVisible()
         window.sandbox.server = None
-        _panel(window, campaign).control.pause()
-        await until(lambda: not _panel(window, campaign).control.running, what="the pause")
+        panel.control.pause()
+        await until(lambda: not panel.control.running, what="the pause")
 
 
 async def test_a_new_window_attaches_to_a_campaign_still_sending(
     qtbot: Any, store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
-    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.1}))
-    _add_server(store, sink)
-    campaign = _campaign(store, 200, concurrency=1)
+    sink, campaign = await _slow_campaign(store, smtpd_factory, 200, 0.1)
     # As after "Keep sending": a sending process that no window started.
     pid = await asyncio.to_thread(start_sender, campaign)
     await until(lambda: len(sink.messages) >= 2, what="some messages")
@@ -211,27 +237,18 @@ async def test_a_new_window_attaches_to_a_campaign_still_sending(
         assert int(panel.counters["sent"].text()) >= seen[0]
         assert "running" in panel.state_label.text()
         assert _buttons(panel) == {"pause": True, "resume": False, "cancel": True, "retry": False}
-        qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
-        await until(lambda: panel.control.state == "paused", what="the pause")
-        await until(lambda: not _alive(pid), what="the sending process to end")
+        await _pause_in_the_panel(qtbot, panel, pid)
         assert panel.resume_button.isEnabled()
-    stored = Ledger(store).campaign(campaign)
-    assert stored.state == CampaignState.PAUSED and stored.pause_reason == "paused by the user"
+    _assert_paused_by_the_user(store, campaign)
     assert _received(sink) == Counter(_addresses(200)[: len(sink.messages)])
 
 
 async def test_a_killed_sending_process_shows_interrupted_and_resume_sends_the_rest(
     qtbot: Any, store: Store, smtpd_factory: SmtpdFactory
 ) -> None:
-    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.05}))
-    _add_server(store, sink)
-    campaign = _campaign(store, 40, concurrency=1)
-    async with running_app(store, ScriptedPrompts()) as window:
-        window.open_live_panel(campaign, autorun=True)
-        panel = _panel(window, campaign)
-        await until(lambda: len(sink.messages) >= 3, what="some messages")
-        pid = _sender_pid(store, campaign)
-        assert pid is not None
+    sink, campaign = await _slow_campaign(store, smtpd_factory, 40, 0.05)
+    async with _app_sending(store, campaign) as (_window, panel):
+        pid = await _sending_pid(store, sink, campaign, 3)
         os.kill(pid, signal.SIGKILL)
         # The channel closes without an end: the panel reads the ledger again.
         await until(lambda: not panel.control.running, what="the panel to notice")
@@ -273,9 +290,7 @@ GUI_STAND_IN = textwrap.dedent(
 async def test_kill_9_of_the_gui_loses_and_repeats_nothing(
     store: Store, smtpd_factory: SmtpdFactory, tmp_path: Path
 ) -> None:
-    sink = await smtpd_factory("plain", faults=Faults(delays={"DATA": 0.03}))
-    _add_server(store, sink)
-    campaign = _campaign(store, 40, concurrency=2)
+    sink, campaign = await _slow_campaign(store, smtpd_factory, 40, 0.03, concurrency=2)
     out = tmp_path / "gui.out"
     with out.open("wb") as stdout:
         gui = await asyncio.to_thread(
@@ -301,6 +316,4 @@ async def test_kill_9_of_the_gui_loses_and_repeats_nothing(
             gui.wait()
     pid = _sender_pid(store, campaign)
     assert pid is not None and pid != gui.pid
-    await until(lambda: not _alive(pid), limit=60, what="the sending process to finish")
-    assert Ledger(store).campaign(campaign).state == CampaignState.FINISHED
-    assert _received(sink) == Counter(_addresses(40))  # every recipient exactly once
+    await _assert_it_finishes_everyone_once(store, sink, campaign, pid, 40)
