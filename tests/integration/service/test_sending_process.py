@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,7 @@ from smtpdesk.core.service.channel import channel_file
 from smtpdesk.core.service.follower import (
     EndedEvent,
     ProgressEvent,
+    ServiceEvent,
     follow,
     request,
     sender_channel,
@@ -71,6 +72,16 @@ async def test_serve_and_follow_end_to_end_with_the_password_from_the_keyring(
     assert await follow(campaign) is None  # nobody sends it now
 
 
+async def _plain_campaign(
+    store: Store, smtpd_factory: SmtpdFactory, count: int, rate: float, concurrency: int
+) -> tuple[SmtpdServer, list[str], int]:
+    """A plain server in the store, and a campaign of ``count`` recipients to send to it."""
+    server = await smtpd_factory("plain")
+    add_server(store, server)
+    emails = addresses(count)
+    return server, emails, make_campaign(store, emails, message_rate=rate, concurrency=concurrency)
+
+
 async def _progress_until(events: object, sent: int) -> None:
     async for event in events:  # type: ignore[attr-defined]
         assert isinstance(event, ProgressEvent), event
@@ -79,18 +90,48 @@ async def _progress_until(events: object, sent: int) -> None:
     raise AssertionError("the channel closed first")
 
 
-async def test_pause_and_cancel_from_another_process(
-    store: Store, smtpd_factory: SmtpdFactory, file_keyring: FileKeyring
-) -> None:
-    server = await smtpd_factory("plain")
-    add_server(store, server)
-    campaign = make_campaign(store, addresses(300), message_rate=20, concurrency=2)
-
+async def _start_and_follow(campaign: int, sent: int) -> tuple[int, AsyncIterator[ServiceEvent]]:
+    """Start the sending process, follow it until ``sent`` are sent: its pid, the other events."""
     pid = await start(campaign)
     follower = await follow(campaign)
     assert follower is not None
     events = follower.events()
-    await _progress_until(events, 5)
+    await _progress_until(events, sent)
+    return pid, events
+
+
+async def _assert_ends(
+    events: AsyncIterator[ServiceEvent], pid: int, end: EndedEvent, code: int = 1
+) -> None:
+    """The channel's last event is ``end``; the sending process exits with ``code``."""
+    rest = [event async for event in events]
+    assert rest[-1] == end
+    assert await wait_gone(pid) == code
+
+
+async def _follow_in_a_process(campaign: int) -> asyncio.subprocess.Process:
+    """``smtpdesk campaign follow`` in a process of its own, once it draws its progress bar."""
+    watcher = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "smtpdesk", "campaign", "follow", str(campaign)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert watcher.stderr is not None
+    drawn = await asyncio.wait_for(watcher.stderr.read(2), 30)
+    assert drawn == b"\r["  # its progress bar: it follows
+    return watcher
+
+
+def _assert_nobody_twice(server: SmtpdServer) -> None:
+    assert sorted(received(server)) == sorted(set(received(server)))
+
+
+async def test_pause_and_cancel_from_another_process(
+    store: Store, smtpd_factory: SmtpdFactory, file_keyring: FileKeyring
+) -> None:
+    server, _, campaign = await _plain_campaign(store, smtpd_factory, 300, 20, 2)
+
+    pid, events = await _start_and_follow(campaign, 5)
     status = campaign_status(Ledger(store), campaign)  # what the GUI offers for it
     assert (status.sender, status.reachable) == (Sender.ELSEWHERE, True)
     assert status.allowed() == {Action.PAUSE, Action.CANCEL, Action.DUPLICATE}
@@ -101,9 +142,8 @@ async def test_pause_and_cancel_from_another_process(
         "",
         f"campaign {campaign}: pausing (the messages in flight finish first)\n",
     )
-    rest = [event async for event in events]
-    assert rest[-1] == EndedEvent("paused", "paused by the user", None)
-    assert await wait_gone(pid) == 1  # like 'campaign send': paused
+    # the process exits 1, like 'campaign send' paused
+    await _assert_ends(events, pid, EndedEvent("paused", "paused by the user", None))
     stored = Ledger(store).campaign(campaign)
     assert (stored.state, stored.pause_reason) == (CampaignState.PAUSED, "paused by the user")
     counts = Ledger(store).counts(campaign)
@@ -114,28 +154,20 @@ async def test_pause_and_cancel_from_another_process(
     code, _, err = await cli("campaign", "pause", str(campaign))  # nobody sends it now
     assert (code, err) == (1, f"error: Campaign {campaign} is not being sent (it is paused).\n")
 
-    pid = await start(campaign)  # resumes it
-    follower = await follow(campaign)
-    assert follower is not None
-    events = follower.events()
-    await _progress_until(events, counts.sent + 3)
+    pid, events = await _start_and_follow(campaign, counts.sent + 3)  # resumes it
     code, _, err = await cli("campaign", "cancel", str(campaign))
     assert code == 0, err
-    rest = [event async for event in events]
-    assert rest[-1] == EndedEvent("cancelled", "cancelled by the user", None)
-    assert await wait_gone(pid) == 1
+    await _assert_ends(events, pid, EndedEvent("cancelled", "cancelled by the user", None))
     assert Ledger(store).campaign(campaign).state == CampaignState.CANCELLED
     after = Ledger(store).counts(campaign)
     assert after.sending == 0 and counts.sent < after.sent < 300
-    assert sorted(received(server)) == sorted(set(received(server)))  # nobody twice
+    _assert_nobody_twice(server)
 
 
 async def test_one_sender_per_campaign_across_processes(
     store: Store, smtpd_factory: SmtpdFactory, data_dir: Path, file_keyring: FileKeyring
 ) -> None:
-    server = await smtpd_factory("plain")
-    add_server(store, server)
-    campaign = make_campaign(store, addresses(100), message_rate=20, concurrency=1)
+    server, _, campaign = await _plain_campaign(store, smtpd_factory, 100, 20, 1)
     pid = await start(campaign)
     assert await start(campaign) == pid  # already sent through a channel: that process
 
@@ -144,36 +176,22 @@ async def test_one_sender_per_campaign_across_processes(
     assert f"Campaign {campaign} is being sent by another process ({pid})." in err
     info = sender_channel(campaign)
     assert info is not None and info.pid == pid  # its channel file was left alone
-    watcher = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "smtpdesk", "campaign", "follow", str(campaign)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert watcher.stderr is not None
-    assert await asyncio.wait_for(watcher.stderr.read(2), 30) == b"\r["  # it follows
+    watcher = await _follow_in_a_process(campaign)
     assert await request(campaign, "cancel")
     out, _ = await asyncio.wait_for(watcher.communicate(), 30)
     assert watcher.returncode == 1  # like 'campaign send' stopped
     assert out.decode() == f"campaign {campaign} cancelled: cancelled by the user\n"
     assert await wait_gone(pid) == 1
-    assert sorted(received(server)) == sorted(set(received(server)))
+    _assert_nobody_twice(server)
 
 
 async def test_sigterm_pauses_the_sending_process_cleanly(
     store: Store, smtpd_factory: SmtpdFactory, data_dir: Path, file_keyring: FileKeyring
 ) -> None:
-    server = await smtpd_factory("plain")
-    add_server(store, server)
-    campaign = make_campaign(store, addresses(300), message_rate=30, concurrency=2)
-    pid = await start(campaign)
-    follower = await follow(campaign)
-    assert follower is not None
-    events = follower.events()
-    await _progress_until(events, 3)
+    server, _, campaign = await _plain_campaign(store, smtpd_factory, 300, 30, 2)
+    pid, events = await _start_and_follow(campaign, 3)
     os.kill(pid, signal.SIGTERM)
-    rest = [event async for event in events]
-    assert rest[-1] == EndedEvent("paused", "interrupted", None)
-    assert await wait_gone(pid) == 1
+    await _assert_ends(events, pid, EndedEvent("paused", "interrupted", None))
     assert not channel_file(data_dir, campaign).exists()
     counts = Ledger(store).counts(campaign)
     assert counts.sending == 0 and counts.sent == len(received(server)) < 300
@@ -201,10 +219,7 @@ async def _intrude(port: int, payload: bytes) -> bytes:
 async def test_wrong_token_junk_and_a_huge_line_are_cut_off_and_the_run_goes_on(
     store: Store, smtpd_factory: SmtpdFactory, file_keyring: FileKeyring
 ) -> None:
-    server = await smtpd_factory("plain")
-    add_server(store, server)
-    emails = addresses(150)
-    campaign = make_campaign(store, emails, message_rate=40, concurrency=2)
+    server, emails, campaign = await _plain_campaign(store, smtpd_factory, 150, 40, 2)
     pid = await start(campaign)
     follower = await follow(campaign)
     info = sender_channel(campaign)
@@ -220,28 +235,16 @@ async def test_wrong_token_junk_and_a_huge_line_are_cut_off_and_the_run_goes_on(
     said = await _intrude(info.port, token + b'{"op": "explode"}\n')
     assert all(json.loads(line)["event"] == "progress" for line in said.splitlines())
 
-    events = [event async for event in follower.events()]
-    assert events[-1] == EndedEvent("finished", "", None)
-    assert await wait_gone(pid) == 0
+    await _assert_ends(follower.events(), pid, EndedEvent("finished", "", None), 0)
     assert Counter(received(server)) == dict.fromkeys(emails, 1)
 
 
 async def test_kill_9_of_a_follower_leaves_the_campaign_sending(
     store: Store, smtpd_factory: SmtpdFactory, file_keyring: FileKeyring
 ) -> None:
-    server = await smtpd_factory("plain")
-    add_server(store, server)
-    emails = addresses(300)
-    campaign = make_campaign(store, emails, message_rate=100, concurrency=4)
+    server, emails, campaign = await _plain_campaign(store, smtpd_factory, 300, 100, 4)
     pid = await start(campaign)
-    watcher = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "smtpdesk", "campaign", "follow", str(campaign)),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert watcher.stderr is not None
-    drawn = await asyncio.wait_for(watcher.stderr.read(2), 30)
-    assert drawn == b"\r["  # its progress bar: it follows
+    watcher = await _follow_in_a_process(campaign)
     watcher.kill()
     await watcher.wait()
     assert watcher.returncode == -signal.SIGKILL
@@ -260,10 +263,7 @@ async def test_kill_9_of_the_sending_process_then_start_again_sends_the_rest(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     total = 3000
-    server = await smtpd_factory("plain")
-    add_server(store, server)
-    emails = addresses(total)
-    campaign = make_campaign(store, emails, message_rate=1000, concurrency=8)
+    server, emails, campaign = await _plain_campaign(store, smtpd_factory, total, 1000, 8)
     pid = await start(campaign)
     await server.wait_until(lambda: len(server.messages) >= 400, limit=60)
     os.kill(pid, signal.SIGKILL)
