@@ -412,9 +412,15 @@ class _Job:
         self.later: set[asyncio.Task[None]] = set()  # their timers
         assert runner._tally is not None
         self.tally: Tally = runner._tally
-        self.queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=campaign.concurrency * 2)
+        # A claim goes into the queue at once; the producer claims again when this few
+        # are left (one wake-up a claim, not one a message, as a bounded queue would cost).
+        self.queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self.low_water = campaign.concurrency * 2
+        self.hungry = asyncio.Event()
         # never above the rate in any 1 s, also by the replies (not needed when unlimited)
         self.rate = MessageRate(campaign.message_rate, replies=campaign.message_rate < MAX_RATE)
+        # unlimited and no sliding window: no limiter to ask or tell for each message
+        self.paced = campaign.message_rate < MAX_RATE or campaign.sliding_window
         self.replied: set[int] = set()  # sent by _deliver, for the limiter's latencies
         self.window = (
             SlidingWindow(campaign.sliding_window_rate, campaign.sliding_window_duration)
@@ -501,9 +507,16 @@ class _Job:
                 self.tally.move(RecipientState.PENDING, RecipientState.SENDING, len(rows))
             after = rows[-1][0]
             for item in rows:
-                await self._offer(item)
+                self._offer(item)
+            await self._until_hungry()
 
-    async def _offer(self, item: _Item) -> None:
+    async def _until_hungry(self) -> None:
+        """Wait until the workers have taken all but ``low_water`` of the queue."""
+        while self.queue.qsize() > self.low_water and not self.stopping:
+            self.hungry.clear()
+            await self.hungry.wait()
+
+    def _offer(self, item: _Item) -> None:
         if self.stopping:
             self._release(item)
         elif item[1].lower() in self.suppressed:
@@ -517,10 +530,13 @@ class _Job:
                 ),
             )
         else:
-            await self.queue.put(item)
+            self.queue.put_nowait(item)
 
     async def _worker(self) -> None:
-        while (item := await self.queue.get()) is not None:
+        queue = self.queue
+        while (item := await queue.get()) is not None:
+            if queue.qsize() <= self.low_water:
+                self.hungry.set()
             if self.stopping:
                 self._release(item)
                 continue
@@ -528,6 +544,12 @@ class _Job:
 
     async def _paced(self, item: _Item, greylisted: int = 0, earlier: int = 0) -> None:
         """Deliver within the campaign's rate; the limiter learns when it is done."""
+        if not self.paced:
+            if self.stopping:
+                self._release(item)
+            else:
+                await self._deliver(item, greylisted, earlier)
+            return
         started = await self._limit()
         try:
             if self.stopping:
@@ -754,7 +776,7 @@ class _Job:
             )
 
     def _record(self, item: _Item, outcome: Outcome) -> None:
-        if outcome.state is RecipientState.SENT:
+        if outcome.state is RecipientState.SENT and self.paced:
             self.replied.add(item[0])
         self.tally.move(RecipientState.SENDING, outcome.state)
         self.writer.record(outcome)

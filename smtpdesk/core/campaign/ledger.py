@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 
 from smtpdesk.core.campaign.content import CampaignContent, require_valid
 from smtpdesk.core.errors import InvalidSettingsError, KnownError, NotFoundError
@@ -189,21 +189,12 @@ EXPORT_COLUMNS = (
 )
 
 
+# The engine's outcomes, as one executemany of plain tuples on the driver: compiling and
+# binding through SQLAlchemy cost more CPU per row than SQLite's update itself.
 _UPDATE = (
-    update(recipients)
-    .where(recipients.c.id == bindparam("rid"))
-    .values(
-        state=bindparam("new_state"),
-        attempts=recipients.c.attempts + bindparam("add"),
-        error=bindparam("new_error"),
-        cause=bindparam("new_cause"),
-        temporary=bindparam("new_temporary"),
-        server_uuid=bindparam("new_server"),
-        sent_at=bindparam("new_sent_at"),
-        reply=bindparam("new_reply"),
-        message_id=func.coalesce(bindparam("new_message_id"), recipients.c.message_id),
-        token=func.coalesce(bindparam("new_token"), recipients.c.token),
-    )
+    "UPDATE recipients SET state = ?, attempts = attempts + ?, error = ?, cause = ?, "
+    "temporary = ?, server_uuid = ?, sent_at = ?, reply = ?, "
+    "message_id = coalesce(?, message_id), token = coalesce(?, token) WHERE id = ?"
 )
 
 
@@ -776,22 +767,22 @@ class Ledger:
     def _apply(self, conn: Any, outcomes: Sequence[Outcome]) -> None:
         if not outcomes:
             return
-        conn.execute(
+        conn.exec_driver_sql(
             _UPDATE,
             [
-                {
-                    "rid": o.recipient_id,
-                    "new_state": str(o.state),
-                    "add": o.attempts,
-                    "new_error": o.error,
-                    "new_cause": o.cause,
-                    "new_temporary": o.temporary,
-                    "new_server": o.server_uuid,
-                    "new_sent_at": o.sent_at,
-                    "new_reply": o.reply,
-                    "new_message_id": o.message_id,
-                    "new_token": o.token,
-                }
+                (
+                    str(o.state),
+                    o.attempts,
+                    o.error,
+                    o.cause,
+                    int(o.temporary),
+                    o.server_uuid,
+                    o.sent_at,
+                    o.reply,
+                    o.message_id,
+                    o.token,
+                    o.recipient_id,
+                )
                 for o in outcomes
             ],
         )

@@ -87,6 +87,55 @@ def test_claim_commits_outcomes_and_marks_sending(ledger: Ledger) -> None:
     assert ledger.counts(campaign) == Counts(pending=8, sent=1, failed=1)
 
 
+def test_apply_writes_each_column_of_an_outcome(ledger: Ledger) -> None:
+    """Every field lands in its own column; attempts add up; a None Message-ID or token
+    keeps the stored one (a retry's failure does not erase what the first send got)."""
+    campaign = ledger.create_campaign("c", CONTENT)
+    add(ledger, campaign, 2)
+    first, second = (rid for rid, _, _ in ledger.claim(campaign, 0, 2))
+    ledger.apply(
+        [
+            Outcome(
+                first,
+                RecipientState.SENT,
+                attempts=2,
+                server_uuid="s1",
+                sent_at=1.5,
+                reply="250 queued",
+                message_id="<m1@example.com>",
+                token="tok1",
+            ),
+            Outcome(
+                second,
+                RecipientState.FAILED,
+                attempts=1,
+                error="busy (451 try later)",
+                cause="temporary_failure",
+                temporary=True,
+                server_uuid="s2",
+            ),
+        ]
+    )
+    ledger.apply([Outcome(first, RecipientState.UNKNOWN, attempts=3, cause="timeout")])
+    rows = {r.id: r for r in ledger.recipients(campaign)}
+    one, two = rows[first], rows[second]
+    assert (one.state, one.attempts, one.cause, one.reply) == ("unknown", 5, "timeout", "")
+    assert (one.message_id, one.token, one.sent_at, one.server_uuid) == (
+        "<m1@example.com>",
+        "tok1",
+        None,
+        "",
+    )
+    assert (two.state, two.attempts, two.error, two.cause) == (
+        "failed",
+        1,
+        "busy (451 try later)",
+        "temporary_failure",
+    )
+    assert two.temporary is True and two.server_uuid == "s2" and two.message_id is None
+    assert one.temporary is False
+
+
 def test_retry_failed_only_temporary_by_default(ledger: Ledger) -> None:
     campaign = ledger.create_campaign("c", CONTENT)
     add(ledger, campaign, 3)
