@@ -365,6 +365,10 @@ class Renderer:
         self._html = self._compile(html, "HTML body", escape=True) if html else None
         self._text = self._compile(text_source, "text body", escape=False)
         self._unsubscribe = self._compile(content.unsubscribe_url, "unsubscribe URL", url=True)
+        # No tag (often empty): one URL for everyone, rendered once, not for each message.
+        self._same_url = (
+            None if "{" in content.unsubscribe_url else "".join(self._unsubscribe.generate({}))
+        )
         self._headers = [
             (n, self._compile(v, f"header {n}", escape=False)) for n, v in content.headers
         ]
@@ -447,12 +451,17 @@ class Renderer:
 
     def link_fields(self, fields: Mapping[str, Any], token: str = "") -> dict[str, Any]:
         """``fields`` with ``unsubscribe_url`` and ``unsubscribe_mailto`` (no column wins)."""
-        url = collect(self._unsubscribe.generate(fields)).strip()
+        url = self._unsubscribe_url(fields)
         return {
             **fields,
             "unsubscribe_url": quote(url, safe=_URL_SAFE) if url else "",
             "unsubscribe_mailto": self._mailto(token),
         }
+
+    def _unsubscribe_url(self, fields: Mapping[str, Any]) -> str:
+        if self._same_url is not None:
+            return self._same_url.strip()
+        return collect(self._unsubscribe.generate(fields)).strip()
 
     def _mailto(self, token: str) -> str:
         if token and self.unsubscribe_address:
@@ -481,7 +490,7 @@ class Renderer:
         if mailto:
             targets.append(f"<{mailto}>")
         if self.content.unsubscribe_url:
-            url = collect(self._unsubscribe.generate(fields)).strip()
+            url = self._unsubscribe_url(fields)
             targets.append(f"<{quote(url, safe=_URL_SAFE)}>")  # no space, break or <> left
         return targets
 

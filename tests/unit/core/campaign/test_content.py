@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,24 @@ def test_validate_content_names_each_problem_by_field() -> None:
     assert validate_content(good) == []
     hint = validate_content(CampaignContent("s", "News <news@example.com>", text="t"))[0].hint
     assert "From name" in hint
+
+
+@pytest.mark.parametrize("url", ["https://example.com/leave me", "", " https://example.com/u "])
+def test_an_unsubscribe_url_without_tags_renders_as_a_templated_one(url: str) -> None:
+    """A URL with no tag is rendered once per campaign: the same field and header as if
+    each message rendered it (a tag that outputs nothing makes the same URL a template)."""
+    fields = {"email": "bob@example.org"}
+
+    def rendered(source: str) -> tuple[str, str | None]:
+        content = CampaignContent(
+            subject="s", from_address="news@example.com", text="{{ unsubscribe_url }}"
+        )
+        renderer = Renderer(replace(content, unsubscribe_url=source))
+        raw = renderer.render(fields).as_bytes()
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        return message.get_content(), message["List-Unsubscribe"]  # type: ignore[attr-defined]
+
+    if url:
+        assert rendered(url) == rendered(url + "{{ '' }}")
+    else:
+        assert rendered(url)[0].strip() == "" and rendered(url)[1] is None
