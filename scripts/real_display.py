@@ -8,7 +8,9 @@ a free display, then ``smtpdesk`` with the xcb platform and a throwaway data fol
 through what a new user does, with xdotool's mouse clicks and keys only: the server form, the
 Test panel against the built-in sandbox server, the send-campaign wizard with a small CSV (Back
 and Next included), Send, Ctrl+Q mid-send (Pause and quit), a restart, the paused campaign's panel
-and Resume.
+and Resume. A second scenario (scripts/real_display_keep.py) quits mid-send with "Keep
+sending", checks the campaign goes on with no window, starts the app again and pauses and
+resumes it from the panel that attaches to it.
 Each screen is captured with ImageMagick's ``import -window root``.
 
 The widgets are found through the accessibility tree (AT-SPI, the way a screen reader finds
@@ -381,6 +383,7 @@ class Session:
     data: Path
     shots: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)  # what was verified, for the report
     app: App | None = None
     runs: int = 0
     keep: bool = False
@@ -630,6 +633,10 @@ class Session:
     def note(self, text: str) -> None:
         log(f"NOTE {text}")
         self.findings.append(f"{self.current or 'start'}: {text}")
+
+    def check(self, text: str) -> None:
+        log(f"CHECK {text}")
+        self.checks.append(f"{self.current or 'start'}: {text}")
 
 
 def write_recipients(folder: Path) -> Path:
@@ -931,11 +938,43 @@ def _children(node: Node) -> list[Node]:
     return found
 
 
-def run_setting(setting: Setting, out_root: Path, keep: bool) -> tuple[bool, Session | None]:
+def first_send(s: Session) -> None:
+    csv = write_recipients(s.work)
+    first_run(s, csv)
+    second_run(s)
+
+
+def keep_sending(s: Session) -> None:
+    from real_display_keep import keep_sending as scenario
+
+    scenario(s)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    steps: Callable[[Session], None]
+    captures: str  # the glob of its captures, removed before it runs
+    report: str
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("first-send", first_send, "[0-9]*.png", "report.txt"),
+        Scenario("keep-sending", keep_sending, "keep-*.png", "keep-sending-report.txt"),
+    )
+}
+
+
+def run_setting(
+    setting: Setting, out_root: Path, keep: bool, scenario: Scenario = SCENARIOS["first-send"]
+) -> tuple[bool, Session | None]:
     out = out_root / setting.name
     if out.exists():
-        for old in out.glob("*.png"):
+        for old in out.glob(scenario.captures):
             old.unlink()
+        (out / f"99-failed-{scenario.name}.png").unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"smtpdesk-real-display-{setting.name}-"))
     data = work / "data"
@@ -945,9 +984,7 @@ def run_setting(setting: Setting, out_root: Path, keep: bool) -> tuple[bool, Ses
     session = Session(setting, display, out, work, data, keep=keep)
     ok = True
     try:
-        csv = write_recipients(work)
-        first_run(session, csv)
-        second_run(session)
+        scenario.steps(session)
     except Exception as exc:  # a step that failed, or a bug of this script: both end the run
         ok = False
         if not isinstance(exc, StepFailed):
@@ -955,8 +992,9 @@ def run_setting(setting: Setting, out_root: Path, keep: bool) -> tuple[bool, Ses
         log(f"FAILED at {setting.name} after {session.current or 'start'}: {exc}")
         session.findings.append(f"FAILED after {session.current or 'start'}: {exc}")
         with _quiet_atspi():
-            display.capture(out / "99-failed.png")
-            session.shots.append("99-failed.png")
+            failed = f"99-failed-{scenario.name}.png"
+            display.capture(out / failed)
+            session.shots.append(failed)
     finally:
         problems = []
         if session.app is not None:
@@ -967,11 +1005,16 @@ def run_setting(setting: Setting, out_root: Path, keep: bool) -> tuple[bool, Ses
                 problems += [f"app-{run}.log: {p}" for p in _log_lines(log_path)]
         display.stop()
         result = "ok" if ok and not session.crashed else "FAILED"
-        report = [f"# {setting.name} (QT_SCALE_FACTOR={setting.scale or 'unset'}): {result}", ""]
-        report += ["## Captures", *session.shots, "", "## Findings"]
+        report = [
+            f"# {setting.name} (QT_SCALE_FACTOR={setting.scale or 'unset'}), "
+            f"{scenario.name}: {result}",
+            "",
+        ]
+        report += ["## Captures", *session.shots, "", "## Checks", *(session.checks or ["none"])]
+        report += ["", "## Findings"]
         report += session.findings or ["none"]
         report += ["", "## App log: errors and warnings", *(problems or ["none"])]
-        (out / "report.txt").write_text("\n".join(report) + "\n", encoding="utf-8")
+        (out / scenario.report).write_text("\n".join(report) + "\n", encoding="utf-8")
         if keep:
             log(f"kept {work}")
         else:
@@ -1011,6 +1054,12 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=sorted(SETTINGS), action="append", help="run only these settings"
     )
+    parser.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        action="append",
+        help="run only these scenarios (default: all, one after the other)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data folders and logs")
     parser.add_argument(
         "--commit",
@@ -1026,14 +1075,18 @@ def main() -> int:
         SOURCE.append(checkout(args.commit))
     results = {}
     for name in args.only or list(SETTINGS):
-        ok, _session = run_setting(SETTINGS[name], out_root, args.keep)
-        results[name] = ok
-    for name, ok in results.items():
-        print(f"{name}: {'ok' if ok else 'FAILED'} (see {out_root / name / 'report.txt'})")
+        for scenario in args.scenario or list(SCENARIOS):
+            ok, _session = run_setting(SETTINGS[name], out_root, args.keep, SCENARIOS[scenario])
+            results[(name, scenario)] = ok
+    for (name, scenario), ok in results.items():
+        report = out_root / name / SCENARIOS[scenario].report
+        print(f"{name} {scenario}: {'ok' if ok else 'FAILED'} (see {report})")
     if SOURCE:
         shutil.rmtree(SOURCE[0], ignore_errors=True)
     return 0 if all(results.values()) else 1
 
 
 if __name__ == "__main__":
+    # real_display_keep imports this module by its name: let it find this run, not a copy.
+    sys.modules.setdefault("real_display", sys.modules[__name__])
     sys.exit(main())

@@ -124,6 +124,10 @@ class CampaignsView(QWidget):
     def _make_actions(self) -> None:
         def action(text: str, slot: Any) -> QAction:
             made = QAction(text, self)
+            # The buttons below the list show the icon text, which Qt derives from the text
+            # without its "&" and "…": set it, or their Alt keys and the "opens a window" dots
+            # are lost (the menus show the text itself).
+            made.setIconText(text)
             made.triggered.connect(slot)
             return made
 
