@@ -189,6 +189,15 @@ EXPORT_COLUMNS = (
 )
 
 
+# The engine's claims, as plain SQL on the driver (ids, addresses and the JSON fields).
+_CLAIM = (
+    "SELECT id, email, fields FROM recipients WHERE campaign_id = ? AND state = 'pending' "
+    "AND id > ? ORDER BY id LIMIT ?"
+)
+_MARK_SENDING = (
+    "UPDATE recipients SET state = 'sending' "
+    "WHERE campaign_id = ? AND state = 'pending' AND id BETWEEN ? AND ?"
+)
 # The engine's outcomes, as one executemany of plain tuples on the driver: compiling and
 # binding through SQLAlchemy cost more CPU per row than SQLite's update itself.
 _UPDATE = (
@@ -740,25 +749,12 @@ class Ledger:
         self, campaign_id: int, after: int, limit: int, outcomes: Sequence[Outcome] = ()
     ) -> list[tuple[int, str, dict[str, Any]]]:
         """Commit ``outcomes``, then the next pending recipients after id ``after`` as sending."""
-        query = (
-            select(recipients.c.id, recipients.c.email, recipients.c.fields)
-            .where(self._filter(campaign_id, RecipientState.PENDING), recipients.c.id > after)
-            .order_by(recipients.c.id)
-            .limit(limit)
-        )
         with self.engine.begin() as conn:
             self._apply(conn, outcomes)
-            rows = conn.execute(query).all()
+            rows = conn.exec_driver_sql(_CLAIM, (campaign_id, after, limit)).all()
             if rows:
-                conn.execute(
-                    update(recipients)
-                    .where(
-                        self._filter(campaign_id, RecipientState.PENDING),
-                        recipients.c.id.between(rows[0].id, rows[-1].id),
-                    )
-                    .values(state=RecipientState.SENDING)
-                )
-        return [(r.id, r.email, r.fields) for r in rows]
+                conn.exec_driver_sql(_MARK_SENDING, (campaign_id, rows[0][0], rows[-1][0]))
+        return [(rid, email, json.loads(fields)) for rid, email, fields in rows]
 
     def apply(self, outcomes: Sequence[Outcome]) -> None:
         with self.engine.begin() as conn:
