@@ -133,7 +133,7 @@ class CampaignsView(QWidget):
 
         self.open_action = action("&Open live panel", self._open)
         self.report_action = action("Recipient &report…", self._report)
-        self.edit_action = action("&Edit…", self._edit)
+        self.edit_action = action("Ed&it…", self._edit)  # Alt+E: the Servers tab
         self.duplicate_action = action("D&uplicate…", self.duplicate)
         self.delete_action = action("&Delete…", self.delete)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QToolButton
 
@@ -32,7 +33,7 @@ async def test_list_buttons_keep_their_alt_keys_and_dots(
     assert texts == {
         "&Open live panel",
         "Recipient &report…",
-        "&Edit…",
+        "Ed&it…",  # Alt+E is the Servers tab's
         "D&uplicate…",
         "&Delete…",
     }
@@ -41,3 +42,6 @@ async def test_list_buttons_keep_their_alt_keys_and_dots(
     with qtbot.waitSignal(view.open_campaign, timeout=2000) as opened:
         QTest.keyClick(view.table, Qt.Key.Key_O, Qt.KeyboardModifier.AltModifier)
     assert opened.args == [campaign]
+    tabs = {window.tabs.tabText(i) for i in range(window.tabs.count())}
+    keys = [QKeySequence.mnemonic(text) for text in texts | tabs]
+    assert len(set(keys)) == len(keys), sorted(texts | tabs)  # no Alt key for two controls
