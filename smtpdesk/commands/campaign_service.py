@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from smtpdesk.commands.common import store_from
 from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.errors import KnownError
+from smtpdesk.core.logs import install_file_log
 from smtpdesk.core.service import follower as service
+from smtpdesk.core.service.channel import senders_folder
 from smtpdesk.core.service.sender import USER_PAUSE, serve
 
 EXIT_OK, EXIT_STOPPED, EXIT_NO_SERVER = 0, 1, 3
@@ -47,6 +50,10 @@ def register(sub: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     with store_from(args) as store:
+        # A log of its own: the app (and other senders) rotating smtpdesk.log at the same
+        # time as this process would clobber each other's lines.
+        with contextlib.suppress(OSError):
+            install_file_log(senders_folder(store.folder), name=f"{args.id}.log")
         state, runner = asyncio.run(serve(store, args.id))
     if state == CampaignState.FINISHED:
         return EXIT_OK

@@ -96,13 +96,13 @@ class _PrivateRotatingHandler(RotatingFileHandler):
         """A full disk or a vanished folder: drop the line, never print a traceback."""
 
 
-def install_file_log(folder: Path, level: int = logging.DEBUG) -> Path:
-    """Send smtpdesk's log records to ``folder/smtpdesk.log`` (created on the first record).
+def install_file_log(folder: Path, level: int = logging.DEBUG, name: str = LOG_NAME) -> Path:
+    """Send smtpdesk's log records to ``folder/name`` (created on the first record).
 
-    Idempotent; a second call with another folder moves the log there.
+    Idempotent; a second call with another folder or name moves the log there.
     """
     global _handler
-    path = log_path(folder)
+    path = folder / name
     root = logging.getLogger()
     if not os.access(folder, os.W_OK):  # a read-only folder: no log rather than an error
         return path

@@ -66,14 +66,22 @@ def channel_file(folder: Path, campaign_id: int) -> Path:
     return folder / SENDERS / f"{campaign_id}.json"
 
 
+def senders_folder(folder: Path) -> Path:
+    """``<data>/senders``, 0700: the channel files, and each sending process's log and
+    stderr. Blocking; OSError on a read-only data folder."""
+    senders = folder / SENDERS
+    senders.mkdir(mode=FOLDER_MODE, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.chmod(senders, FOLDER_MODE)  # mkdir's mode is filtered by the umask
+    return senders
+
+
 def write_channel(folder: Path, campaign_id: int, info: ChannelInfo) -> Path:
     """Write the channel file atomically (a reader never sees half of it), 0600 in a 0700
     folder. Blocking. KnownError if another live process's file is there: two senders
     started at once must not hide the one that got the campaign."""
+    senders_folder(folder)
     path = channel_file(folder, campaign_id)
-    path.parent.mkdir(mode=FOLDER_MODE, exist_ok=True)
-    with contextlib.suppress(OSError):
-        os.chmod(path.parent, FOLDER_MODE)  # mkdir's mode is filtered by the umask
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -30,10 +30,9 @@ from typing import Any
 from smtpdesk.core.campaign.ledger import pid_alive
 from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.errors import KnownError
-from smtpdesk.core.paths import FILE_MODE, FOLDER_MODE, data_dir
+from smtpdesk.core.paths import FILE_MODE, data_dir
 from smtpdesk.core.service.channel import (
     MAX_LINE,
-    SENDERS,
     ChannelError,
     ChannelInfo,
     channel_file,
@@ -44,6 +43,7 @@ from smtpdesk.core.service.channel import (
     read_channel,
     read_message,
     require_field,
+    senders_folder,
 )
 from smtpdesk.core.smtp.types import Diagnosis
 
@@ -329,11 +329,7 @@ def wait_sender(pid: int, timeout: float | None = None) -> int | None:
 
 
 def _error_file(folder: Path, campaign_id: int) -> Path:
-    senders = folder / SENDERS
-    senders.mkdir(mode=FOLDER_MODE, exist_ok=True)
-    with contextlib.suppress(OSError):
-        os.chmod(senders, FOLDER_MODE)
-    return senders / f"{campaign_id}.stderr"
+    return senders_folder(folder) / f"{campaign_id}.stderr"
 
 
 def _wait_for_channel(

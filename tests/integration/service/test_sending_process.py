@@ -355,3 +355,20 @@ def test_serve_exits_like_send_3_when_no_server_can_send_then_0_when_finished(
     assert main(["campaign", "serve", str(campaign)]) == 0
     assert Ledger(store).counts(campaign) == Counts(sent=5)
     assert sorted(received(server)) == addresses(5)
+
+
+async def test_the_sending_process_logs_to_a_file_of_its_own(
+    store: Store, smtpd_factory: SmtpdFactory, data_dir: Path, file_keyring: FileKeyring
+) -> None:
+    """The app and every sender writing (and rotating) one smtpdesk.log would clobber each
+    other's lines: a sending process writes senders/ID.log, owner-only."""
+    server, emails, campaign = await _plain_campaign(store, smtpd_factory, 20, 1000, 2)
+    code, _, _ = await cli("-v", "campaign", "serve", str(campaign))
+    assert code == 0
+    assert sorted(received(server)) == sorted(emails)
+    log = data_dir / "senders" / f"{campaign}.log"
+    assert log.stat().st_mode & 0o777 == 0o600
+    # -v: the run's event loop says which selector it uses, after the log has moved
+    assert "DEBUG asyncio" in log.read_text(encoding="utf-8")
+    shared = data_dir / "smtpdesk.log"
+    assert not shared.exists() or "DEBUG asyncio" not in shared.read_text("utf-8")
