@@ -91,30 +91,20 @@ class ThroughputChart(pg.PlotWidget):  # type: ignore[misc]
             '<span style="color:#e53935">━ failed</span>',
             size="9pt",
         )
-        # Dots as well as lines: the first whole second is one point, which no line shows.
-        self.sent_curve = self.plot(
-            [],
-            [],
-            pen=pg.mkPen("#43a047", width=2),
-            symbol="o",
-            symbolSize=5,
-            symbolBrush="#43a047",
-            symbolPen=None,
-        )
-        self.failed_curve = self.plot(
-            [],
-            [],
-            pen=pg.mkPen("#e53935", width=2),
-            symbol="o",
-            symbolSize=5,
-            symbolBrush="#e53935",
-            symbolPen=None,
-        )
+        self.sent_curve = self._curve("#43a047")
+        self.failed_curve = self._curve("#e53935")
         self.setMinimumHeight(120)  # room for the servers and errors on a 600 px screen
         self._bins: dict[int, list[int]] = {}
         self._last: tuple[float, int, int] | None = None
         self._origin = time.monotonic()
         self.setXRange(0, MIN_SECONDS, padding=0)
+
+    def _curve(self, colour: str) -> pg.PlotDataItem:
+        # Dots as well as lines: the first whole second is one point, which no line shows.
+        pen = pg.mkPen(colour, width=2)
+        return self.plot(
+            [], [], pen=pen, symbol="o", symbolSize=5, symbolBrush=colour, symbolPen=None
+        )
 
     def completed(self) -> list[int]:
         """The seconds drawn: whole ones only, as the last one is still filling up."""
