@@ -310,6 +310,12 @@ class SmtpdServer:
             await asyncio.sleep(0)
 
 
+def cert_sha256(cert: trustme.LeafCert) -> str:
+    """The certificate's SHA-256 as ``tls_pin_sha256`` stores it (lower-case hex)."""
+    der = ssl.PEM_cert_to_DER_cert(cert.cert_chain_pems[0].bytes().decode())
+    return hashlib.sha256(der).hexdigest()
+
+
 def server_tls_context(cert: trustme.LeafCert) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import ssl
 import threading
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from smtpdesk.ui.main_window import MainWindow
 from smtpdesk.ui.recipient_report import _cell as report_cell
 from tests.helpers import feedback_samples as samples
 from tests.helpers.dovecot import PASSWORD, Dovecot, dovecot  # noqa: F401  (a fixture)
-from tests.helpers.smtpd import SmtpdFactory
+from tests.helpers.smtpd import SmtpdFactory, cert_sha256
 from tests.integration.campaign.helpers import add_server, make_campaign
 from tests.ui.conftest import until
 
@@ -146,8 +144,7 @@ async def test_an_untrusted_certificate_can_be_trusted_from_the_test_result(
     assert "certificate SHA-256" in page.test_result.text()
     qtbot.mouseClick(page.trust_button, Qt.MouseButton.LeftButton)
     pin = page.lines["tls_pin_sha256"].text()
-    der = ssl.PEM_cert_to_DER_cert(server_cert.cert_chain_pems[0].bytes().decode())
-    assert pin == hashlib.sha256(der).hexdigest() and not page.trust_button.isVisible()
+    assert pin == cert_sha256(server_cert) and not page.trust_button.isVisible()
     assert "pinned in the form" in page.test_result.text()
 
     qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import ssl
 from pathlib import Path
 
 import keyring
@@ -16,6 +14,7 @@ from keyring.backends import fail
 from smtpdesk.cli import main
 from smtpdesk.core.feedback import scan as scanning
 from tests.helpers.dovecot import PASSWORD, Dovecot
+from tests.helpers.smtpd import cert_sha256
 
 
 def _set(monkeypatch: pytest.MonkeyPatch, *args: str, password: str | None = None) -> int:
@@ -146,8 +145,7 @@ def test_pop3_over_starttls_and_an_unknown_authority_refused(
     assert main(["mailbox", "test", "--json"]) == 1  # the test CA is not trusted here
     report = json.loads(capsys.readouterr().out)
     assert report["diagnosis"]["cause"] == "certificate_invalid"
-    der = ssl.PEM_cert_to_DER_cert(server_cert.cert_chain_pems[0].bytes().decode())
-    presented = hashlib.sha256(der).hexdigest()
+    presented = cert_sha256(server_cert)
     assert report["certificate_sha256"] == presented  # fetched after STLS, without a login
 
     assert main(["mailbox", "test"]) == 1
@@ -170,8 +168,7 @@ def test_a_pinned_certificate_is_trusted_and_another_refused(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    der = ssl.PEM_cert_to_DER_cert(server_cert.cert_chain_pems[0].bytes().decode())
-    pin = hashlib.sha256(der).hexdigest()
+    pin = cert_sha256(server_cert)
     args = ["--host", "127.0.0.1", "--port", str(dovecot.imaps), "--tls", "TLS"]
     args += ["--username", dovecot.add_user(), "--pin", pin.upper()]
     assert _set(monkeypatch, *args, password=PASSWORD) == 0

@@ -5,9 +5,7 @@ which offers neither PIPELINING nor CHUNKING (lock-step)."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
-import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -18,7 +16,13 @@ from smtpdesk.core.settings import ServerSettings, TlsType
 from smtpdesk.core.smtp.pool import ServerPool
 from smtpdesk.core.smtp.types import SendError, SendResult
 from tests.helpers.faulty_smtp import FaultySmtp
-from tests.helpers.smtpd import SmtpdFactory, plain_settings, server_tls_context, settings_for
+from tests.helpers.smtpd import (
+    SmtpdFactory,
+    cert_sha256,
+    plain_settings,
+    server_tls_context,
+    settings_for,
+)
 
 SENDER = "alice@example.test"
 Factory = Callable[..., Awaitable[FaultySmtp]]
@@ -378,9 +382,7 @@ async def test_pipelining_over_implicit_tls_with_the_certificate_pinned(
         server_tls_context(server_cert)
     )
     try:
-        pin = hashlib.sha256(
-            ssl.PEM_cert_to_DER_cert(server_cert.cert_chain_pems[0].bytes().decode())
-        ).hexdigest()
+        pin = cert_sha256(server_cert)
         pool = ServerPool(
             settings(server, tls_type=TlsType.TLS, tls_pin_sha256=pin, max_conns=1),
             None,
