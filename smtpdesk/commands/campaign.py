@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import json
 import math
-import signal
 import sys
 import time
 from datetime import datetime
@@ -16,13 +15,21 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from smtpdesk.commands.campaign_io import ProgressBar, print_import, read_file, sliding_window
+from smtpdesk.commands.campaign_io import (
+    EXIT_OK,
+    EXIT_STOPPED,
+    ProgressBar,
+    print_import,
+    read_file,
+    run_exit_code,
+    sliding_window,
+)
 from smtpdesk.commands.common import store_from
 from smtpdesk.core.campaign import recipients as recipient_files
 from smtpdesk.core.campaign import review
 from smtpdesk.core.campaign.actions import effective_state
 from smtpdesk.core.campaign.content import CampaignContent, require_valid
-from smtpdesk.core.campaign.engine import CampaignRunner
+from smtpdesk.core.campaign.engine import CampaignRunner, pause_on_signals
 from smtpdesk.core.campaign.layouts import with_layout
 from smtpdesk.core.campaign.ledger import CampaignState, Ledger
 from smtpdesk.core.campaign.suppressions import SuppressionList
@@ -31,9 +38,6 @@ from smtpdesk.core.feedback.records import FeedbackBook
 from smtpdesk.core.settings import POOL_NAME
 from smtpdesk.core.store import Store
 from smtpdesk.core.store.db import storage_error
-
-EXIT_OK, EXIT_STOPPED = 0, 1
-EXIT_NO_SERVER = 3  # paused because no server of the messenger could take any message
 
 
 def register(subparsers: Any) -> None:
@@ -246,30 +250,12 @@ def cmd_send(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.end()
         _print_summary(runner, Ledger(store), args.id)
-    if state == CampaignState.FINISHED:
-        return EXIT_OK
-    return EXIT_NO_SERVER if runner.blocked is not None else EXIT_STOPPED
+    return run_exit_code(state, runner.blocked)
 
 
 async def _run(runner: CampaignRunner) -> CampaignState:
-    loop = asyncio.get_running_loop()
-
-    def pause(*_: object) -> None:
-        loop.call_soon_threadsafe(runner.pause, "interrupted")
-
-    # Ctrl-C or SIGTERM pause cleanly: messages in flight finish and are recorded.
-    restore: list[tuple[signal.Signals, Any]] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, runner.pause, "interrupted")
-        except (NotImplementedError, RuntimeError):
-            # Windows' event loops have none: a plain handler hands the pause to the loop.
-            restore.append((signum, signal.signal(signum, pause)))
-    try:
+    with pause_on_signals(runner):
         return await runner.run()
-    finally:
-        for number, previous in restore:
-            signal.signal(number, previous)
 
 
 def _print_summary(runner: CampaignRunner, ledger: Ledger, campaign_id: int) -> None:

@@ -8,10 +8,21 @@ from typing import Any, TextIO
 
 from smtpdesk.commands.common import read_text
 from smtpdesk.core.campaign import recipients as recipient_files
+from smtpdesk.core.campaign.ledger import CampaignState
 from smtpdesk.core.campaign.progress import Progress
 
 SHOWN_PROBLEMS = 10
 BAR_WIDTH = 30
+EXIT_OK, EXIT_STOPPED = 0, 1
+EXIT_NO_SERVER = 3  # paused because no server of the messenger could take any message
+
+
+def run_exit_code(state: str, blocked: object) -> int:
+    """``send``, ``resume``, ``serve`` and ``follow``: 0 finished, 3 no server could send
+    (``blocked``: its diagnosis), 1 stopped otherwise."""
+    if state == CampaignState.FINISHED:
+        return EXIT_OK
+    return EXIT_NO_SERVER if blocked is not None else EXIT_STOPPED
 
 
 def read_file(path: str | None) -> str:

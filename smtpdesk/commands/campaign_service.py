@@ -14,17 +14,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from smtpdesk.commands.campaign_io import ProgressBar
+from smtpdesk.commands.campaign_io import EXIT_OK, ProgressBar, run_exit_code
 from smtpdesk.commands.common import store_from
 from smtpdesk.core.campaign import actions
-from smtpdesk.core.campaign.ledger import CampaignState, Ledger
+from smtpdesk.core.campaign.ledger import USER_PAUSE, Ledger
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.logs import install_file_log
 from smtpdesk.core.service import follower as service
 from smtpdesk.core.service.channel import senders_folder
-from smtpdesk.core.service.sender import USER_PAUSE, serve
-
-EXIT_OK, EXIT_STOPPED, EXIT_NO_SERVER = 0, 1, 3
+from smtpdesk.core.service.sender import serve
 
 
 def register(sub: Any) -> None:
@@ -55,9 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         with contextlib.suppress(OSError):
             install_file_log(senders_folder(store.folder), name=f"{args.id}.log")
         state, runner = asyncio.run(serve(store, args.id))
-    if state == CampaignState.FINISHED:
-        return EXIT_OK
-    return EXIT_NO_SERVER if runner.blocked is not None else EXIT_STOPPED
+    return run_exit_code(state, runner.blocked)
 
 
 def _folder_and_status(args: argparse.Namespace) -> actions.CampaignStatus:
@@ -118,9 +114,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
         )
     reason = f": {end.reason}" if end.reason else ""
     print(f"campaign {args.id} {end.state}{reason}")
-    if end.state == CampaignState.FINISHED:
-        return EXIT_OK
-    return EXIT_NO_SERVER if end.blocked is not None else EXIT_STOPPED
+    return run_exit_code(end.state, end.blocked)
 
 
 async def _follow(

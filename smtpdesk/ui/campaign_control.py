@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, Signal
 
 from smtpdesk.core.campaign import actions
 from smtpdesk.core.campaign.actions import Action, CampaignStatus, Sender
-from smtpdesk.core.campaign.ledger import CampaignState, Ledger
+from smtpdesk.core.campaign.ledger import USER_PAUSE, CampaignState, Ledger
 from smtpdesk.core.campaign.progress import (
     ErrorGroup,
     Progress,
@@ -40,7 +40,6 @@ from smtpdesk.core.smtp.types import Diagnosis, ServerStats
 from smtpdesk.core.wording import counted
 from smtpdesk.ui.bridge import Bridge
 
-USER_PAUSE = "paused by the user"
 LOSS_SECONDS = 3.0  # how long a sending process whose channel closed may take to be gone
 QUIT_PAUSE = "paused when smtpdesk was closed"
 
@@ -74,7 +73,6 @@ class CampaignControl(QObject):
         self.run_last: Progress | None = None  # the followed run's own latest figures
         # Why the last run paused when no server could send (the servers' own words).
         self.blocked: Diagnosis | None = None
-        self.pause_reason = ""  # the last followed run's, when it paused
         # Pause or cancel asked while the sending process was starting: sent once it answers.
         self._asked: tuple[str, str] | None = None
         self.progress.connect(self._remember)
@@ -143,7 +141,6 @@ class CampaignControl(QObject):
     def _begin(self, *, attached: bool) -> None:
         self.problem = ""
         self.blocked = None
-        self.pause_reason = ""
         self.run_last = None
         self.attached = attached
         self._asked = None
@@ -225,7 +222,6 @@ class CampaignControl(QObject):
     def _ended(self, ended: EndedEvent) -> None:
         self.running_changed.emit(False)
         self.blocked = ended.blocked
-        self.pause_reason = ended.reason
         if self.run_last is not None:
             self.totals.end_run(self.run_last)
         self._set_state(ended.state)

@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
 )
 
 from smtpdesk.core.campaign.actions import INTERRUPTED, Action, CampaignStatus, cancel_consequence
-from smtpdesk.core.campaign.ledger import CampaignState, Counts
+from smtpdesk.core.campaign.ledger import USER_PAUSE, CampaignState, Counts
 from smtpdesk.core.campaign.progress import ErrorGroup, Progress
 from smtpdesk.core.campaign.review import format_seconds
 from smtpdesk.core.smtp.types import ServerStats
 from smtpdesk.ui.bridge import Bridge
-from smtpdesk.ui.campaign_control import QUIT_PAUSE, USER_PAUSE, CampaignControl
+from smtpdesk.ui.campaign_control import QUIT_PAUSE, CampaignControl
 from smtpdesk.ui.close_keys import add_close_keys
 from smtpdesk.ui.local_time import format_when
 from smtpdesk.ui.prompts import Prompts

@@ -20,8 +20,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from smtpdesk.core.campaign import review
 from smtpdesk.core.campaign.content import Renderer, TemplateError
 from smtpdesk.core.campaign.ledger import (
     HEARTBEAT_SECONDS,
+    USER_PAUSE,
     Campaign,
     CampaignState,
     Ledger,
@@ -54,6 +56,7 @@ from smtpdesk.core.store.db import failure_text, storage_error
 
 log = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.1  # at most 10 progress events a second
+SIGNAL_PAUSE = "interrupted"  # the pause reason of Ctrl-C or SIGTERM
 MAX_CLAIM = 500
 NO_SERVER_WAIT = 0.25
 SYSTEMATIC_FAILURES = 3  # the first this many renders of a run fail: pause, it is the template
@@ -139,7 +142,7 @@ class CampaignRunner:
 
     # --- control -------------------------------------------------------------------
 
-    def pause(self, reason: str = "paused by the user") -> None:
+    def pause(self, reason: str = USER_PAUSE) -> None:
         self._request(_Stop(CampaignState.PAUSED, reason))
 
     def cancel(self) -> None:
@@ -818,3 +821,33 @@ class _Job:
 
 def _error_text(diagnosis: Diagnosis) -> str:
     return f"{diagnosis.message} ({diagnosis.raw})" if diagnosis.raw else diagnosis.message
+
+
+@contextlib.contextmanager
+def pause_on_signals(runner: CampaignRunner) -> Iterator[None]:
+    """SIGINT and SIGTERM pause the run cleanly: messages in flight finish and are recorded."""
+    loop = asyncio.get_running_loop()
+    added: list[tuple[signal.Signals, Any]] = []
+    restore: list[tuple[signal.Signals, Any]] = []
+
+    def pause(*_: object) -> None:
+        loop.call_soon_threadsafe(runner.pause, SIGNAL_PAUSE)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+        try:
+            loop.add_signal_handler(signum, runner.pause, SIGNAL_PAUSE)
+            added.append((signum, previous))
+        except (NotImplementedError, RuntimeError, ValueError):
+            # Windows' loops have none: a plain handler hands the pause to the loop.
+            with contextlib.suppress(ValueError):  # not the main thread: no signals at all
+                restore.append((signum, signal.signal(signum, pause)))
+    try:
+        yield
+    finally:
+        for signum, previous in added:
+            loop.remove_signal_handler(signum)
+            if previous is not None:
+                signal.signal(signum, previous)  # remove_signal_handler leaves the default
+        for signum, previous in restore:
+            signal.signal(signum, previous)

@@ -49,6 +49,9 @@ class RecipientState(StrEnum):
     UNKNOWN = "unknown"
 
 
+USER_PAUSE = "paused by the user"  # the pause reason of Pause (GUI, CLI, the channel)
+
+
 class CampaignState(StrEnum):
     IMPORTING = "importing"  # being created: never sent; removed if its import is cut short
     DRAFT = "draft"

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smtpdesk.core.campaign.ledger import pid_alive
+from smtpdesk.core.campaign.ledger import USER_PAUSE, pid_alive
 from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.paths import FILE_MODE, data_dir
@@ -181,7 +181,7 @@ class Follower:
             await self.close()
             return None
 
-    async def pause(self, reason: str = "paused by the user") -> None:
+    async def pause(self, reason: str = USER_PAUSE) -> None:
         await self._send({"op": "pause", "reason": reason})
 
     async def cancel(self) -> None:
@@ -235,7 +235,7 @@ async def request(
     try:
         message: dict[str, Any] = {"op": op}
         if op == "pause":
-            message["reason"] = reason or "paused by the user"
+            message["reason"] = reason or USER_PAUSE
         try:
             await follower._send(message)
         except KnownError:

@@ -18,12 +18,10 @@ import hmac
 import logging
 import os
 import secrets
-import signal
-from collections.abc import Iterator
 from typing import Any
 
-from smtpdesk.core.campaign.engine import CampaignRunner
-from smtpdesk.core.campaign.ledger import CampaignState, Ledger
+from smtpdesk.core.campaign.engine import CampaignRunner, pause_on_signals
+from smtpdesk.core.campaign.ledger import USER_PAUSE, CampaignState, Ledger
 from smtpdesk.core.campaign.progress import Progress
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.service.channel import (
@@ -45,8 +43,6 @@ log = logging.getLogger(__name__)
 AUTH_SECONDS = 5.0  # a follower that has not sent its token by then is cut off
 MAX_BUFFERED = 4 << 20  # bytes waiting for a follower that does not read: it is cut off
 CLOSE_SECONDS = 2.0  # time the last message has to reach the followers at the end
-USER_PAUSE = "paused by the user"
-INTERRUPTED = "interrupted"  # SIGTERM or SIGINT, as in ``campaign send``
 
 
 class _Hub:
@@ -179,7 +175,7 @@ async def serve(store: Store, campaign_id: int) -> tuple[CampaignState, Campaign
         await server.wait_closed()
         raise
     try:
-        with _pause_on_signals(runner):
+        with pause_on_signals(runner):
             try:
                 state = await runner.run()
             except Exception as exc:
@@ -216,33 +212,3 @@ def _failed(exc: Exception, runner: CampaignRunner) -> dict[str, Any]:
         or redact(f"The campaign stopped by an unexpected error: {exc}"),
         "hint": f"Details are in the log: {where}" if where else "",
     }
-
-
-@contextlib.contextmanager
-def _pause_on_signals(runner: CampaignRunner) -> Iterator[None]:
-    """SIGINT and SIGTERM pause the run cleanly: messages in flight finish and are recorded."""
-    loop = asyncio.get_running_loop()
-    added: list[tuple[signal.Signals, Any]] = []
-    restore: list[tuple[signal.Signals, Any]] = []
-
-    def pause(*_: object) -> None:
-        loop.call_soon_threadsafe(runner.pause, INTERRUPTED)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous = signal.getsignal(signum)
-        try:
-            loop.add_signal_handler(signum, runner.pause, INTERRUPTED)
-            added.append((signum, previous))
-        except (NotImplementedError, RuntimeError, ValueError):
-            # Windows' loops have none: a plain handler hands the pause to the loop.
-            with contextlib.suppress(ValueError):  # not the main thread: no signals at all
-                restore.append((signum, signal.signal(signum, pause)))
-    try:
-        yield
-    finally:
-        for signum, previous in added:
-            loop.remove_signal_handler(signum)
-            if previous is not None:
-                signal.signal(signum, previous)  # remove_signal_handler leaves the default
-        for signum, previous in restore:
-            signal.signal(signum, previous)
