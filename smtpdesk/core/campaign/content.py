@@ -367,7 +367,9 @@ class Renderer:
         self._unsubscribe = self._compile(content.unsubscribe_url, "unsubscribe URL", url=True)
         # No tag (often empty): one URL for everyone, rendered once, not for each message.
         self._same_url = (
-            None if "{" in content.unsubscribe_url else "".join(self._unsubscribe.generate({}))
+            None
+            if "{" in content.unsubscribe_url
+            else "".join(self._unsubscribe.generate({})).strip()
         )
         self._headers = [
             (n, self._compile(v, f"header {n}", escape=False)) for n, v in content.headers
@@ -460,7 +462,7 @@ class Renderer:
 
     def _unsubscribe_url(self, fields: Mapping[str, Any]) -> str:
         if self._same_url is not None:
-            return self._same_url.strip()
+            return self._same_url
         return collect(self._unsubscribe.generate(fields)).strip()
 
     def _mailto(self, token: str) -> str:

@@ -28,7 +28,7 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 from smtpdesk.core import logs
-from smtpdesk.core.campaign import review
+from smtpdesk.core.campaign import review, workers
 from smtpdesk.core.campaign.content import Renderer, TemplateError
 from smtpdesk.core.campaign.ledger import (
     HEARTBEAT_SECONDS,
@@ -43,11 +43,11 @@ from smtpdesk.core.campaign.limits import MessageRate, QuotaCounter, ServerGate,
 from smtpdesk.core.campaign.mime import envelope, message_id_of
 from smtpdesk.core.campaign.progress import Progress, Tally
 from smtpdesk.core.campaign.suppressions import SuppressionList
-from smtpdesk.core.campaign.workers import RenderFailure, WorkerPool
+from smtpdesk.core.campaign.workers import Attempt, Item, RenderFailure, WorkerPool
 from smtpdesk.core.campaign.writer import LedgerWriter
 from smtpdesk.core.errors import KnownError
 from smtpdesk.core.feedback.records import unsubscribe_links
-from smtpdesk.core.feedback.tokens import make_token, verp_address
+from smtpdesk.core.feedback.tokens import make_token, return_path
 from smtpdesk.core.settings import MAX_RATE, ServerSettings
 from smtpdesk.core.smtp.diagnosis import SERVER_CAUSES
 from smtpdesk.core.smtp.types import Diagnosis, SendError, SendResult, ServerStats
@@ -72,8 +72,6 @@ _NOT_SENT = SERVER_CAUSES | {
     "worker_lost",
 }
 Eligible = Callable[[ServerSettings], bool]
-_Item = tuple[int, str, dict[str, Any]]
-_Attempt = tuple[SendResult, str | None]  # the server's acceptance and the Message-ID
 _PARTS = {  # the task names of a run, in words for a pause reason
     "ledger-writer": "saving progress to the database",
     "producer": "claiming recipients from the database",
@@ -298,8 +296,6 @@ class CampaignRunner:
         writer: LedgerWriter,
     ) -> WorkerPool | None:
         """Worker processes for an unlimited rate on several cores (workers.py), or None."""
-        from smtpdesk.core.campaign import workers
-
         setting = await writer.call(lambda: self.store.app_settings().worker_processes)
         count = workers.worker_count(
             setting,
@@ -411,13 +407,13 @@ class _Job:
         self.sender = sender
         self.suppressed = suppressed
         self.crash: BaseException | None = None  # a worker's unexpected error
-        self.greylisted: dict[int, _Item] = {}  # recipients waiting to be sent again
+        self.greylisted: dict[int, Item] = {}  # recipients waiting to be sent again
         self.later: set[asyncio.Task[None]] = set()  # their timers
         assert runner._tally is not None
         self.tally: Tally = runner._tally
         # A claim goes into the queue at once; the producer claims again when this few
         # are left (one wake-up a claim, not one a message, as a bounded queue would cost).
-        self.queue: asyncio.Queue[_Item | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[Item | None] = asyncio.Queue()
         self.low_water = campaign.concurrency * 2
         self.hungry = asyncio.Event()
         # never above the rate in any 1 s, also by the replies (not needed when unlimited)
@@ -519,7 +515,7 @@ class _Job:
             self.hungry.clear()
             await self.hungry.wait()
 
-    def _offer(self, item: _Item) -> None:
+    def _offer(self, item: Item) -> None:
         if self.stopping:
             self._release(item)
         elif item[1].lower() in self.suppressed:
@@ -545,7 +541,7 @@ class _Job:
                 continue
             await self._paced(item)
 
-    async def _paced(self, item: _Item, greylisted: int = 0, earlier: int = 0) -> None:
+    async def _paced(self, item: Item, greylisted: int = 0, earlier: int = 0) -> None:
         """Deliver within the campaign's rate; the limiter learns when it is done."""
         if not self.paced:
             if self.stopping:
@@ -587,7 +583,7 @@ class _Job:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.runner._wake.wait(), seconds)
 
-    async def _deliver(self, item: _Item, greylisted: int = 0, earlier: int = 0) -> None:
+    async def _deliver(self, item: Item, greylisted: int = 0, earlier: int = 0) -> None:
         """Render and send one message; ``earlier``: attempts before it was greylisted.
 
         In this process or in a worker process (workers.py): either way the attempt's
@@ -637,7 +633,7 @@ class _Job:
             ),
         )
 
-    async def _prepare(self, item: _Item, token: str) -> Callable[[], Awaitable[_Attempt]]:
+    async def _prepare(self, item: Item, token: str) -> Callable[[], Awaitable[Attempt]]:
         """One attempt to send ``item``: rendered here once, or rendered by a worker each time."""
         sender = self.sender
         if isinstance(sender, WorkerPool):
@@ -648,12 +644,12 @@ class _Job:
             review.template_fields(email, fields, self.blanks), token
         )
         self.rendered = True
-        payload, envelope_from = envelope(message, self.from_address)
-        if self.runner.verp_address and token:  # bounces then name their recipient
-            envelope_from = verp_address(self.runner.verp_address, token)
+        # with VERP, bounces name their recipient
+        verp = return_path(self.runner.verp_address, token)
+        payload, envelope_from = envelope(message, self.from_address, verp)
         message_id = message_id_of(message)
 
-        async def attempt() -> _Attempt:
+        async def attempt() -> Attempt:
             result = await sender.send(
                 payload, sender=envelope_from, recipients=[email], eligible=self.gate.try_take
             )
@@ -664,7 +660,7 @@ class _Job:
     def _mark_rendered(self) -> None:
         self.rendered = True
 
-    async def _send(self, attempt: Callable[[], Awaitable[_Attempt]]) -> _Attempt:
+    async def _send(self, attempt: Callable[[], Awaitable[Attempt]]) -> Attempt:
         """Make the attempt within the servers' limits, waiting while every server is at one."""
         rate_limited = 0
         while True:
@@ -720,14 +716,14 @@ class _Job:
         messages = dict.fromkeys(d.message for d in diagnoses)  # each once, in order
         self.runner.pause(f"no server can send: {' '.join(messages)}")
 
-    def _send_later(self, item: _Item, greylisted: int, attempts: int) -> None:
+    def _send_later(self, item: Item, greylisted: int, attempts: int) -> None:
         """Send a greylisted message again after the delay greylisting servers expect."""
         self.greylisted[item[0]] = item
         task = asyncio.create_task(self._greylist_wait(item, greylisted, attempts))
         self.later.add(task)
         task.add_done_callback(self.later.discard)
 
-    async def _greylist_wait(self, item: _Item, greylisted: int, attempts: int) -> None:
+    async def _greylist_wait(self, item: Item, greylisted: int, attempts: int) -> None:
         self.runner._waiting = "greylisted messages wait to be sent again"
         await self._sleep(self.runner.greylist_delay)
         self.greylisted.pop(item[0], None)
@@ -741,7 +737,7 @@ class _Job:
     rendered = False  # some message of this run was rendered
     render_failures = 0
 
-    def _render_failed(self, item: _Item, exc: KnownError) -> None:
+    def _render_failed(self, item: Item, exc: KnownError) -> None:
         """Fail the recipient ("template_error" or "unsafe_header"); pause if none renders."""
         cause = getattr(exc, "cause", "template_error")
         hints = (exc.hint,) if exc.hint else ()
@@ -754,7 +750,7 @@ class _Job:
                 f"the template fails for the first {self.render_failures} recipients: {exc.message}"
             )
 
-    def _fail(self, item: _Item, diagnosis: Diagnosis, *, attempts: int, server: str = "") -> None:
+    def _fail(self, item: Item, diagnosis: Diagnosis, *, attempts: int, server: str = "") -> None:
         if diagnosis.cause == "stopped":
             self._release(item)
             return
@@ -778,13 +774,13 @@ class _Job:
                 f"{limit}); the last: {diagnosis.message}"
             )
 
-    def _record(self, item: _Item, outcome: Outcome) -> None:
+    def _record(self, item: Item, outcome: Outcome) -> None:
         if outcome.state is RecipientState.SENT and self.paced:
             self.replied.add(item[0])
         self.tally.move(RecipientState.SENDING, outcome.state)
         self.writer.record(outcome)
 
-    def _release(self, item: _Item) -> None:
+    def _release(self, item: Item) -> None:
         self._record(item, Outcome(item[0], RecipientState.PENDING))
 
     def _release_queued(self) -> None:

@@ -260,13 +260,16 @@ class MimeTemplate:
         return content_type, _multipart(self.outer, [first, *self.attachments]), False
 
 
-def envelope(message: EmailMessage, from_address: str) -> tuple[EmailMessage | bytes, str | None]:
+def envelope(
+    message: EmailMessage, from_address: str, return_path: str | None = None
+) -> tuple[EmailMessage | bytes, str | None]:
     """What goes to the sender: a message from the fast path as its ready bytes with the
     campaign's address as the envelope sender; otherwise the message, whose From header
-    is that address. A server's Return-Path still wins in both cases."""
+    is that address. ``return_path`` (VERP) replaces that envelope sender in both cases;
+    a server's Return-Path still wins over all."""
     if isinstance(message, PreparedMessage) and message.wire:
-        return message.wire, from_address
-    return message, None
+        return message.wire, return_path or from_address
+    return message, return_path
 
 
 def message_id_of(message: EmailMessage) -> str | None:

@@ -21,7 +21,7 @@ from smtpdesk.core.campaign.content import Renderer, blank_fields, template_fiel
 from smtpdesk.core.campaign.mime import envelope, message_id_of
 from smtpdesk.core.campaign.workers import STATS_SECONDS, Item, WorkerSetup, frame, read_frame
 from smtpdesk.core.errors import KnownError
-from smtpdesk.core.feedback.tokens import verp_address
+from smtpdesk.core.feedback.tokens import return_path
 from smtpdesk.core.messengers import Messenger
 from smtpdesk.core.smtp.messenger import MessengerSender
 from smtpdesk.core.smtp.types import SendError
@@ -37,8 +37,6 @@ class WorkerLoop:
         self.renderer = Renderer(setup.content)
         self.renderer.unsubscribe_address = setup.unsubscribe_address
         self.blanks = blank_fields(setup.columns)
-        self.fields = template_fields
-        self.verp = verp_address
         self.sender = MessengerSender(
             Messenger(setup.messenger, setup.servers), **setup.pool_options
         )
@@ -54,7 +52,7 @@ class WorkerLoop:
         """Render once before saying ready: the first recipients then do not wait for the
         imports and caches a first render pays."""
         with contextlib.suppress(Exception):  # a recipient's own render reports errors
-            self.renderer.render(self.fields("warm-up@example.invalid", {}, self.blanks))
+            self.renderer.render(template_fields("warm-up@example.invalid", {}, self.blanks))
 
     def take(self, batch: list[tuple[int, Item, str]]) -> None:
         for seq, item, token in batch:
@@ -76,7 +74,7 @@ class WorkerLoop:
     async def _attempt(self, seq: int, item: Item, token: str) -> None:
         _, email, fields = item
         try:  # on this loop, always: it only serves connections, under the render limits
-            message = self.renderer.render(self.fields(email, fields, self.blanks), token)
+            message = self.renderer.render(template_fields(email, fields, self.blanks), token)
         except KnownError as exc:
             self._report(
                 seq,
@@ -85,9 +83,8 @@ class WorkerLoop:
             )
             return
         self.rendered = True
-        payload, sender = envelope(message, self.setup.content.from_address)
-        if self.setup.verp_address and token:
-            sender = self.verp(self.setup.verp_address, token)
+        verp = return_path(self.setup.verp_address, token)
+        payload, sender = envelope(message, self.setup.content.from_address, verp)
         try:
             result = await self.sender.send(payload, sender=sender, recipients=[email])
         except SendError as exc:

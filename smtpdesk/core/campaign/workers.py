@@ -209,7 +209,7 @@ class _Worker:
     def __init__(self, index: int, process: asyncio.subprocess.Process) -> None:
         self.index = index
         self.process = process
-        self.pending: dict[int, tuple[asyncio.Future[Attempt], Item]] = {}
+        self.pending: dict[int, asyncio.Future[Attempt]] = {}
         self.outbox: list[tuple[int, Item, str]] = []
         self.stats: list[ServerStats] = []
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -305,7 +305,7 @@ class WorkerPool:
         worker = await self._pick()
         self._seq += 1
         future: asyncio.Future[Attempt] = asyncio.get_running_loop().create_future()
-        worker.pending[self._seq] = (future, item)
+        worker.pending[self._seq] = future
         if not worker.outbox:
             asyncio.get_running_loop().call_soon(self._flush, worker)
         worker.outbox.append((self._seq, item, token))
@@ -366,7 +366,7 @@ class WorkerPool:
         if rendered:
             self.on_rendered()
         for seq, kind, value in results:
-            future, _ = worker.pending.pop(seq)
+            future = worker.pending.pop(seq)
             if future.done():
                 continue
             if kind == "sent":  # plain tuples: a dataclass pickles several times slower
@@ -388,7 +388,7 @@ class WorkerPool:
                 worker.process.kill()  # a worker whose pipe broke but still runs
         code = await worker.process.wait()
         reason = f"exit code {code}" if code else detail
-        lost = [future for future, _ in worker.pending.values() if not future.done()]
+        lost = [future for future in worker.pending.values() if not future.done()]
         worker.pending.clear()
         for future in lost:  # sent again through the others: the only possible duplicates
             future.set_exception(SendError(lost_diagnosis(reason)))

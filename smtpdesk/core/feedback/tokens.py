@@ -73,3 +73,9 @@ def verp_address(address: str, token: str) -> str:
     """The per-recipient return path ``local+TOKEN@domain`` (optional VERP)."""
     local, _, domain = address.rpartition("@")
     return f"{local}+{token}@{domain}"
+
+
+def return_path(verp: str, token: str) -> str | None:
+    """A message's VERP return path, when VERP is on (``verp``: its address) and the
+    message has a token; None otherwise."""
+    return verp_address(verp, token) if verp and token else None
